@@ -1,0 +1,70 @@
+"""The prepared dataset on disk: ``train``/``validation``/``test`` Parquet splits + ``schema.json``.
+
+The test split is held out: nothing that trains a GAN reads it, so evaluation stays honest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from augment.errors import AugmentError
+from augment.fsutil import atomic_dir
+from augment.schema import TableSchema
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class TabularBundle:
+    """A prepared tabular dataset. Splits load lazily from ``path`` and are cached."""
+
+    path: Path
+    schema: TableSchema
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TabularBundle:
+        path = Path(path)
+        if not path.is_dir():
+            raise AugmentError(f"prepared data not found: {path} (run `augment ingest` first)")
+        schema_path = path / "schema.json"
+        if not schema_path.is_file():
+            raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
+        return cls(path=path, schema=TableSchema.load(schema_path))
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name not in SPLITS:
+            raise AugmentError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        if name not in self._frames:
+            file = self.path / f"{name}.parquet"
+            if not file.is_file():
+                raise AugmentError(f"prepared data is incomplete: {file} is missing")
+            self._frames[name] = pd.read_parquet(file)
+        return self._frames[name]
+
+    @property
+    def train(self) -> pd.DataFrame:
+        return self.split("train")
+
+    @property
+    def validation(self) -> pd.DataFrame:
+        return self.split("validation")
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self.split("test")
+
+
+def write_bundle(
+    out: str | Path, schema: TableSchema, splits: dict[str, pd.DataFrame]
+) -> TabularBundle:
+    """Write all splits and the schema into a fresh directory, swapped into place at the end."""
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        for name in SPLITS:
+            splits[name].reset_index(drop=True).to_parquet(tmp / f"{name}.parquet", index=False)
+        schema.save(tmp / "schema.json")
+    return TabularBundle.load(out)

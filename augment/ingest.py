@@ -1,0 +1,379 @@
+"""``augment ingest``: read a table, infer column kinds, handle missing values, split, write a bundle.
+
+Sources: a CSV or Parquet file, or the built-in ``adult`` (UCI Adult, official train/test files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from augment.bundle import TabularBundle, write_bundle
+from augment.errors import AugmentError
+from augment.log import logger
+from augment.schema import KINDS, ColumnSpec, TableSchema
+
+DEFAULT_MISSING_VALUES = ("", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+BUILTIN_TABLES = ("adult",)
+ADULT_COLUMNS = [
+    "age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
+    "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",
+    "hours-per-week", "native-country", "income",
+]  # fmt: skip
+_ID_NAME = re.compile(r"(^|[_\-\s])(id|uuid|guid|key)$", re.IGNORECASE)
+MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
+
+
+def ingest(
+    source: str | Path = "adult",
+    label: str | None = None,
+    out: str | Path = "data/prepared",
+    *,
+    test_size: float = 0.2,
+    validation_size: float = 0.1,
+    seed: int = 0,
+    missing_values: list[str] | tuple[str, ...] = DEFAULT_MISSING_VALUES,
+    kinds: dict[str, str] | None = None,
+    categorical_threshold: int = 10,
+    max_categories: int = 200,
+) -> TabularBundle:
+    """Prepare a table for the other stages and write it to ``out``.
+
+    Returns the written bundle. ``kinds`` overrides inferred column kinds (``continuous``,
+    ``categorical``, ``datetime`` or ``drop``). Numeric columns with at most
+    ``categorical_threshold`` distinct values are categorical; text columns with more than
+    ``max_categories`` distinct values are dropped as identifiers or free text, with a warning.
+
+    Example:
+        >>> bundle = ingest("adult", out=tmp_path / "prepared")  # doctest: +SKIP
+        >>> bundle.schema.classes
+        ['<=50K', '>50K']
+    """
+    _check_fraction("test_size", test_size)
+    _check_fraction("validation_size", validation_size)
+    if test_size + validation_size >= 1:
+        raise AugmentError("test_size + validation_size must leave rows for training")
+    missing = list(missing_values)
+    source_str = str(source)
+    official_test: pd.DataFrame | None = None
+    if source_str in BUILTIN_TABLES:
+        frame, official_test = load_adult()
+        label = label or "income"
+        info: dict[str, Any] = {"builtin": source_str, "test": "official adult.test"}
+    else:
+        frame = read_table(source_str, missing)
+        info = {"path": str(source), "sha256": _sha256(Path(source_str))}
+        if label is None:
+            raise AugmentError(f"--label is required for {source_str}: name the label column")
+    if frame.empty or len(frame.columns) == 0:
+        raise AugmentError(f"{source_str} is empty: no rows to prepare")
+    if label not in frame.columns:
+        raise AugmentError(
+            f"label column {label!r} not found in {source_str}; columns: {', '.join(map(str, frame.columns))}"
+        )
+
+    frame = _normalise_missing(frame, missing)
+    info["rows_read"] = int(len(frame))
+    frame = _drop_unlabelled(frame, label, source_str)
+    if official_test is not None:
+        official_test = _drop_unlabelled(_normalise_missing(official_test, missing), label, "adult.test")
+
+    column_kinds, dropped = infer_kinds(
+        frame, label, kinds or {}, categorical_threshold=categorical_threshold,
+        max_categories=max_categories,
+    )
+    for item in dropped:
+        logger.warning("dropping column %r: %s", item["name"], item["reason"])
+    kept = [c for c in frame.columns if c in column_kinds]
+    frame = _coerce(frame[kept], column_kinds)
+    _check_label(frame, label, source_str)
+
+    if official_test is not None:
+        official_test = _coerce(official_test[kept], column_kinds)
+        train, validation = _stratified_split(frame, label, validation_size, seed)
+        test = official_test
+    else:
+        rest, test = _stratified_split(frame, label, test_size, seed)
+        train, validation = _stratified_split(
+            rest, label, validation_size / (1 - test_size), seed + 1
+        )
+
+    schema = build_schema(frame, label, column_kinds, dropped, info)
+    schema.splits = {"train": len(train), "validation": len(validation), "test": len(test)}
+    bundle = write_bundle(out, schema, {"train": train, "validation": validation, "test": test})
+    logger.info(
+        "ingested %s: %d columns (%s), label %r with %d classes; train %d, validation %d, test %d rows -> %s",
+        source_str, len(schema.columns) - 1, _kind_counts(schema), label, len(schema.classes),
+        len(train), len(validation), len(test), out,
+    )
+    return bundle
+
+
+def load_adult() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The built-in UCI Adult copy: (adult.data, adult.test), ``?`` kept for the missing-value step."""
+    from importlib.resources import files
+
+    root = files("augment.datasets") / "adult"
+    frames = []
+    for name, skip in (("adult.data.gz", 0), ("adult.test.gz", 1)):
+        with (root / name).open("rb") as fh:
+            frame = pd.read_csv(
+                fh, compression="gzip", header=None, names=ADULT_COLUMNS, skiprows=skip,
+                skipinitialspace=True, keep_default_na=False, dtype={c: str for c in _ADULT_TEXT},
+            )
+        frame = frame.dropna(how="all")
+        # adult.test writes its labels with a trailing full stop ("<=50K.").
+        frame["income"] = frame["income"].str.rstrip(".")
+        frames.append(frame.reset_index(drop=True))
+    return frames[0], frames[1]
+
+
+_ADULT_TEXT = [
+    "workclass", "education", "marital-status", "occupation", "relationship", "race", "sex",
+    "native-country", "income",
+]  # fmt: skip
+
+
+def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
+    """Read a CSV or Parquet file; anything else is a clear error naming the file."""
+    path = Path(source)
+    if not path.exists():
+        raise AugmentError(f"file not found: {path}")
+    if not path.is_file():
+        raise AugmentError(f"not a file: {path}")
+    suffixes = [s.lower() for s in path.suffixes]
+    try:
+        if suffixes and suffixes[-1] in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffixes and (suffixes[-1] in (".csv", ".tsv", ".txt") or suffixes[-2:] == [".csv", ".gz"]):
+            sep = "\t" if ".tsv" in suffixes else ","
+            return pd.read_csv(
+                path, sep=sep, na_values=missing_values, keep_default_na=False,
+                skipinitialspace=True, low_memory=False,
+            )
+    except pd.errors.EmptyDataError:
+        raise AugmentError(f"{path} is empty: no rows to prepare") from None
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AugmentError(f"cannot read {path}: {first_line}") from None
+    except Exception as exc:  # pyarrow raises its own error types for corrupt Parquet
+        if type(exc).__module__.startswith("pyarrow"):
+            raise AugmentError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        raise
+    raise AugmentError(
+        f"unsupported format for {path}: use .csv, .tsv, .csv.gz or .parquet"
+    )
+
+
+def infer_kinds(
+    frame: pd.DataFrame,
+    label: str,
+    overrides: dict[str, str],
+    *,
+    categorical_threshold: int = 10,
+    max_categories: int = 200,
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Each column's kind, and the columns dropped with the reason (id-like, empty, constant...)."""
+    for name, kind in overrides.items():
+        if name not in frame.columns:
+            raise AugmentError(f"kinds names column {name!r}, which is not in the data")
+        if kind not in (*KINDS, "drop"):
+            raise AugmentError(f"unknown kind {kind!r} for column {name!r}: use one of {', '.join((*KINDS, 'drop'))}")
+    if overrides.get(label, "categorical") != "categorical":
+        raise AugmentError(f"the label column {label!r} must be categorical")
+
+    kinds: dict[str, str] = {}
+    dropped: list[dict[str, str]] = []
+    for name in frame.columns:
+        if name == label:
+            kinds[name] = "categorical"
+            continue
+        if name in overrides:
+            if overrides[name] == "drop":
+                dropped.append({"name": str(name), "reason": "dropped by the kinds setting"})
+            else:
+                kinds[name] = overrides[name]
+            continue
+        kind, reason = _infer_one(frame[name], str(name), categorical_threshold, max_categories)
+        if kind is None:
+            dropped.append({"name": str(name), "reason": reason})
+        else:
+            kinds[name] = kind
+    if len(kinds) < 2:
+        raise AugmentError("no feature columns left to model after dropping id-like and empty columns")
+    return kinds, dropped
+
+
+def _infer_one(
+    series: pd.Series, name: str, categorical_threshold: int, max_categories: int
+) -> tuple[str | None, str]:
+    values = series.dropna()
+    n_unique = values.nunique()
+    if len(values) == 0:
+        return None, "every value is missing"
+    if n_unique == 1 and series.notna().all():
+        return None, "a single constant value carries no information"
+    if pd.api.types.is_bool_dtype(series):
+        return "categorical", ""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime", ""
+    if pd.api.types.is_numeric_dtype(series):
+        whole = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+        if whole and n_unique == len(values) and len(values) > 20 and (
+            _ID_NAME.search(name) or _is_consecutive(values)
+        ):
+            return None, "id-like: every value is unique"
+        if n_unique <= categorical_threshold:
+            return "categorical", ""
+        return "continuous", ""
+    # Text: a date column, a category, or an identifier / free text.
+    if _looks_like_datetime(values):
+        return "datetime", ""
+    if n_unique == len(values) and len(values) > 20:
+        return None, "id-like: every value is unique"
+    if n_unique > max_categories:
+        return None, f"{n_unique} distinct values (> max_categories {max_categories}): id-like or free text"
+    return "categorical", ""
+
+
+def _is_consecutive(values: pd.Series) -> bool:
+    ordered = np.sort(values.to_numpy(dtype=float))
+    return bool(np.all(np.diff(ordered) == 1))
+
+
+def _looks_like_datetime(values: pd.Series) -> bool:
+    sample = values.astype(str).head(200)
+    if sample.str.fullmatch(r"[-+]?\d+(\.\d+)?").all():
+        return False  # plain numbers stored as text are not dates
+    if not sample.str.contains(r"\d").all():
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def _normalise_missing(frame: pd.DataFrame, missing_values: list[str]) -> pd.DataFrame:
+    """Every spelling of 'missing' (``?``, empty strings, NaN) becomes a real missing value."""
+    frame = frame.copy()
+    tokens = set(missing_values)
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            stripped = column.map(lambda v: v.strip() if isinstance(v, str) else v)
+            frame[name] = stripped.mask(stripped.isin(tokens))
+    return frame
+
+
+def _drop_unlabelled(frame: pd.DataFrame, label: str, source: str) -> pd.DataFrame:
+    unlabelled = frame[label].isna()
+    if unlabelled.any():
+        logger.warning("%s: dropping %d rows with a missing label %r", source, int(unlabelled.sum()), label)
+        frame = frame.loc[~unlabelled]
+    return frame.reset_index(drop=True)
+
+
+def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    frame = frame.copy()
+    for name, kind in kinds.items():
+        if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(frame[name]):
+            frame[name] = pd.to_datetime(frame[name], errors="coerce", format="mixed")
+        elif kind == "continuous" and not pd.api.types.is_numeric_dtype(frame[name]):
+            converted = pd.to_numeric(frame[name], errors="coerce")
+            bad = converted.isna() & frame[name].notna()
+            if bad.any():
+                example = frame[name][bad].iloc[0]
+                raise AugmentError(f"column {name!r} is set continuous but holds {example!r}")
+            frame[name] = converted
+        elif kind == "continuous" and pd.api.types.is_bool_dtype(frame[name]):
+            frame[name] = frame[name].astype(float)
+    return frame
+
+
+def _check_label(frame: pd.DataFrame, label: str, source: str) -> None:
+    counts = frame[label].value_counts()
+    if len(counts) < 2:
+        only = counts.index[0] if len(counts) else "none"
+        raise AugmentError(
+            f"label column {label!r} in {source} has a single class ({only!r}): need at least two"
+        )
+    small = counts[counts < MIN_ROWS_PER_CLASS]
+    if len(small):
+        raise AugmentError(
+            f"label {label!r} class {small.index[0]!r} has only {int(small.iloc[0])} rows: "
+            f"need at least {MIN_ROWS_PER_CLASS} for stratified train/validation/test splits"
+        )
+
+
+def _stratified_split(
+    frame: pd.DataFrame, label: str, size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_classes = frame[label].nunique()
+    n_holdout = max(int(round(size * len(frame))), n_classes)
+    keep, holdout = train_test_split(
+        frame, test_size=n_holdout, random_state=seed, stratify=frame[label], shuffle=True
+    )
+    return keep.reset_index(drop=True), holdout.reset_index(drop=True)
+
+
+def build_schema(
+    frame: pd.DataFrame,
+    label: str,
+    kinds: dict[str, str],
+    dropped: list[dict[str, str]],
+    source: dict[str, Any],
+) -> TableSchema:
+    columns = [_column_spec(frame[name], str(name), kinds[name]) for name in frame.columns]
+    classes = _sorted_values(frame[label].dropna().unique())
+    return TableSchema(
+        label=str(label), columns=columns, classes=classes, dropped=dropped, source=source
+    )
+
+
+def _column_spec(series: pd.Series, name: str, kind: str) -> ColumnSpec:
+    missing = float(series.isna().mean())
+    spec = ColumnSpec(name=name, kind=kind, dtype=str(series.dtype), missing_fraction=missing)  # type: ignore[arg-type]
+    values = series.dropna()
+    if kind == "categorical":
+        spec.categories = _sorted_values(values.unique())
+    elif kind == "continuous":
+        numbers = values.to_numpy(dtype=float)
+        spec.min, spec.max = float(numbers.min()), float(numbers.max())
+        spec.integer = bool(np.all(np.mod(numbers, 1) == 0))
+    else:  # datetime, as epoch nanoseconds
+        stamps = values.astype("int64").to_numpy()
+        spec.min, spec.max = float(stamps.min()), float(stamps.max())
+        spec.integer = True
+    return spec
+
+
+def _sorted_values(values: Any) -> list[Any]:
+    items = [v.item() if hasattr(v, "item") else v for v in values]
+    try:
+        return sorted(items)
+    except TypeError:
+        return sorted(items, key=str)
+
+
+def _kind_counts(schema: TableSchema) -> str:
+    counts: dict[str, int] = {}
+    for col in schema.feature_columns:
+        counts[col.kind] = counts.get(col.kind, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not 0 < value < 1:
+        raise AugmentError(f"{name} must be between 0 and 1, got {value}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,92 @@
+"""The prepared dataset's schema: what each column is, and what the label's classes are.
+
+Written by ``augment ingest`` as ``schema.json`` beside the splits; every later stage reads it,
+so that generated data comes back in the original types, categories and ranges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from augment.errors import AugmentError
+from augment.fsutil import read_json, write_json
+
+SCHEMA_VERSION = 1
+ColumnKind = Literal["continuous", "categorical", "datetime"]
+KINDS: tuple[str, ...] = ("continuous", "categorical", "datetime")
+
+
+@dataclass
+class ColumnSpec:
+    """One kept column.
+
+    ``dtype`` is the pandas dtype to restore on output. Categorical ``categories`` are the
+    observed non-missing values in a stable order (JSON scalars: str, int, float or bool).
+    Continuous and datetime columns keep ``min``/``max`` (datetimes as epoch nanoseconds) and
+    whether values are whole numbers, so generated values stay in range and in type.
+    """
+
+    name: str
+    kind: ColumnKind
+    dtype: str
+    missing_fraction: float = 0.0
+    categories: list[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+
+    @property
+    def has_missing(self) -> bool:
+        return self.missing_fraction > 0
+
+
+@dataclass
+class TableSchema:
+    """Columns (the label among them, always categorical), the label's classes, and provenance."""
+
+    label: str
+    columns: list[ColumnSpec]
+    classes: list[Any]
+    modality: str = "tabular"
+    dropped: list[dict[str, str]] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
+    version: int = SCHEMA_VERSION
+
+    def column(self, name: str) -> ColumnSpec:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise AugmentError(f"unknown column {name!r}")
+
+    @property
+    def feature_columns(self) -> list[ColumnSpec]:
+        return [c for c in self.columns if c.name != self.label]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
+        data = dict(data)
+        if data.get("modality", "tabular") != "tabular":
+            raise AugmentError(f"not a tabular schema (modality {data.get('modality')!r})")
+        columns = [ColumnSpec(**c) for c in data.pop("columns")]
+        return cls(columns=columns, **data)
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> TableSchema:
+        raw = read_json(path, "schema")
+        try:
+            return cls.from_dict(raw)
+        except (TypeError, KeyError) as exc:
+            raise AugmentError(f"malformed schema {path}: {exc}") from None

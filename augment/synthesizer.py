@@ -1,0 +1,80 @@
+"""What every synthesizer offers, and how a model directory is turned back into one.
+
+A model directory holds ``config.json`` (``{"model": <name>, ...}``) plus the model's own files.
+Loading reads JSON and safetensors only: never pickle, so loading a model cannot run code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from augment.errors import AugmentError
+from augment.fsutil import read_json
+from augment.schema import TableSchema
+
+OWN_MODELS = ("tabgan",)
+SDV_MODELS = ("sdv-ctgan", "sdv-tvae", "sdv-gaussiancopula")
+MODEL_CHOICES = OWN_MODELS + SDV_MODELS
+
+
+@runtime_checkable
+class TabularSynthesizer(Protocol):
+    """A fitted-or-not generator of labelled rows in the original schema.
+
+    ``sample(labels)`` returns one row per entry of ``labels``, in ``schema.names`` order and
+    dtypes, whose label column equals ``labels`` exactly (conditioning, not rejection).
+    """
+
+    name: str
+    schema: TableSchema | None
+
+    def fit(
+        self, data: pd.DataFrame, schema: TableSchema, *, seed: int = 0, device: str = "auto",
+        progress: bool = True,
+    ) -> dict[str, Any]: ...
+
+    def sample(self, labels: Sequence[Any] | np.ndarray, *, seed: int = 0) -> pd.DataFrame: ...
+
+    def save(self, directory: str | Path) -> None: ...
+
+
+def make_synthesizer(model: str, hyperparameters: dict[str, Any] | None = None) -> TabularSynthesizer:
+    """A new, unfitted synthesizer: ``tabgan`` (this project's GAN) or an ``sdv-*`` baseline."""
+    hyperparameters = dict(hyperparameters or {})
+    if model == "tabgan":
+        from augment.tabular.gan import TabGAN
+
+        return TabGAN(**hyperparameters)
+    if model in SDV_MODELS:
+        from augment.baselines.sdv import SDVSynthesizer
+
+        return SDVSynthesizer(model, **hyperparameters)
+    raise AugmentError(f"unknown model {model!r}: use one of {', '.join(MODEL_CHOICES)}")
+
+
+def load_synthesizer(directory: str | Path, device: str = "auto") -> TabularSynthesizer:
+    """Load a trained model directory written by ``save``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AugmentError(f"model not found: {directory} (run `augment train` first)")
+    config = read_json(directory / "config.json", "model config")
+    model = config.get("model")
+    if model == "tabgan":
+        from augment.tabular.gan import TabGAN
+
+        return TabGAN.load(directory, device=device)
+    if model in SDV_MODELS:
+        from augment.baselines.sdv import SDVSynthesizer
+
+        return SDVSynthesizer.load(directory)
+    raise AugmentError(f"{directory}/config.json names an unknown model {model!r}")
+
+
+def model_config(directory: str | Path) -> dict[str, Any]:
+    """The JSON config of a trained model (its name, hyper-parameters, schema, training summary)."""
+    return read_json(Path(directory) / "config.json", "model config")
