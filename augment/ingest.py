@@ -81,18 +81,23 @@ def ingest(
     frame = _normalise_missing(frame, missing)
     info["rows_read"] = int(len(frame))
     frame = _drop_unlabelled(frame, label, source_str)
+    _check_label(frame, label, source_str)
     if official_test is not None:
-        official_test = _drop_unlabelled(_normalise_missing(official_test, missing), label, "adult.test")
+        official_test = _drop_unlabelled(
+            _normalise_missing(official_test, missing), label, "adult.test"
+        )
 
     column_kinds, dropped = infer_kinds(
-        frame, label, kinds or {}, categorical_threshold=categorical_threshold,
+        frame,
+        label,
+        kinds or {},
+        categorical_threshold=categorical_threshold,
         max_categories=max_categories,
     )
     for item in dropped:
         logger.warning("dropping column %r: %s", item["name"], item["reason"])
     kept = [c for c in frame.columns if c in column_kinds]
     frame = _coerce(frame[kept], column_kinds)
-    _check_label(frame, label, source_str)
 
     if official_test is not None:
         official_test = _coerce(official_test[kept], column_kinds)
@@ -106,11 +111,20 @@ def ingest(
 
     schema = build_schema(frame, label, column_kinds, dropped, info)
     schema.splits = {"train": len(train), "validation": len(validation), "test": len(test)}
+    train_counts = train[label].value_counts()
+    schema.class_counts = [int(train_counts.get(c, 0)) for c in schema.classes]
     bundle = write_bundle(out, schema, {"train": train, "validation": validation, "test": test})
     logger.info(
         "ingested %s: %d columns (%s), label %r with %d classes; train %d, validation %d, test %d rows -> %s",
-        source_str, len(schema.columns) - 1, _kind_counts(schema), label, len(schema.classes),
-        len(train), len(validation), len(test), out,
+        source_str,
+        len(schema.columns) - 1,
+        _kind_counts(schema),
+        label,
+        len(schema.classes),
+        len(train),
+        len(validation),
+        len(test),
+        out,
     )
     return bundle
 
@@ -124,8 +138,14 @@ def load_adult() -> tuple[pd.DataFrame, pd.DataFrame]:
     for name, skip in (("adult.data.gz", 0), ("adult.test.gz", 1)):
         with (root / name).open("rb") as fh:
             frame = pd.read_csv(
-                fh, compression="gzip", header=None, names=ADULT_COLUMNS, skiprows=skip,
-                skipinitialspace=True, keep_default_na=False, dtype={c: str for c in _ADULT_TEXT},
+                fh,
+                compression="gzip",
+                header=None,
+                names=ADULT_COLUMNS,
+                skiprows=skip,
+                skipinitialspace=True,
+                keep_default_na=False,
+                dtype={c: str for c in _ADULT_TEXT},
             )
         frame = frame.dropna(how="all")
         # adult.test writes its labels with a trailing full stop ("<=50K.").
@@ -151,11 +171,17 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
     try:
         if suffixes and suffixes[-1] in (".parquet", ".pq"):
             return pd.read_parquet(path)
-        if suffixes and (suffixes[-1] in (".csv", ".tsv", ".txt") or suffixes[-2:] == [".csv", ".gz"]):
+        if suffixes and (
+            suffixes[-1] in (".csv", ".tsv", ".txt") or suffixes[-2:] == [".csv", ".gz"]
+        ):
             sep = "\t" if ".tsv" in suffixes else ","
             return pd.read_csv(
-                path, sep=sep, na_values=missing_values, keep_default_na=False,
-                skipinitialspace=True, low_memory=False,
+                path,
+                sep=sep,
+                na_values=missing_values,
+                keep_default_na=False,
+                skipinitialspace=True,
+                low_memory=False,
             )
     except pd.errors.EmptyDataError:
         raise AugmentError(f"{path} is empty: no rows to prepare") from None
@@ -166,9 +192,7 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
         if type(exc).__module__.startswith("pyarrow"):
             raise AugmentError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
         raise
-    raise AugmentError(
-        f"unsupported format for {path}: use .csv, .tsv, .csv.gz or .parquet"
-    )
+    raise AugmentError(f"unsupported format for {path}: use .csv, .tsv, .csv.gz or .parquet")
 
 
 def infer_kinds(
@@ -184,7 +208,9 @@ def infer_kinds(
         if name not in frame.columns:
             raise AugmentError(f"kinds names column {name!r}, which is not in the data")
         if kind not in (*KINDS, "drop"):
-            raise AugmentError(f"unknown kind {kind!r} for column {name!r}: use one of {', '.join((*KINDS, 'drop'))}")
+            raise AugmentError(
+                f"unknown kind {kind!r} for column {name!r}: use one of {', '.join((*KINDS, 'drop'))}"
+            )
     if overrides.get(label, "categorical") != "categorical":
         raise AugmentError(f"the label column {label!r} must be categorical")
 
@@ -206,7 +232,9 @@ def infer_kinds(
         else:
             kinds[name] = kind
     if len(kinds) < 2:
-        raise AugmentError("no feature columns left to model after dropping id-like and empty columns")
+        raise AugmentError(
+            "no feature columns left to model after dropping id-like and empty columns"
+        )
     return kinds, dropped
 
 
@@ -225,8 +253,11 @@ def _infer_one(
         return "datetime", ""
     if pd.api.types.is_numeric_dtype(series):
         whole = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-        if whole and n_unique == len(values) and len(values) > 20 and (
-            _ID_NAME.search(name) or _is_consecutive(values)
+        if (
+            whole
+            and n_unique == len(values)
+            and len(values) > 20
+            and (_ID_NAME.search(name) or _is_consecutive(values))
         ):
             return None, "id-like: every value is unique"
         if n_unique <= categorical_threshold:
@@ -238,7 +269,10 @@ def _infer_one(
     if n_unique == len(values) and len(values) > 20:
         return None, "id-like: every value is unique"
     if n_unique > max_categories:
-        return None, f"{n_unique} distinct values (> max_categories {max_categories}): id-like or free text"
+        return (
+            None,
+            f"{n_unique} distinct values (> max_categories {max_categories}): id-like or free text",
+        )
     return "categorical", ""
 
 
@@ -272,7 +306,9 @@ def _normalise_missing(frame: pd.DataFrame, missing_values: list[str]) -> pd.Dat
 def _drop_unlabelled(frame: pd.DataFrame, label: str, source: str) -> pd.DataFrame:
     unlabelled = frame[label].isna()
     if unlabelled.any():
-        logger.warning("%s: dropping %d rows with a missing label %r", source, int(unlabelled.sum()), label)
+        logger.warning(
+            "%s: dropping %d rows with a missing label %r", source, int(unlabelled.sum()), label
+        )
         frame = frame.loc[~unlabelled]
     return frame.reset_index(drop=True)
 

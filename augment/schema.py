@@ -49,6 +49,8 @@ class TableSchema:
     label: str
     columns: list[ColumnSpec]
     classes: list[Any]
+    # Rows per class in the train split, aligned with ``classes``: the default label mix.
+    class_counts: list[int] = field(default_factory=list)
     modality: str = "tabular"
     dropped: list[dict[str, str]] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict)

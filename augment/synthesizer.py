@@ -34,7 +34,12 @@ class TabularSynthesizer(Protocol):
     schema: TableSchema | None
 
     def fit(
-        self, data: pd.DataFrame, schema: TableSchema, *, seed: int = 0, device: str = "auto",
+        self,
+        data: pd.DataFrame,
+        schema: TableSchema,
+        *,
+        seed: int = 0,
+        device: str = "auto",
         progress: bool = True,
     ) -> dict[str, Any]: ...
 
@@ -43,7 +48,9 @@ class TabularSynthesizer(Protocol):
     def save(self, directory: str | Path) -> None: ...
 
 
-def make_synthesizer(model: str, hyperparameters: dict[str, Any] | None = None) -> TabularSynthesizer:
+def make_synthesizer(
+    model: str, hyperparameters: dict[str, Any] | None = None
+) -> TabularSynthesizer:
     """A new, unfitted synthesizer: ``tabgan`` (this project's GAN) or an ``sdv-*`` baseline."""
     hyperparameters = dict(hyperparameters or {})
     if model == "tabgan":

@@ -1,0 +1,4 @@
+from augment.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""The ``augment`` command line: thin wrappers that merge options over params.yaml and call the API.
+
+Exit codes: 0 success, 2 bad input or usage, 3 a missing optional extra, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from augment import __version__
+from augment.errors import AugmentError
+from augment.log import configure
+from augment.params import load_params, parse_assignments, split_train_settings, stage_settings
+from augment.synthesizer import MODEL_CHOICES
+
+app = typer.Typer(
+    name="augment",
+    help="GAN-based data augmentation: ingest -> train -> generate -> evaluate.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+PARAMS_HELP = "Stage defaults come from this YAML file's section; options override it."
+ParamsOption = typer.Option(
+    None, "--params", help=PARAMS_HELP + " (default: ./params.yaml if present)"
+)
+DeviceOption = typer.Option(
+    None, "--device", help="auto (CUDA when present), cpu or cuda. (default: auto)"
+)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """A user's mistake is one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except AugmentError as exc:
+        typer.echo(f"augment: error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("augment: interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"augment {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only warnings and errors; no progress bars."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output."),
+) -> None:
+    configure(-1 if quiet else (1 if verbose else 0))
+    _STATE["progress"] = not quiet
+
+
+_STATE: dict[str, Any] = {"progress": True}
+
+
+@app.command()
+def ingest(
+    source: str = typer.Option(
+        None,
+        "--source",
+        "-s",
+        help="A .csv/.tsv/.parquet file, or a built-in dataset: adult. (default: adult)",
+    ),
+    label: str = typer.Option(
+        None, "--label", "-l", help="The label column (required for your own file; adult: income)."
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for the prepared splits and schema.json. (default: data/prepared)",
+    ),
+    test_size: float = typer.Option(
+        None,
+        "--test-size",
+        help="Share of rows held out as the test split (ignored for adult, which has its official test file). (default: 0.2)",
+    ),
+    validation_size: float = typer.Option(
+        None,
+        "--validation-size",
+        help="Share of rows for the validation split (the privacy holdout). (default: 0.1)",
+    ),
+    seed: int = typer.Option(None, "--seed", help="Seed for the stratified splits. (default: 0)"),
+    kind: list[str] = typer.Option(
+        None,
+        "--kind",
+        help="Override a column's kind: COLUMN=continuous|categorical|datetime|drop (repeatable).",
+    ),
+    params: Path = ParamsOption,
+) -> None:
+    """Read a table, infer column kinds, handle missing values, and write stratified splits.
+
+    Example: augment ingest --source my.csv --label churn
+    """
+    from augment.ingest import ingest as run_ingest
+
+    with user_errors():
+        settings = stage_settings(
+            "ingest",
+            load_params(params),
+            {
+                "source": source,
+                "label": label,
+                "out": out,
+                "test_size": test_size,
+                "validation_size": validation_size,
+                "seed": seed,
+            },
+        )
+        settings["kinds"] = {**(settings.get("kinds") or {}), **parse_assignments(kind, "--kind")}
+        run_ingest(settings.pop("source"), settings.pop("label"), settings.pop("out"), **settings)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Prepared data folder from `augment ingest`. (default: data/prepared)",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Model folder (weights.safetensors, config.json, encoder.json). (default: models/tabular)",
+    ),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help=f"Synthesizer: {', '.join(MODEL_CHOICES)} (sdv-* need the [sdv] extra). (default: tabgan)",
+    ),
+    epochs: int = typer.Option(
+        None, "--epochs", help="Training epochs (passes over the training split)."
+    ),
+    batch_size: int = typer.Option(None, "--batch-size", help="Rows per training step."),
+    set_: list[str] = typer.Option(
+        None, "--set", help="Any other hyper-parameter: KEY=VALUE (repeatable), e.g. --set lr=1e-4."
+    ),
+    device: str = DeviceOption,
+    seed: int = typer.Option(
+        None, "--seed", help="Seed for everything random in training. (default: 0)"
+    ),
+    params: Path = ParamsOption,
+) -> None:
+    """Train the synthesizer on the prepared training split (never on validation or test).
+
+    Example: augment train --epochs 50 --device cuda
+    """
+    from augment.train import train as run_train
+
+    with user_errors():
+        settings = stage_settings(
+            "train",
+            load_params(params),
+            {
+                "data": data,
+                "out": out,
+                "model": model,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "device": device,
+                "seed": seed,
+            },
+        )
+        settings.update(parse_assignments(set_, "--set"))
+        run, hyper = split_train_settings(settings)
+        run_train(
+            run["data"],
+            run["out"],
+            model=run["model"],
+            device=run["device"],
+            seed=int(run["seed"]),
+            progress=_STATE["progress"],
+            **hyper,
+        )
+
+
+@app.command()
+def generate(
+    model: Path = typer.Option(
+        None, "--model", "-m", help="Trained model folder. (default: models/tabular)"
+    ),
+    n: int = typer.Option(
+        None,
+        "--n",
+        "-n",
+        help="Rows to generate, split like the real label mix unless --balance or --count. (default: 10000)",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output folder: synthetic.<format> and generation.json. (default: synth)",
+    ),
+    seed: int = typer.Option(None, "--seed", help="Same seed, same rows. (default: 0)"),
+    format: str = typer.Option(None, "--format", "-f", help="parquet or csv. (default: parquet)"),
+    balance: bool = typer.Option(
+        None, "--balance/--proportional", help="Equal rows per class instead of the real mix."
+    ),
+    count: list[str] = typer.Option(
+        None,
+        "--count",
+        help="Exact rows for a class: CLASS=N (repeatable; overrides --n and --balance).",
+    ),
+    chunk_size: int = typer.Option(
+        None,
+        "--chunk-size",
+        help="Rows generated and written at a time (bounds memory). (default: 20000)",
+    ),
+    device: str = DeviceOption,
+    params: Path = ParamsOption,
+) -> None:
+    """Generate a labelled synthetic table in the original schema.
+
+    Example: augment generate --n 10000 --out synth/ --count '>50K=5000' --count '<=50K=5000'
+    """
+    from augment.generate import generate as run_generate
+
+    with user_errors():
+        settings = stage_settings(
+            "generate",
+            load_params(params),
+            {
+                "model": model,
+                "n": n,
+                "out": out,
+                "seed": seed,
+                "format": format,
+                "balance": balance,
+                "chunk_size": chunk_size,
+                "device": device,
+            },
+        )
+        counts = parse_assignments(count, "--count")
+        if counts:
+            settings["counts"] = {str(k): v for k, v in counts.items()}
+        for key, value in (settings.get("counts") or {}).items():
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise AugmentError(f"count for class {key!r} must be a whole number, got {value!r}")
+        run_generate(
+            settings["model"],
+            settings["n"],
+            settings["out"],
+            seed=int(settings["seed"]),
+            format=settings["format"],
+            balance=bool(settings["balance"]),
+            counts=settings.get("counts") or None,
+            chunk_size=int(settings["chunk_size"]),
+            device=settings["device"],
+            progress=_STATE["progress"],
+        )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,90 @@
+"""Stream generated tables to disk chunk by chunk, under a temporary name until complete."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from augment.errors import AugmentError
+from augment.fsutil import atomic_path
+from augment.schema import ColumnSpec, TableSchema
+
+FORMATS = ("parquet", "csv")
+
+
+def arrow_schema(schema: TableSchema) -> pa.Schema:
+    """A fixed Arrow schema from the table schema, so every chunk writes the same column types."""
+    return pa.schema([pa.field(c.name, _arrow_type(c)) for c in schema.columns])
+
+
+def _arrow_type(column: ColumnSpec) -> pa.DataType:
+    if column.kind == "datetime":
+        return pa.timestamp("ns")
+    dtype = column.dtype.lower()
+    if dtype in ("bool", "boolean"):
+        return pa.bool_()
+    if dtype.startswith(("int", "uint")):
+        return pa.int64()
+    if dtype.startswith("float"):
+        return pa.float64()
+    if column.kind == "categorical" and column.categories:
+        sample = column.categories[0]
+        if isinstance(sample, bool):
+            return pa.bool_()
+        if isinstance(sample, int):
+            return pa.int64()
+        if isinstance(sample, float):
+            return pa.float64()
+    return pa.string()
+
+
+class TableWriter:
+    """``with TableWriter(path, schema, "parquet") as w: w.write(chunk)`` — renamed on success."""
+
+    def __init__(self, path: str | os.PathLike[str], schema: TableSchema, fmt: str = "parquet"):
+        if fmt not in FORMATS:
+            raise AugmentError(
+                f"unsupported output format {fmt!r}: use one of {', '.join(FORMATS)}"
+            )
+        self.path = Path(path)
+        self.schema = schema
+        self.fmt = fmt
+        self.rows = 0
+        self._atomic = atomic_path(self.path)
+        self._tmp: Path | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._arrow = arrow_schema(schema)
+
+    def __enter__(self) -> TableWriter:
+        self._tmp = self._atomic.__enter__()
+        if self.fmt == "parquet":
+            self._parquet = pq.ParquetWriter(self._tmp, self._arrow)
+        return self
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        assert self._tmp is not None, "use TableWriter as a context manager"
+        chunk = chunk[self.schema.names]
+        if self._parquet is not None:
+            table = pa.Table.from_pandas(chunk, schema=self._arrow, preserve_index=False)
+            self._parquet.write_table(table)
+        else:
+            chunk.to_csv(self._tmp, mode="a", header=self.rows == 0, index=False)
+        self.rows += len(chunk)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif exc_type is None and self.rows == 0 and self._tmp is not None:
+            # An empty CSV still gets its header, so readers see the columns.
+            pd.DataFrame(columns=self.schema.names).to_csv(self._tmp, index=False)
+        return self._atomic.__exit__(exc_type, exc, tb)
