@@ -91,7 +91,8 @@ def ingest(
     test_size: float = typer.Option(
         None,
         "--test-size",
-        help="Share of rows held out as the test split (ignored for adult, which has its official test file). (default: 0.2)",
+        help="Share of rows held out as the test split (adult uses its official test file)."
+        " (default: 0.2)",
     ),
     validation_size: float = typer.Option(
         None,
@@ -141,13 +142,14 @@ def train(
         None,
         "--out",
         "-o",
-        help="Model folder (weights.safetensors, config.json, encoder.json). (default: models/tabular)",
+        help="Model folder (weights, config, encoder). (default: models/tabular)",
     ),
     model: str = typer.Option(
         None,
         "--model",
         "-m",
-        help=f"Synthesizer: {', '.join(MODEL_CHOICES)} (sdv-* need the [sdv] extra). (default: tabgan)",
+        help=f"Synthesizer: {', '.join(MODEL_CHOICES)}; sdv-* need the [sdv] extra."
+        " (default: tabgan)",
     ),
     epochs: int = typer.Option(
         None, "--epochs", help="Training epochs (passes over the training split)."
@@ -204,7 +206,7 @@ def generate(
         None,
         "--n",
         "-n",
-        help="Rows to generate, split like the real label mix unless --balance or --count. (default: 10000)",
+        help="Rows to generate, in the real label mix unless --balance/--count (default: 10000).",
     ),
     out: Path = typer.Option(
         None,

@@ -87,7 +87,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def safe_child(root: str | os.PathLike[str], name: str) -> Path:
-    """``root / name`` for a name that comes from data (a class label): it may not leave ``root``."""
+    """``root / name`` for a name taken from data (a class label): it may not leave ``root``."""
     root_path = Path(root).resolve()
     cleaned = str(name).strip()
     if cleaned in {"", ".", ".."} or "/" in cleaned or "\\" in cleaned or "\x00" in cleaned:

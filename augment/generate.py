@@ -39,7 +39,7 @@ def generate(
     ``chunk_size``: memory stays bounded for any ``n``; the same seed gives the same file.
 
     Example:
-        >>> summary = generate("models/tabular", n=1000, out="synth", balance=True)  # doctest: +SKIP
+        >>> summary = generate("models/tabular", 1000, "synth", balance=True)  # doctest: +SKIP
         >>> summary["per_class"]
         {'<=50K': 500, '>50K': 500}
     """

@@ -1,4 +1,4 @@
-"""``augment ingest``: read a table, infer column kinds, handle missing values, split, write a bundle.
+"""``augment ingest``: read a table, infer column kinds, handle missing values, split, save.
 
 Sources: a CSV or Parquet file, or the built-in ``adult`` (UCI Adult, official train/test files).
 """
@@ -75,7 +75,8 @@ def ingest(
         raise AugmentError(f"{source_str} is empty: no rows to prepare")
     if label not in frame.columns:
         raise AugmentError(
-            f"label column {label!r} not found in {source_str}; columns: {', '.join(map(str, frame.columns))}"
+            f"label column {label!r} not found in {source_str}; "
+            f"columns: {', '.join(map(str, frame.columns))}"
         )
 
     frame = _normalise_missing(frame, missing)
@@ -115,7 +116,8 @@ def ingest(
     schema.class_counts = [int(train_counts.get(c, 0)) for c in schema.classes]
     bundle = write_bundle(out, schema, {"train": train, "validation": validation, "test": test})
     logger.info(
-        "ingested %s: %d columns (%s), label %r with %d classes; train %d, validation %d, test %d rows -> %s",
+        "ingested %s: %d columns (%s), label %r with %d classes; "
+        "train %d, validation %d, test %d rows -> %s",
         source_str,
         len(schema.columns) - 1,
         _kind_counts(schema),
@@ -130,7 +132,7 @@ def ingest(
 
 
 def load_adult() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The built-in UCI Adult copy: (adult.data, adult.test), ``?`` kept for the missing-value step."""
+    """The built-in UCI Adult copy: (adult.data, adult.test), ``?`` left for the missing step."""
     from importlib.resources import files
 
     root = files("augment.datasets") / "adult"
@@ -209,7 +211,8 @@ def infer_kinds(
             raise AugmentError(f"kinds names column {name!r}, which is not in the data")
         if kind not in (*KINDS, "drop"):
             raise AugmentError(
-                f"unknown kind {kind!r} for column {name!r}: use one of {', '.join((*KINDS, 'drop'))}"
+                f"unknown kind {kind!r} for column {name!r}: "
+                f"use one of {', '.join((*KINDS, 'drop'))}"
             )
     if overrides.get(label, "categorical") != "categorical":
         raise AugmentError(f"the label column {label!r} must be categorical")

@@ -88,7 +88,7 @@ def load_params(path: str | Path | None) -> dict[str, Any]:
 def stage_settings(
     stage: str, params: dict[str, Any], overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Defaults < params.yaml section < CLI options (an option left as ``None`` does not override)."""
+    """Defaults < params.yaml section < CLI options (an option left at ``None`` keeps the rest)."""
     settings = copy.deepcopy(DEFAULTS[stage])
     settings.update(copy.deepcopy(params.get(stage) or {}))
     for key, value in (overrides or {}).items():
