@@ -273,5 +273,76 @@ def generate(
         )
 
 
+@app.command()
+def evaluate(
+    data: Path = typer.Option(
+        None, "--data", "-d", help="Prepared data folder. (default: data/prepared)"
+    ),
+    model: Path = typer.Option(
+        None, "--model", "-m", help="Trained model folder. (default: models/tabular)"
+    ),
+    metrics: Path = typer.Option(
+        None, "--metrics", help="Metrics JSON for `dvc metrics`. (default: metrics/tabular.json)"
+    ),
+    plots: Path = typer.Option(
+        None, "--plots", help="Folder for the plot CSVs. (default: plots/tabular)"
+    ),
+    report: Path = typer.Option(
+        None, "--report", help="Markdown summary with the verdict. (default: reports/summary.md)"
+    ),
+    seeds: int = typer.Option(None, "--seeds", help="Repeats per recipe (>= 5 for a fair CI)."),
+    ratio: list[float] = typer.Option(
+        None, "--ratio", help="Synthetic rows per real row, one recipe each (repeatable)."
+    ),
+    fraction: list[float] = typer.Option(
+        None, "--fraction", help="Real-data fractions for the low-data sweep (repeatable)."
+    ),
+    classifier: list[str] = typer.Option(
+        None, "--classifier", help="Downstream classifiers: hgb, logreg (repeatable)."
+    ),
+    smote: bool = typer.Option(
+        None, "--smote/--no-smote", help="Include the SMOTE-NC recipe. (default: on)"
+    ),
+    set_: list[str] = typer.Option(
+        None, "--set", help="Any other evaluate setting: KEY=VALUE (repeatable)."
+    ),
+    device: str = DeviceOption,
+    seed: int = typer.Option(None, "--seed", help="Base seed of the whole protocol. (default: 0)"),
+    params: Path = ParamsOption,
+) -> None:
+    """Does synthetic data help? Train classifiers on each recipe, score them on real test data.
+
+    Recipes: real only; real + synthetic at each ratio; synthetic only; real + SMOTE-NC;
+    and the same at reduced real-data fractions, with the GAN retrained on each reduced set.
+
+    Example: augment evaluate --seeds 5 --ratio 0.5 --ratio 1 --fraction 0.05 --fraction 1
+    """
+    from augment.evaluate import evaluate as run_evaluate
+
+    with user_errors():
+        settings = stage_settings(
+            "evaluate",
+            load_params(params),
+            {
+                "data": data,
+                "model": model,
+                "metrics": metrics,
+                "plots": plots,
+                "report": report,
+                "seeds": seeds,
+                "ratios": ratio or None,
+                "fractions": fraction or None,
+                "classifiers": classifier or None,
+                "smote": smote,
+                "device": device,
+                "seed": seed,
+            },
+        )
+        settings.update(parse_assignments(set_, "--set"))
+        run_evaluate(
+            settings.pop("data"), settings.pop("model"), progress=_STATE["progress"], **settings
+        )
+
+
 def main() -> None:
     app()

@@ -1,0 +1,80 @@
+"""Scores of a downstream classifier on the real test split, and confidence intervals over seeds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
+
+METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "roc_auc", "minority_recall")
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+    "roc_auc": "ROC-AUC",
+    "minority_recall": "minority recall",
+}
+
+
+def classification_scores(y_true: np.ndarray, proba: np.ndarray, minority: int) -> dict[str, float]:
+    """Accuracy, macro-F1, ROC-AUC and the recall of class ``minority``.
+
+    ``y_true`` holds class indices ``0..K-1`` (positions in ``schema.classes``) and ``proba`` is
+    ``(n, K)``. ROC-AUC is the positive-class AUC for two classes and the one-vs-rest macro
+    average otherwise, over the classes present in ``y_true`` (a class absent from the test split
+    has no AUC); NaN when only one class is present.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    y_pred = proba.argmax(axis=1)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        "roc_auc": roc_auc(y_true, proba),
+        "minority_recall": float(
+            recall_score(y_true, y_pred, labels=[minority], average="macro", zero_division=0)
+        ),
+    }
+
+
+def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
+    present = np.unique(y_true)
+    if len(present) < 2:
+        return math.nan
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y_true == 1, proba[:, 1]))
+    # One-vs-rest macro by hand: equal to sklearn's when every class is present, and still
+    # defined when the test split lacks a class.
+    return float(np.mean([roc_auc_score(y_true == c, proba[:, c]) for c in present]))
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Mean and Student-t confidence interval over seeds.
+
+    NaN values are ignored. With one value the interval is undefined (NaN bounds); with zero
+    variance it collapses to the mean.
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    n = int(arr.size)
+    if n == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+    mean = float(arr.mean())
+    if n == 1:
+        return {"mean": mean, "low": math.nan, "high": math.nan, "n": 1}
+    sd = float(arr.std(ddof=1))
+    if sd == 0.0:
+        return {"mean": mean, "low": mean, "high": mean, "n": n}
+    half = float(stats.t.ppf(0.5 + level / 2, df=n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
+
+
+def paired_gains(recipe: Sequence[float], baseline: Sequence[float]) -> np.ndarray:
+    """Per-seed differences ``recipe[s] - baseline[s]``: the pairing removes seed-to-seed noise."""
+    a = np.asarray(recipe, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired gains need equal lengths, got {a.shape} and {b.shape}")
+    return a - b

@@ -1,0 +1,203 @@
+"""The command line as a user drives it: options over params.yaml, outputs, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from augment import __version__
+from augment.cli import app
+
+runner = CliRunner()
+TINY_TRAIN = ["--epochs", "2", "--batch-size", "100", "--device", "cpu"]
+
+
+def run(*args: str, code: int = 0):
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def error_line(result) -> str:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output  # one line, no traceback
+    assert lines[0].startswith("augment: error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, small_csv):
+    """A folder with a prepared table and a tiny trained model, as after ingest + train."""
+    monkeypatch.chdir(tmp_path)
+    run("ingest", "--source", small_csv, "--label", "label", "--out", "prep")
+    run("train", "--data", "prep", "--out", "model", *TINY_TRAIN)
+    return tmp_path
+
+
+def test_version_and_help():
+    assert __version__ in run("--version").output
+    for command in ("ingest", "train", "generate", "evaluate"):
+        assert "--params" in run(command, "--help").output
+
+
+def test_ingest_reads_params_file_and_options_override(tmp_path, monkeypatch, small_csv):
+    monkeypatch.chdir(tmp_path)
+    params = {
+        "ingest": {
+            "source": small_csv,
+            "label": "label",
+            "out": "from_params",
+            "test_size": 0.3,
+            "kinds": {"age": "categorical"},
+        }
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    run("ingest")
+    schema = json.loads((tmp_path / "from_params" / "schema.json").read_text())
+    assert schema["splits"]["test"] == 90
+    assert {c["name"]: c["kind"] for c in schema["columns"]}["age"] == "categorical"
+    run("ingest", "--out", "from_cli", "--test-size", "0.2", "--kind", "member=drop")
+    schema = json.loads((tmp_path / "from_cli" / "schema.json").read_text())
+    assert schema["splits"]["test"] == 60
+    assert "member" not in [c["name"] for c in schema["columns"]]
+
+
+def test_train_writes_a_safe_model(workdir):
+    files = sorted(p.name for p in (workdir / "model").iterdir())
+    assert files == ["config.json", "encoder.json", "weights.safetensors"]
+    config = json.loads((workdir / "model" / "config.json").read_text())
+    assert config["model"] == "tabgan" and config["hyperparameters"]["epochs"] == 2
+
+
+def test_generate_exact_counts_formats_and_determinism(workdir):
+    run(
+        "generate",
+        "--model",
+        "model",
+        "--out",
+        "a",
+        "--count",
+        "rare=40",
+        "--count",
+        "no=7",
+        "--chunk-size",
+        "16",
+        "--seed",
+        "3",
+    )
+    run(
+        "generate",
+        "--model",
+        "model",
+        "--out",
+        "b",
+        "--count",
+        "rare=40",
+        "--count",
+        "no=7",
+        "--chunk-size",
+        "16",
+        "--seed",
+        "3",
+    )
+    a = pd.read_parquet(workdir / "a" / "synthetic.parquet")
+    pd.testing.assert_frame_equal(a, pd.read_parquet(workdir / "b" / "synthetic.parquet"))
+    assert a["label"].value_counts().to_dict() == {"rare": 40, "no": 7}
+    summary = json.loads((workdir / "a" / "generation.json").read_text())
+    assert summary["per_class"] == {"no": 7, "rare": 40, "yes": 0}
+
+    run("generate", "--model", "model", "--out", "c", "--n", "90", "--balance", "--format", "csv")
+    c = pd.read_csv(workdir / "c" / "synthetic.csv")
+    assert len(c) == 90 and c["label"].value_counts().tolist() == [30, 30, 30]
+    real = pd.read_parquet(workdir / "prep" / "train.parquet")
+    assert list(c.columns) == list(real.columns)
+
+
+def test_generate_default_mix_follows_the_real_labels(workdir):
+    run("generate", "--model", "model", "--out", "d", "--n", "1000")
+    counts = pd.read_parquet(workdir / "d" / "synthetic.parquet")["label"].value_counts()
+    real = pd.read_parquet(workdir / "prep" / "train.parquet")["label"].value_counts(normalize=True)
+    assert (counts / 1000 - real).abs().max() < 0.002  # exact up to rounding
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["ingest", "--source", "missing.csv", "--label", "y"], "file not found: missing.csv"),
+        (["ingest", "--source", "table.xlsx", "--label", "y"], "unsupported format"),
+        (["ingest", "--source", "table.csv", "--label", "nope"], "label column 'nope' not found"),
+        (["ingest", "--source", "one_class.csv", "--label", "y"], "single class"),
+        (["ingest", "--source", "empty.csv", "--label", "y"], "is empty"),
+        (["train", "--data", "nowhere"], "prepared data not found: nowhere"),
+        (["train", "--data", "prep", "--model", "gpt"], "unknown model 'gpt'"),
+        (["generate", "--model", "nowhere"], "model not found: nowhere"),
+        (["ingest", "--params", "absent.yaml"], "params file not found: absent.yaml"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(tmp_path, monkeypatch, small_csv, args, needle):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "table.xlsx").write_text("y\n1\n")
+    (tmp_path / "table.csv").write_text("x,y\n1,a\n2,b\n")
+    (tmp_path / "one_class.csv").write_text("x,y\n" + "".join(f"{i % 7},z\n" for i in range(30)))
+    (tmp_path / "empty.csv").write_text("")
+    run("ingest", "--source", small_csv, "--label", "label", "--out", "prep")
+    line = error_line(run(*args, code=2))
+    assert needle in line
+
+
+def test_unknown_class_and_bad_counts(workdir):
+    line = error_line(run("generate", "--model", "model", "--count", "maybe=3", code=2))
+    assert "requested class 'maybe' does not exist" in line and "'yes'" in line
+    line = error_line(run("generate", "--model", "model", "--count", "yes=many", code=2))
+    assert "whole number" in line
+    line = error_line(run("generate", "--model", "model", "--format", "xml", code=2))
+    assert "unsupported output format 'xml'" in line
+    assert not (workdir / "synth").exists()  # nothing half-written
+
+
+def test_sdv_model_without_the_extra_says_how_to_install(workdir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sdv", None)
+    result = run("train", "--data", "prep", "--model", "sdv-ctgan", "--out", "m2", code=3)
+    assert "pip install 'augment[sdv]'" in error_line(result)
+
+
+def test_evaluate_writes_metrics_plots_and_verdict(workdir):
+    run(
+        "evaluate",
+        "--data",
+        "prep",
+        "--model",
+        "model",
+        "--seeds",
+        "2",
+        "--ratio",
+        "1",
+        "--fraction",
+        "0.5",
+        "--fraction",
+        "1",
+        "--classifier",
+        "logreg",
+        "--no-smote",
+        "--set",
+        "sweep_hyperparameters={epochs: 1}",
+        "--metrics",
+        "m/tab.json",
+        "--plots",
+        "p",
+        "--report",
+        "r/summary.md",
+        "--device",
+        "cpu",
+    )
+    metrics = json.loads((workdir / "m" / "tab.json").read_text())
+    assert "real+synth@1.0" in metrics["gain"] and "fidelity" in metrics
+    summary = (workdir / "r" / "summary.md").read_text()
+    assert summary.splitlines()[0].startswith("real + 1")
+    assert (workdir / "p" / "gain_vs_ratio.csv").is_file()
+    assert (workdir / "p" / "gain_vs_fraction.csv").is_file()

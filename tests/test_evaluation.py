@@ -1,0 +1,473 @@
+"""The tabular evaluation: metrics, intervals, recipes, the runner's protocol and its outputs.
+
+Small and fast: scikit-learn's wine data (3 classes, 178 rows) with an added categorical column,
+prepared by ``ingest``, and test-double synthesizers defined here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.datasets import load_wine
+
+from augment.bundle import TabularBundle
+from augment.evaluation import evaluate_tabular, write_evaluation
+from augment.evaluation.classifiers import make_classifier
+from augment.evaluation.metrics import classification_scores, mean_ci, paired_gains
+from augment.evaluation.privacy import dcr_report
+from augment.evaluation.recipes import (
+    SyntheticPool,
+    proportional_counts,
+    smote_oversample,
+    stratified_subset,
+)
+from augment.evaluation.report import gain_vs_fraction, gain_vs_ratio, gains_long
+from augment.ingest import ingest
+
+
+# -- fixtures --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> TabularBundle:
+    root = tmp_path_factory.mktemp("wine")
+    data = load_wine(as_frame=True)
+    frame = data.frame.rename(columns={"target": "cultivar"})
+    frame["cultivar"] = frame["cultivar"].map({0: "a", 1: "b", 2: "c"})
+    rng = np.random.default_rng(0)
+    # A categorical feature that carries some signal, with missing values in it and in a number.
+    frame["region"] = np.where(
+        rng.random(len(frame)) < 0.7,
+        frame["cultivar"].map({"a": "north", "b": "south", "c": "east"}),
+        rng.choice(["north", "south", "east", "west"], len(frame)),
+    )
+    frame.loc[rng.random(len(frame)) < 0.05, "region"] = ""
+    frame.loc[rng.random(len(frame)) < 0.05, "magnesium"] = np.nan
+    csv = root / "wine.csv"
+    frame.to_csv(csv, index=False)
+    return ingest(csv, label="cultivar", out=root / "prepared", test_size=0.3)
+
+
+class Bootstrap:
+    """Test double: resamples training rows of the requested labels, with a little noise.
+
+    Records every frame it is fitted on in ``log``, so tests can check that no test row reaches
+    ``fit``.
+    """
+
+    name = "bootstrap"
+
+    def __init__(self, noise: float = 0.05, log: list[pd.DataFrame] | None = None) -> None:
+        self.noise = noise
+        self.log = log if log is not None else []
+        self.schema = None
+
+    def fit(self, data, schema, *, seed=0, device="auto", progress=True) -> dict[str, Any]:
+        self.log.append(data.copy())
+        self.data, self.schema = data.reset_index(drop=True), schema
+        return {}
+
+    def sample(self, labels, *, seed=0) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        labels = np.asarray(labels, dtype=object)
+        by_class = self.data.groupby(self.schema.label).indices
+        index = np.empty(len(labels), dtype=np.int64)
+        for value in pd.unique(labels):
+            where = np.flatnonzero(labels == value)
+            index[where] = rng.choice(by_class[value], len(where))
+        rows = self.data.iloc[index].reset_index(drop=True).copy()
+        for col in self.schema.feature_columns:
+            if col.kind == "continuous":
+                sd = float(self.data[col.name].std())
+                rows[col.name] = rows[col.name] + rng.normal(0, self.noise * sd, len(rows))
+        rows[self.schema.label] = labels
+        return rows
+
+    def save(self, directory) -> None:  # pragma: no cover - not used
+        raise NotImplementedError
+
+
+FITS: list[pd.DataFrame] = []  # every frame the runner's synthesizers were fitted on
+
+
+def bootstrap_factory(rows: pd.DataFrame, schema, seed: int) -> Bootstrap:
+    synth = Bootstrap(log=FITS)
+    synth.fit(rows, schema, seed=seed)
+    return synth
+
+
+@pytest.fixture(scope="module")
+def result(bundle: TabularBundle) -> dict[str, Any]:
+    FITS.clear()
+    synth = Bootstrap(log=FITS)
+    synth.fit(bundle.train, bundle.schema)
+    return evaluate_tabular(
+        bundle,
+        ratios=(0.5, 1.0),
+        fractions=(0.3, 1.0),
+        seeds=3,
+        classifiers=("hgb", "logreg"),
+        classifier_params={"hgb": {"max_iter": 20}},
+        fidelity_rows=None,
+        privacy_rows=50,
+        progress=False,
+        synthesizer=synth,
+        factory=bootstrap_factory,
+    )
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def test_classification_scores_on_known_inputs() -> None:
+    y = np.array([0, 0, 0, 1, 1, 2])
+    proba = np.array(
+        [
+            [0.8, 0.1, 0.1],
+            [0.6, 0.3, 0.1],
+            [0.2, 0.7, 0.1],  # wrong: predicted 1
+            [0.1, 0.8, 0.1],
+            [0.3, 0.6, 0.1],
+            [0.1, 0.2, 0.7],
+        ]
+    )
+    got = classification_scores(y, proba, minority=2)
+    assert got["accuracy"] == pytest.approx(5 / 6)
+    f1_0, f1_1, f1_2 = 2 * 2 / (2 * 2 + 1), 2 * 2 / (2 * 2 + 1), 1.0
+    assert got["macro_f1"] == pytest.approx((f1_0 + f1_1 + f1_2) / 3)
+    assert got["minority_recall"] == pytest.approx(1.0)
+    from sklearn.metrics import roc_auc_score
+
+    expected = roc_auc_score(y, proba, multi_class="ovr", average="macro")
+    assert got["roc_auc"] == pytest.approx(expected)
+
+
+def test_binary_auc_uses_the_positive_class() -> None:
+    y = np.array([0, 0, 1, 1])
+    proba = np.array([[0.9, 0.1], [0.3, 0.7], [0.35, 0.65], [0.2, 0.8]])
+    got = classification_scores(y, proba, minority=1)
+    assert got["roc_auc"] == pytest.approx(0.75)
+    assert got["minority_recall"] == pytest.approx(1.0)
+    assert got["accuracy"] == pytest.approx(0.75)
+
+
+def test_auc_is_nan_with_one_class_in_the_test_labels() -> None:
+    got = classification_scores(np.array([1, 1]), np.array([[0.4, 0.6], [0.3, 0.7]]), 0)
+    assert math.isnan(got["roc_auc"])
+
+
+@pytest.mark.parametrize("values", [[0.1, 0.3, 0.2], [0.81, 0.79, 0.8, 0.83, 0.78], [-1.0, 2.0]])
+def test_mean_ci_matches_scipy_student_t(values: list[float]) -> None:
+    got = mean_ci(values)
+    low, high = stats.t.interval(
+        0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values)
+    )
+    assert got["mean"] == pytest.approx(np.mean(values))
+    assert got["low"] == pytest.approx(low)
+    assert got["high"] == pytest.approx(high)
+    assert got["n"] == len(values)
+
+
+def test_mean_ci_edge_cases() -> None:
+    one = mean_ci([0.5])
+    assert one["mean"] == 0.5 and math.isnan(one["low"]) and math.isnan(one["high"])
+    flat = mean_ci([0.2, 0.2, 0.2])
+    assert flat["low"] == pytest.approx(0.2) and flat["high"] == pytest.approx(0.2)
+    assert mean_ci([])["n"] == 0
+    assert mean_ci([0.1, float("nan"), 0.3])["n"] == 2
+
+
+def test_paired_gains_subtract_per_seed() -> None:
+    gains = paired_gains([0.80, 0.82, 0.81], [0.79, 0.80, 0.81])
+    assert gains == pytest.approx([0.01, 0.02, 0.0])
+    # Pairing removes the seed-to-seed level: a constant offset has zero variance.
+    assert mean_ci(paired_gains([0.5, 0.7, 0.9], [0.4, 0.6, 0.8]))["low"] == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        paired_gains([0.1], [0.1, 0.2])
+
+
+# -- classifiers -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["hgb", "logreg"])
+def test_classifiers_handle_missing_datetime_and_multiclass(name: str, bundle) -> None:
+    schema = bundle.schema
+    train = bundle.train.copy()
+    clf = make_classifier(name, schema, seed=0, params={"max_iter": 30} if name == "hgb" else None)
+    proba = clf.fit(train).predict_proba(bundle.test)
+    assert proba.shape == (len(bundle.test), len(schema.classes))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    y = pd.Index(schema.classes).get_indexer(bundle.test[schema.label])
+    assert classification_scores(y, proba, 0)["accuracy"] > 0.8
+
+
+def test_datetime_features(bundle) -> None:
+    from augment.schema import ColumnSpec, TableSchema
+
+    schema = TableSchema.from_dict(bundle.schema.to_dict())
+    schema.columns.append(ColumnSpec(name="when", kind="datetime", dtype="datetime64[ns]"))
+    frame = bundle.train.copy()
+    stamps = pd.Timestamp("2020-01-01") + pd.to_timedelta(frame["alcohol"] * 10, unit="D")
+    frame["when"] = stamps.where(np.arange(len(frame)) % 7 != 0)  # some NaT
+    for name in ("hgb", "logreg"):
+        proba = make_classifier(name, schema).fit(frame).predict_proba(frame)
+        assert np.isfinite(proba).all()
+
+
+def test_classifier_missing_a_class_still_returns_all_columns(bundle) -> None:
+    schema = bundle.schema
+    two = bundle.train[bundle.train[schema.label] != "c"]
+    proba = make_classifier("logreg", schema).fit(two).predict_proba(bundle.test)
+    assert proba.shape[1] == 3 and np.all(proba[:, 2] == 0)
+
+
+# -- recipes -----------------------------------------------------------------------------------
+def test_proportional_counts_sum_exactly_and_follow_the_split() -> None:
+    labels = pd.Series(["x"] * 70 + ["y"] * 20 + ["z"] * 10)
+    assert proportional_counts(labels, 10, ["x", "y", "z"]) == {"x": 7, "y": 2, "z": 1}
+    counts = proportional_counts(labels, 33, ["x", "y", "z", "w"])
+    assert sum(counts.values()) == 33 and counts["w"] == 0
+    assert counts["x"] == 23  # 23.1 → 23; the remainder goes to the largest fractions
+
+
+def test_synthetic_draws_follow_the_real_label_proportions(bundle) -> None:
+    schema = bundle.schema
+    synth = Bootstrap()
+    synth.fit(bundle.train, schema)
+    pool = SyntheticPool(synth, bundle.train, schema, 2 * len(bundle.train), seed=3)
+    real_share = bundle.train[schema.label].value_counts(normalize=True)
+    for n in (len(bundle.train) // 2, len(bundle.train), 2 * len(bundle.train)):
+        rows = pool.take(n)
+        assert len(rows) == n
+        share = rows[schema.label].value_counts(normalize=True)
+        for cls in schema.classes:
+            assert abs(share[cls] - real_share[cls]) <= 1.0 / n + 1e-9
+    # Any size up to the pool's is served, whatever the rounding (no Alabama paradox).
+    for n in range(1, 2 * len(bundle.train) + 1):
+        assert len(pool.take(n)) == n
+    # Nested: the rows of a smaller ratio are among those of a larger one.
+    small, big = pool.take(20), pool.take(40)
+    assert small.merge(big, how="left", indicator=True)["_merge"].eq("both").all()
+
+
+def test_stratified_subset_keeps_every_class(bundle) -> None:
+    rng = np.random.default_rng(0)
+    sub = stratified_subset(bundle.train, bundle.schema.label, 0.05, rng, min_per_class=4)
+    counts = sub[bundle.schema.label].value_counts()
+    assert set(counts.index) == set(bundle.schema.classes)
+    assert (counts >= 4).all()
+
+
+def test_smote_balances_classes_and_keeps_real_rows(bundle) -> None:
+    schema = bundle.schema
+    train = bundle.train
+    out = smote_oversample(train, schema, seed=0)
+    counts = out[schema.label].value_counts()
+    assert counts.nunique() == 1 and counts.iloc[0] == train[schema.label].value_counts().max()
+    pd.testing.assert_frame_equal(out.iloc[: len(train)], train.reset_index(drop=True))
+    new = out.iloc[len(train) :]
+    assert not new.drop(columns="region").isna().any().any()  # numbers imputed before SMOTE
+    region = schema.column("region").categories
+    assert set(new["region"].dropna()) <= set(region)
+    # Each new row lies inside the range of its class (interpolation between neighbours).
+    for cls, rows in new.groupby(schema.label):
+        real = train[train[schema.label] == cls]
+        low, high = real["alcohol"].min() - 1e-9, real["alcohol"].max() + 1e-9
+        assert rows["alcohol"].between(low, high).all()
+
+
+@pytest.mark.parametrize("kind", ["continuous", "categorical"])
+def test_smote_variants_for_single_kind_features(kind: str) -> None:
+    from augment.schema import ColumnSpec, TableSchema
+
+    rng = np.random.default_rng(0)
+    n = 60
+    label = np.where(rng.random(n) < 0.25, "b", "a")
+    if kind == "continuous":
+        stamps = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 100, n), unit="D")
+        frame = pd.DataFrame({"x": rng.normal(size=n), "t": stamps, "y": label})
+        frame.loc[3, "x"], frame.loc[4, "t"] = np.nan, pd.NaT
+        specs = [ColumnSpec("x", "continuous", "float64"), ColumnSpec("t", "datetime", "M8[ns]")]
+        expected = "SMOTE"
+    else:
+        frame = pd.DataFrame(
+            {"c": rng.choice(["u", "v", None], n), "d": rng.choice(["p", "q"], n), "y": label}
+        )
+        specs = [
+            ColumnSpec("c", "categorical", "object", categories=["u", "v"]),
+            ColumnSpec("d", "categorical", "object", categories=["p", "q"]),
+        ]
+        expected = "SMOTEN"
+    schema = TableSchema(
+        label="y",
+        columns=[*specs, ColumnSpec("y", "categorical", "object", categories=["a", "b"])],
+        classes=["a", "b"],
+    )
+    from augment.evaluation.recipes import smote_variant
+
+    assert smote_variant(schema) == expected
+    out = smote_oversample(frame, schema, seed=0)
+    counts = out["y"].value_counts()
+    assert counts["a"] == counts["b"] == (label == "a").sum()
+    assert list(out.columns) == list(frame.columns)
+    if kind == "continuous":
+        assert out["t"].dtype.kind == "M" and not out.iloc[n:].isna().any().any()
+    else:
+        assert set(out.iloc[n:]["c"].dropna()) <= {"u", "v"}
+
+
+# -- the runner ---------------------------------------------------------------------------------
+def test_test_split_never_reaches_fit(result, bundle) -> None:
+    test_rows = set(map(tuple, bundle.test.astype(str).to_numpy()))
+    assert FITS, "the sweep should have fitted synthesizers"
+    train_rows = set(map(tuple, bundle.train.astype(str).to_numpy()))
+    for frame in FITS:
+        rows = set(map(tuple, frame.astype(str).to_numpy()))
+        assert rows <= train_rows
+        assert not rows & (test_rows - train_rows)
+    # One retrain per reduced fraction (policy "fraction") plus the up-front fit.
+    assert len(FITS) == 2
+    assert len(FITS[1]) < len(bundle.train)
+
+
+def test_gains_are_paired_per_seed(result) -> None:
+    block = result["fractions"]["1.0"]
+    scores = block["scores"]
+    for recipe, by_clf in block["gains"].items():
+        for clf, per in by_clf.items():
+            diffs = np.subtract(scores[recipe][clf]["macro_f1"], scores["real"][clf]["macro_f1"])
+            expected = mean_ci(diffs)
+            assert per["macro_f1"]["mean"] == pytest.approx(expected["mean"])
+            assert per["macro_f1"]["n"] == 3
+            if not math.isnan(expected["low"]):
+                assert per["macro_f1"]["low"] == pytest.approx(expected["low"])
+
+
+def test_result_layout(result) -> None:
+    assert set(result["fractions"]) == {"0.3", "1.0"}
+    recipes = set(result["fractions"]["1.0"]["gains"])
+    assert recipes == {"real+synth@0.5", "real+synth@1.0", "synth", "real+smote"}
+    assert result["smote_variant"] == "SMOTE-NC"
+    assert 0 <= result["fidelity"]["overall"] <= 1
+    assert 0 <= result["privacy"]["share_closer_to_train"] <= 1
+    assert result["dataset"]["minority_class"] == "c"
+
+
+def test_seeded_runs_repeat(bundle) -> None:
+    synth = Bootstrap()
+    synth.fit(bundle.train, bundle.schema)
+    kwargs = dict(
+        ratios=(1.0,),
+        fractions=(1.0,),
+        seeds=2,
+        classifiers=("logreg",),
+        smote=False,
+        privacy_rows=30,
+        progress=False,
+        synthesizer=synth,
+    )
+    a = evaluate_tabular(bundle, **kwargs)
+    b = evaluate_tabular(bundle, **kwargs)
+    assert a["fractions"]["1.0"]["scores"] == b["fractions"]["1.0"]["scores"]
+
+
+def test_verdict_line_format(result) -> None:
+    import re
+
+    pattern = (
+        r"^(no significant gain: |synthetic rows hurt: )?real \+ (0\.5|1)× synthetic: macro-F1 "
+        r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] vs real only \(hgb, 95% CI, 3 seeds, "
+        r"best of 2 ratios\); SMOTE-NC: [+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]$"
+    )
+    assert re.match(pattern, result["verdict"]), result["verdict"]
+    ci = result["fractions"]["1.0"]["gains"]
+    best = max((0.5, 1.0), key=lambda r: ci[f"real+synth@{r}"]["hgb"]["macro_f1"]["mean"])
+    assert f"real + {best:g}× synthetic" in result["verdict"]
+    g = ci[f"real+synth@{best}"]["hgb"]["macro_f1"]
+    says_none = result["verdict"].startswith("no significant gain")
+    assert says_none == (g["low"] <= 0 <= g["high"])
+
+
+def test_outputs_written(result, tmp_path) -> None:
+    paths = write_evaluation(
+        result,
+        metrics=tmp_path / "metrics" / "tabular.json",
+        plots=tmp_path / "plots",
+        summary=tmp_path / "reports" / "summary.md",
+        gains=tmp_path / "reports" / "gains.csv",
+        details=tmp_path / "reports" / "evaluation.json",
+    )
+    metrics = json.loads(paths["metrics"].read_text())
+    assert set(metrics["real"]) == {"hgb", "logreg"}
+    assert set(metrics["gain"]["real+synth@1.0"]["hgb"]["macro_f1"]) == {"mean", "low", "high"}
+    assert set(metrics["low_data"]["0.3"]["gain"]["real+smote"]["logreg"]) == {
+        "mean",
+        "low",
+        "high",
+    }
+    assert {"overall", "column_shapes", "column_pair_trends"} <= set(metrics["fidelity"])
+    assert "dcr_share_closer_to_train" in metrics["privacy"]
+
+    ratio = pd.read_csv(paths["gain_vs_ratio"])
+    assert list(ratio.columns) == [
+        "ratio", "hgb", "hgb_low", "hgb_high", "logreg", "logreg_low", "logreg_high"
+    ]  # fmt: skip
+    assert ratio["ratio"].tolist() == [0.5, 1.0]
+    fraction = pd.read_csv(paths["gain_vs_fraction"])
+    assert fraction["fraction"].tolist() == [0.3, 1.0]
+    assert {"hgb", "logreg", "hgb_low", "hgb_high", "hgb_smote"} <= set(fraction.columns)
+    long = pd.read_csv(paths["gains"])
+    assert list(long.columns) == [
+        "fraction", "recipe", "ratio", "classifier", "metric", "mean", "low", "high", "n"
+    ]  # fmt: skip
+    assert len(long) == 2 * 4 * 2 * 4  # fractions x recipes x classifiers x metrics
+
+    summary = paths["summary"].read_text(encoding="utf-8").splitlines()
+    assert summary[0] == result["verdict"]
+    text = "\n".join(summary)
+    for heading in ("## Gains over real only", "## Low-data sweep", "## Fidelity", "## Privacy"):
+        assert heading in text
+    for name in ("details", "metrics"):  # strict JSON: no NaN or Infinity
+        json.loads(paths[name].read_text(), parse_constant=_refuse_constant)
+
+
+def _refuse_constant(constant: str) -> None:
+    raise AssertionError(f"JSON holds {constant}")
+
+
+def test_plot_frames_match_the_result(result) -> None:
+    ratio = gain_vs_ratio(result)
+    g = result["fractions"]["1.0"]["gains"]["real+synth@0.5"]["logreg"]["macro_f1"]
+    assert ratio.loc[ratio["ratio"] == 0.5, "logreg"].item() == pytest.approx(g["mean"])
+    fraction = gain_vs_fraction(result)
+    g = result["fractions"]["0.3"]["gains"]["real+synth@1.0"]["hgb"]["macro_f1"]
+    assert fraction.loc[fraction["fraction"] == 0.3, "hgb"].item() == pytest.approx(g["mean"])
+    assert len(gains_long(result)) == 64
+
+
+# -- privacy -----------------------------------------------------------------------------------
+def test_dcr_flags_copies_and_not_fresh_rows(bundle) -> None:
+    schema = bundle.schema
+    holdout = bundle.test  # real rows the "synthesizer" never saw
+    train = bundle.train.iloc[: len(holdout) + 5]
+    copies = train  # a synthesizer that memorised its training rows
+    got = dcr_report(train, holdout, copies, schema, max_rows=len(holdout), seed=0, device="cpu")
+    assert got["share_closer_to_train"] > 0.85
+    assert got["median_dcr_synth_train"] == 0
+    assert got["median_dcr_synth_train"] < got["median_dcr_holdout_train"]
+    # Rows drawn from the same population but seen by neither side: about half closer to train.
+    pool = pd.concat([bundle.train, holdout], ignore_index=True).sample(frac=1, random_state=1)
+    a, b, fresh = pool.iloc[:60], pool.iloc[60:120], pool.iloc[120:]
+    got = dcr_report(a, b, fresh, schema, max_rows=60, seed=0, device="cpu")
+    assert 0.25 < got["share_closer_to_train"] < 0.75
+    assert got["exact_copies"] == 0
+
+
+def test_dcr_exact_copies_have_zero_distance(bundle) -> None:
+    schema = bundle.schema
+    n = len(bundle.test)
+    train = bundle.train.iloc[:n]
+    got = dcr_report(train, bundle.test, train, schema, max_rows=n, device="cpu")
+    assert got["exact_copies"] == pytest.approx(1.0)
+    assert got["share_closer_to_train"] == pytest.approx(1.0)
+    assert got["rows"] == {"train": n, "holdout": n, "synthetic": n}

@@ -1,0 +1,195 @@
+"""TabGAN: a short fit, exact label-conditional sampling, determinism, save/load without pickle."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from augment.errors import AugmentError
+from augment.ingest import build_schema
+from augment.synthesizer import TabularSynthesizer, load_synthesizer, make_synthesizer
+from augment.tabular import TabGAN
+from augment.training import LoopConfig, train_gan
+
+# Tiny settings: the point is behaviour, not quality.
+FAST = {
+    "epochs": 10,
+    "batch_size": 60,
+    "pac": 10,
+    "noise_dim": 16,
+    "generator_dims": [32, 32],
+    "discriminator_dims": [32],
+    "max_steps": 30,
+    "log_every": 10,
+}
+
+
+def make_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = np.where(rng.random(n) < 0.75, "no", "yes").astype(object)
+    label[:6] = "rare"
+    frame = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": np.round(rng.lognormal(10, 0.5, n), 2),
+            "city": rng.choice(["Oslo", "Lima", "Pune"], n).astype(object),
+            "rooms": rng.choice([1, 2, 4], n),
+            "member": rng.random(n) < 0.3,
+            "joined": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 500, n), "D"),
+            "label": label,
+        }
+    )
+    frame.loc[::13, "income"] = np.nan
+    frame.loc[::19, "city"] = None
+    return frame
+
+
+KINDS = {
+    "age": "continuous",
+    "income": "continuous",
+    "city": "categorical",
+    "rooms": "categorical",
+    "member": "categorical",
+    "joined": "datetime",
+    "label": "categorical",
+}
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return make_table()
+
+
+@pytest.fixture(scope="module")
+def fitted(table) -> tuple[TabGAN, dict]:
+    schema = build_schema(table, "label", KINDS, [], {})
+    gan = TabGAN(**FAST)
+    summary = gan.fit(table, schema, seed=0, device="cpu", progress=False)
+    return gan, summary
+
+
+def test_fit_returns_the_loop_summary(fitted):
+    gan, summary = fitted
+    assert isinstance(gan, TabularSynthesizer) and gan.name == "tabgan"
+    assert summary["steps"] == FAST["max_steps"] and summary["device"] == "cpu"
+    assert set(summary["final_losses"]) == {"loss_d", "gp", "loss_g", "cond"}
+    assert all(math.isfinite(v) for v in summary["final_losses"].values())
+    assert summary["seconds"] > 0 and summary["rows"] == 300
+
+
+def test_labels_are_exact_and_schema_is_kept(fitted, table):
+    gan, _ = fitted
+    labels = ["rare", "yes", "no", "rare", "no", "rare"] * 20
+    out = gan.sample(labels, seed=0)
+    assert out["label"].tolist() == labels  # conditioned, row for row, rare class included
+    assert list(out.columns) == list(table.columns)
+    for name in table.columns:
+        assert out[name].dtype == table[name].dtype, name
+    assert set(out["city"].dropna()) <= {"Oslo", "Lima", "Pune"}
+    assert set(out["rooms"]) <= {1, 2, 4}
+    assert out["age"].between(table["age"].min(), table["age"].max()).all()
+    assert gan.sample(np.array([], dtype=object), seed=0).shape == (0, len(table.columns))
+
+
+def test_same_seed_same_rows_other_seed_other_rows(fitted):
+    gan, _ = fitted
+    labels = np.array(["no", "yes", "rare"] * 50, dtype=object)
+    a = gan.sample(labels, seed=7)
+    pd.testing.assert_frame_equal(a, gan.sample(labels, seed=7))
+    assert not a.equals(gan.sample(labels, seed=8))
+
+
+def test_unknown_label_names_value_and_classes(fitted):
+    gan, _ = fitted
+    with pytest.raises(AugmentError, match=r"'maybe'.*'no', 'rare', 'yes'"):
+        gan.sample(["no", "maybe"])
+
+
+def test_save_load_round_trip_without_pickle(fitted, tmp_path):
+    gan, summary = fitted
+    gan.save(tmp_path / "model")
+    files = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert files == ["config.json", "encoder.json", "weights.safetensors"]
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model"] == "tabgan" and config["training"]["steps"] == summary["steps"]
+    assert config["hyperparameters"]["batch_size"] == FAST["batch_size"]
+    assert config["schema"]["label"] == "label" and config["torch_version"] == torch.__version__
+    loaded = load_synthesizer(tmp_path / "model", device="cpu")
+    labels = ["no", "rare", "yes"] * 30
+    pd.testing.assert_frame_equal(loaded.sample(labels, seed=3), gan.sample(labels, seed=3))
+    assert loaded.schema.to_dict() == gan.schema.to_dict()
+
+
+def test_make_synthesizer_rejects_unknown_hyperparameters():
+    assert isinstance(make_synthesizer("tabgan", {"epochs": 3}), TabGAN)
+    with pytest.raises(AugmentError, match="epoch_count"):
+        TabGAN(epoch_count=3)
+    with pytest.raises(AugmentError, match="multiple of pac"):
+        TabGAN(batch_size=55, pac=10)
+
+
+def test_missing_values_are_learned_and_generated(table):
+    # A column that is missing half the time: the GAN must model the missing flag itself.
+    frame = table.copy()
+    frame.loc[frame.index % 2 == 0, "income"] = np.nan
+    schema = build_schema(frame, "label", KINDS, [], {})
+    gan = TabGAN(**{**FAST, "max_steps": 60})
+    gan.fit(frame, schema, seed=1, device="cpu", progress=False)
+    out = gan.sample(["no"] * 400, seed=0)
+    assert out["income"].isna().any() and out["income"].notna().any()
+    assert out["city"].dtype == object
+
+
+class _CountingTask:
+    """A toy GAN task: the loop must call it and read its losses only at refresh points."""
+
+    def __init__(self) -> None:
+        self.d_calls = self.g_calls = self.ends = 0
+
+    def build(self, device: torch.device) -> None:
+        self.net = torch.nn.Linear(2, 1).to(device)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01)
+
+    def networks(self):
+        return {"net": self.net}
+
+    def optimizers(self):
+        return {"net": self.opt}
+
+    def d_step(self, step: int):
+        self.d_calls += 1
+        return {"loss_d": self.net(torch.ones(4, 2)).mean()}
+
+    def g_step(self, step: int):
+        self.g_calls += 1
+        loss = self.net(torch.ones(4, 2)).pow(2).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return {"loss_g": loss.detach() * (float("nan") if step == self.nan_at else 1)}
+
+    def end_step(self, step: int) -> None:
+        self.ends += 1
+
+    nan_at = -1
+
+
+def test_training_loop_runs_steps_and_summarises():
+    task = _CountingTask()
+    summary = train_gan(task, LoopConfig(steps=12, d_steps=2, device="cpu", progress=False))
+    assert (task.d_calls, task.g_calls, task.ends) == (24, 12, 12)
+    assert summary["steps"] == 12 and summary["d_steps"] == 2 and not summary["stopped_early"]
+    assert set(summary["final_losses"]) == {"loss_d", "loss_g"}
+    assert not task.net.training  # networks come back in eval mode
+
+
+def test_training_loop_stops_on_divergence():
+    task = _CountingTask()
+    task.nan_at = 5
+    with pytest.raises(AugmentError, match="diverged at step 5"):
+        train_gan(task, LoopConfig(steps=20, device="cpu", progress=False, log_every=5))
