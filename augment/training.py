@@ -14,6 +14,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,8 +70,13 @@ def train_gan(task: GANTask, config: LoopConfig) -> dict[str, Any]:
         raise AugmentError("training needs at least one step and one discriminator step")
     device = resolve_device(config.device)
     precision = resolve_precision(config.precision, device)
-    threads_before = torch.get_num_threads()
-    guard = _ThreadGuard(device, config.threads)
+    with cpu_thread_limit(device, config.threads) as threads:
+        return _run(task, config, device, precision, _ThreadGuard(threads, config.threads))
+
+
+def _run(
+    task: GANTask, config: LoopConfig, device: torch.device, precision: str, guard: _ThreadGuard
+) -> dict[str, Any]:
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16")
     seed_everything(config.seed)
     task.build(device)
@@ -114,7 +121,6 @@ def train_gan(task: GANTask, config: LoopConfig) -> dict[str, Any]:
                 break
     finally:
         bar.close()
-        torch.set_num_threads(threads_before)
         for net in task.networks().values():
             net.eval()
     seconds = time.perf_counter() - started
@@ -147,6 +153,22 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "bf16" if native else "fp32"
 
 
+@contextmanager
+def cpu_thread_limit(device: torch.device, requested: int | None = None) -> Iterator[int | None]:
+    """Run a block with :func:`cpu_threads` intra-op threads when ``device`` is the CPU; torch's
+    setting is restored afterwards. Yields the thread count (``None`` off the CPU)."""
+    if device.type != "cpu":
+        yield None
+        return
+    before = torch.get_num_threads()
+    threads = cpu_threads(requested)
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
+
+
 def cpu_threads(requested: int | None = None) -> int:
     """Intra-op threads for training on the CPU: ``requested``, or torch's default less the cores
     that other processes keep busy (1-minute load average), at least one.
@@ -165,16 +187,14 @@ def cpu_threads(requested: int | None = None) -> int:
 
 
 class _ThreadGuard:
-    """Sets the CPU threads, and drops to one thread when steps turn several times slower than
+    """Drops to one thread when steps turn several times slower than
     the fastest seen: the sign that another process took a core the threads wait on."""
 
     SLOWER, PATIENCE, WARMUP = 4.0, 3, 5
 
-    def __init__(self, device: torch.device, requested: int | None) -> None:
-        self.threads = cpu_threads(requested) if device.type == "cpu" else None
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        self.active = requested is None and (self.threads or 1) > 1
+    def __init__(self, threads: int | None, requested: int | None) -> None:
+        self.threads = threads
+        self.active = requested is None and (threads or 1) > 1
         self.fastest, self.slow, self.last = math.inf, 0, time.perf_counter()
 
     def tick(self, step: int) -> None:

@@ -30,16 +30,21 @@ from augment.schema import TableSchema
 from augment.tabular.conditions import ConditionSampler, one_hot_condition
 from augment.tabular.encoder import SpanLayout, TableEncoder
 from augment.tabular.networks import Discriminator, Generator, activate, condition_loss
-from augment.training import LoopConfig, train_gan
+from augment.training import PRECISIONS, LoopConfig, cpu_thread_limit, train_gan
 
 SAMPLE_CHUNK = 50_000  # rows per generator forward when sampling
 
 
 @dataclass
 class TabGANConfig:
-    """Hyper-parameters (all JSON-serialisable; saved in ``config.json``)."""
+    """Hyper-parameters (all JSON-serialisable; saved in ``config.json``).
 
-    epochs: int = 300
+    Defaults were tuned on UCI Adult on a 2-core CPU (see the project's benchmark notes): about
+    9,000 steps of batch 500 reach SDMetrics quality ~0.93 and train-on-synthetic macro-F1 ~0.77
+    in about two minutes. The CTGAN paper's values are kept where tuning did not beat them.
+    """
+
+    epochs: int = 150  # passes over the rows (in batches drawn by training-by-sampling)
     batch_size: int = 500
     max_steps: int | None = None  # cap on optimiser steps, whatever ``epochs`` says
     max_seconds: float | None = None  # wall-clock training budget; stops after the step
@@ -47,7 +52,7 @@ class TabGANConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.9)
     weight_decay: float = 1e-6
-    lr_decay: bool = False  # cosine decay of both learning rates to 10% over the run
+    lr_decay: bool = False  # cosine decay to 10% over the run (measured: no better with EMA)
     noise_dim: int = 128
     generator_dims: tuple[int, ...] = (256, 256)
     discriminator_dims: tuple[int, ...] = (256, 256)
@@ -55,18 +60,25 @@ class TabGANConfig:
     dropout: float = 0.5
     discriminator_steps: int = 1
     gp_weight: float = 10.0
-    gp_every: int = 1  # lazy gradient penalty: every k-th D step, weighted by k
+    # Lazy gradient penalty: every k-th D step, weighted by k. k=4 was as good per step as k=1
+    # and 30% faster (the penalty's double backward is the costliest part of a step).
+    gp_every: int = 4
     tau: float = 0.2  # Gumbel-softmax temperature
-    log_frequency: bool = True
-    ema_decay: float | None = None  # sample from an EMA of the generator's weights
-    label_weight: float | None = None  # P(condition on the label column); None: uniform
+    log_frequency: bool = True  # pick condition categories by log-frequency (rare ones more)
+    # Sample from an exponential moving average of the generator's weights: the last iterate
+    # oscillates (quality swung by +-0.03 between checkpoints); the average does not.
+    ema_decay: float | None = 0.999
+    # P(a training condition is on the label). The paper picks columns uniformly (1/9 for Adult);
+    # sampling always conditions on the label, so training on it more often pays: measured
+    # macro-F1 0.754 at 0.5, 0.768 at 0.7, 0.75-0.76 at 0.85 and 1.0 (quality drops at 1.0).
+    label_weight: float | None = 0.7
     max_modes: int = 10
-    mode_assignment: str = "sample"
+    mode_assignment: str = "argmax"  # or "sample" (the paper's); see TableEncoder
     fit_sample: int = 5000  # rows per column the Gaussian mixtures are fitted on
-    precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
-    threads: int | None = None  # CPU threads; None: the free cores (augment.training.cpu_threads)
     max_point_masses: int = 20
     point_mass_fraction: float = 0.05
+    precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
+    threads: int | None = None  # CPU threads; None: the free cores (augment.training.cpu_threads)
     log_every: int = 50
 
     def __post_init__(self) -> None:
@@ -81,6 +93,18 @@ class TabGANConfig:
             raise AugmentError("epochs and max_steps must be at least 1")
         if self.label_weight is not None and not 0 <= self.label_weight <= 1:
             raise AugmentError(f"label_weight must be in [0, 1], got {self.label_weight}")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise AugmentError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.gp_every < 1 or self.discriminator_steps < 1:
+            raise AugmentError("gp_every and discriminator_steps must be at least 1")
+        if self.mode_assignment not in ("sample", "argmax"):
+            raise AugmentError(
+                f"mode_assignment must be 'sample' or 'argmax', got {self.mode_assignment!r}"
+            )
+        if self.precision not in PRECISIONS:
+            raise AugmentError(
+                f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
@@ -182,6 +206,10 @@ class TabGAN:
 
     @torch.inference_mode()
     def _generate(self, codes: np.ndarray, seed: int) -> Iterator[torch.Tensor]:
+        with cpu_thread_limit(self.device, self.config.threads):
+            yield from self._generate_chunks(codes, seed)
+
+    def _generate_chunks(self, codes: np.ndarray, seed: int) -> Iterator[torch.Tensor]:
         layout, gen = self.layout, torch_generator(seed, self.device)
         label_cols = layout.cond_index[
             layout.label_span, : int(layout.cond_width[layout.label_span])
@@ -320,6 +348,7 @@ class _TabGANTask:
             ]
         self._gp = torch.zeros((), device=device)
         self._d_calls = 0
+        self._pending: tuple[Any, torch.Tensor, torch.Tensor] | None = None
         self.ema: Generator | None = None
         if cfg.ema_decay:
             # A moving average of the generator's weights samples better than its last,
@@ -341,10 +370,12 @@ class _TabGANTask:
     def d_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         c = self.sampler.sample(cfg.batch_size)
-        with torch.no_grad():
-            _, fake = self._fake(c.vector)
+        # The G-step reuses this fake batch (graph kept) instead of generating another: the
+        # same gradient signal for one generator forward less per step (measured: 20% faster).
+        raw, fake = self._fake(c.vector)
+        self._pending = (c, raw, fake)
         real = torch.cat([self.data[c.rows], c.vector], dim=1)
-        fake = torch.cat([fake, c.vector], dim=1)
+        fake = torch.cat([fake.detach(), c.vector], dim=1)
         # One critic forward over real and fake together (no BatchNorm in D, so this is exact).
         score_real, score_fake = self.discriminator(torch.cat([real, fake], dim=0)).chunk(2)
         loss = score_fake.mean() - score_real.mean()
@@ -369,8 +400,11 @@ class _TabGANTask:
         return ((norm - 1) ** 2).mean()
 
     def g_step(self, step: int) -> dict[str, torch.Tensor]:
-        c = self.sampler.sample(self.cfg.batch_size)
-        raw, fake = self._fake(c.vector)
+        if self._pending is not None:
+            (c, raw, fake), self._pending = self._pending, None
+        else:
+            c = self.sampler.sample(self.cfg.batch_size)
+            raw, fake = self._fake(c.vector)
         # D's weights need no gradients here: skipping them saves a third of the backward.
         self.discriminator.requires_grad_(False)
         adversarial = -self.discriminator(torch.cat([fake, c.vector], dim=1)).mean()
