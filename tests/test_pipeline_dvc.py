@@ -68,3 +68,10 @@ def test_dvc_repro_runs_the_default_pipeline(tmp_path, small_table):
     assert (repo / "dvc_plots" / "index.html").is_file()
     # A second repro finds every stage up to date: the pipeline is deterministic in its inputs.
     assert "up to date" in sh(*dvc, "repro", cwd=repo).lower()
+
+    # An experiment with another parameter value, as a user would run one.
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base", cwd=repo)
+    sh(*dvc, "exp", "run", "-S", "train.epochs=1", cwd=repo)
+    shown = json.loads(sh(*dvc, "exp", "show", "--json", cwd=repo))
+    assert '"epochs": 1' in json.dumps(shown)  # the base commit has epochs 2

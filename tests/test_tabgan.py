@@ -14,7 +14,7 @@ from augment.errors import AugmentError
 from augment.ingest import build_schema
 from augment.synthesizer import TabularSynthesizer, load_synthesizer, make_synthesizer
 from augment.tabular import TabGAN
-from augment.training import LoopConfig, train_gan
+from augment.training import LoopConfig, cpu_threads, resolve_precision, train_gan
 
 # Tiny settings: the point is behaviour, not quality.
 FAST = {
@@ -193,3 +193,14 @@ def test_training_loop_stops_on_divergence():
     task.nan_at = 5
     with pytest.raises(AugmentError, match="diverged at step 5"):
         train_gan(task, LoopConfig(steps=20, device="cpu", progress=False, log_every=5))
+
+
+def test_thread_and_precision_settings():
+    assert cpu_threads(3) == 3 and 1 <= cpu_threads() <= max(1, torch.get_num_threads())
+    with pytest.raises(AugmentError, match="threads"):
+        cpu_threads(0)
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32"
+    assert resolve_precision("auto", cpu) in ("fp32", "bf16")
+    with pytest.raises(AugmentError, match="precision"):
+        TabGAN(precision="fp8")
