@@ -384,7 +384,8 @@ def _column_spec(series: pd.Series, name: str, kind: str) -> ColumnSpec:
         spec.min, spec.max = float(numbers.min()), float(numbers.max())
         spec.integer = bool(np.all(np.mod(numbers, 1) == 0))
     else:  # datetime, as epoch nanoseconds
-        stamps = values.astype("int64").to_numpy()
+        # Epoch nanoseconds whatever the column's unit (s, ms, us or ns).
+        stamps = values.astype("datetime64[ns]").astype("int64").to_numpy()
         spec.min, spec.max = float(stamps.min()), float(stamps.max())
         spec.integer = True
     return spec

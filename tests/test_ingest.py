@@ -96,3 +96,11 @@ def test_unknown_override_column_is_named(small_table):
         infer_kinds(small_table, "label", {"nope": "categorical"})
     with pytest.raises(AugmentError, match="unknown kind 'weird'"):
         infer_kinds(small_table, "label", {"age": "weird"})
+
+
+def test_datetime_range_is_in_nanoseconds_whatever_the_unit(tmp_path, small_table):
+    frame = small_table.assign(joined=small_table["joined"].astype("datetime64[s]"))
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    spec = ingest(path, "label", tmp_path / "prep").schema.column("joined")
+    assert spec.min == pd.Timestamp(frame["joined"].min()).value

@@ -27,3 +27,19 @@ def test_failed_write_leaves_nothing(tmp_path, schema, small_table):
         writer.write(small_table[schema.names].iloc[:10])
         raise RuntimeError("crash mid-way")
     assert list(tmp_path.glob("out*")) == [] and list(tmp_path.glob(".out*")) == []
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    from augment.fsutil import atomic_dir, write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        with atomic_dir(tmp_path / "model") as tmp:
+            (tmp / "f").write_text("y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
