@@ -109,13 +109,12 @@ def test_thresholds_select_pairs() -> None:
     )
 
 
-def test_fast_enough_on_a_larger_table() -> None:
-    import time
-
+def test_perturbation_lowers_the_score_on_a_larger_table() -> None:
+    # Speed is a benchmark matter, not a test's; here only that the scores order sensibly.
     frame, schema = correlated_table(30_000, 3)
-    started = time.perf_counter()
-    quality_report(frame, perturbed(frame, 4), schema)
-    assert time.perf_counter() - started < 5
+    same = quality_report(frame, frame, schema)["overall"]
+    worse = quality_report(frame, perturbed(frame, 4), schema)["overall"]
+    assert 0 <= worse < same <= 1
 
 
 @pytest.mark.sdv
