@@ -20,8 +20,8 @@ def proportional_counts(n: int, weights: Sequence[float]) -> list[int]:
     shares = n * weights_arr / weights_arr.sum()
     counts = np.floor(shares).astype(int)
     leftover = n - int(counts.sum())
-    # Ties broken by class order, so the plan is deterministic.
-    order = np.argsort(-(shares - counts), kind="stable")
+    # Ties go to the heavier class, then to the earlier one, so the plan is deterministic.
+    order = np.lexsort((-weights_arr, -(shares - counts)))
     counts[order[:leftover]] += 1
     return counts.tolist()
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from augment.errors import AugmentError
 from augment.evaluation.classifiers import numeric_values
+from augment.labels import proportional_counts as split_counts
 from augment.schema import TableSchema
 from augment.synthesizer import TabularSynthesizer
 
@@ -39,19 +40,10 @@ def proportional_counts(labels: pd.Series, n: int, classes: Sequence[Any]) -> di
     """Split ``n`` rows over ``classes`` in proportion to ``labels`` (largest remainder), so the
     counts sum to ``n`` exactly and a class absent from ``labels`` gets none."""
     freq = labels.value_counts()
-    present = [c for c in classes if freq.get(c, 0) > 0]
-    if not present or n <= 0:
+    weights = [float(freq.get(c, 0)) for c in classes]
+    if n <= 0 or sum(weights) == 0:
         return {c: 0 for c in classes}
-    weights = np.array([freq[c] for c in present], dtype=np.float64)
-    quota = weights / weights.sum() * n
-    counts = np.floor(quota).astype(np.int64)
-    remainder = int(n - counts.sum())
-    # Ties in the remainder go to the more frequent class, deterministically.
-    order = np.lexsort((-weights, -(quota - counts)))
-    counts[order[:remainder]] += 1
-    out = {c: 0 for c in classes}
-    out.update({c: int(k) for c, k in zip(present, counts, strict=True)})
-    return out
+    return dict(zip(classes, split_counts(n, weights), strict=True))
 
 
 class SyntheticPool:
