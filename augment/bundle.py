@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from augment.errors import AugmentError
-from augment.fsutil import atomic_dir
+from augment.fsutil import atomic_dir, read_json
 from augment.schema import TableSchema
+
+if TYPE_CHECKING:
+    from augment.images.bundle import ImageBundle
 
 SPLITS = ("train", "validation", "test")
 
@@ -56,6 +60,19 @@ class TabularBundle:
     @property
     def test(self) -> pd.DataFrame:
         return self.split("test")
+
+
+def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
+    """A prepared dataset of either modality, as its ``schema.json`` says."""
+    path = Path(path)
+    if not (path / "schema.json").is_file():
+        return TabularBundle.load(path)  # which says what is missing
+    modality = read_json(path / "schema.json", "schema").get("modality", "tabular")
+    if modality == "image":
+        from augment.images.bundle import ImageBundle
+
+        return ImageBundle.load(path)
+    return TabularBundle.load(path)
 
 
 def write_bundle(

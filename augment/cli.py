@@ -15,7 +15,13 @@ import typer
 from augment import __version__
 from augment.errors import AugmentError
 from augment.log import configure
-from augment.params import load_params, parse_assignments, split_train_settings, stage_settings
+from augment.params import (
+    load_params,
+    parse_assignments,
+    select_pipeline,
+    split_train_settings,
+    stage_settings,
+)
 from augment.synthesizer import MODEL_CHOICES
 
 app = typer.Typer(
@@ -29,6 +35,12 @@ app = typer.Typer(
 PARAMS_HELP = "Stage defaults come from this YAML file's section; options override it."
 ParamsOption = typer.Option(
     None, "--params", help=PARAMS_HELP + " (default: ./params.yaml if present)"
+)
+PipelineOption = typer.Option(
+    None,
+    "--pipeline",
+    help="Read this stage's settings from the params file's NAME block (e.g. images) instead"
+    " of its top level.",
 )
 DeviceOption = typer.Option(
     None, "--device", help="auto (CUDA when present), cpu or cuda. (default: auto)"
@@ -77,7 +89,8 @@ def ingest(
         None,
         "--source",
         "-s",
-        help="A .csv/.tsv/.parquet file, or a built-in dataset: adult. (default: adult)",
+        help="A .csv/.tsv/.parquet table; an image folder (one sub-folder per class), MNIST IDX"
+        " files or an .npz with x and y; or a built-in dataset: adult, digits. (default: adult)",
     ),
     label: str = typer.Option(
         None, "--label", "-l", help="The label column (required for your own file; adult: income)."
@@ -105,18 +118,32 @@ def ingest(
         "--kind",
         help="Override a column's kind: COLUMN=continuous|categorical|datetime|drop (repeatable).",
     ),
+    size: int = typer.Option(
+        None, "--size", help="Images: square size in pixels, 8 to 64. (default: the images' own)"
+    ),
+    channels: int = typer.Option(
+        None, "--channels", help="Images: 1 (grey) or 3 (RGB). (default: 1 if all are grey)"
+    ),
+    per_class: int = typer.Option(
+        None, "--per-class", help="Images: keep only this many training images per class."
+    ),
     params: Path = ParamsOption,
+    pipeline: str = PipelineOption,
 ) -> None:
-    """Read a table, infer column kinds, handle missing values, and write stratified splits.
+    """Prepare a table or an image set: read it, check it, and write stratified splits.
 
-    Example: augment ingest --source my.csv --label churn
+    Tables: column kinds inferred, missing values handled. Images: resized and converted to one
+    size and channel count; unreadable files skipped and named.
+
+    Examples: augment ingest --source my.csv --label churn;
+    augment ingest --source photos/ --size 32 --out data/photos
     """
     from augment.ingest import ingest as run_ingest
 
     with user_errors():
         settings = stage_settings(
             "ingest",
-            load_params(params),
+            select_pipeline(load_params(params), pipeline),
             {
                 "source": source,
                 "label": label,
@@ -124,8 +151,12 @@ def ingest(
                 "test_size": test_size,
                 "validation_size": validation_size,
                 "seed": seed,
+                "size": size,
+                "channels": channels,
+                "per_class": per_class,
             },
         )
+        settings["progress"] = _STATE["progress"]
         settings["kinds"] = {**(settings.get("kinds") or {}), **parse_assignments(kind, "--kind")}
         run_ingest(settings.pop("source"), settings.pop("label"), settings.pop("out"), **settings)
 
@@ -149,12 +180,16 @@ def train(
         "--model",
         "-m",
         help=f"Synthesizer: {', '.join(MODEL_CHOICES)}; sdv-* need the [sdv] extra."
-        " (default: tabgan)",
+        " (default: auto: tabgan for tables, imagegan for images)",
     ),
     epochs: int = typer.Option(
-        None, "--epochs", help="Training epochs (passes over the training split)."
+        None, "--epochs", help="Tables: training epochs (passes over the training split)."
     ),
-    batch_size: int = typer.Option(None, "--batch-size", help="Rows per training step."),
+    steps: int = typer.Option(None, "--steps", help="Images: training steps (generator updates)."),
+    batch_size: int = typer.Option(None, "--batch-size", help="Rows or images per training step."),
+    snapshots: Path = typer.Option(
+        None, "--snapshots", help="Images: folder for a sample grid every snapshot_every steps."
+    ),
     set_: list[str] = typer.Option(
         None, "--set", help="Any other hyper-parameter: KEY=VALUE (repeatable), e.g. --set lr=1e-4."
     ),
@@ -163,6 +198,7 @@ def train(
         None, "--seed", help="Seed for everything random in training. (default: 0)"
     ),
     params: Path = ParamsOption,
+    pipeline: str = PipelineOption,
 ) -> None:
     """Train the synthesizer on the prepared training split (never on validation or test).
 
@@ -173,13 +209,15 @@ def train(
     with user_errors():
         settings = stage_settings(
             "train",
-            load_params(params),
+            select_pipeline(load_params(params), pipeline),
             {
                 "data": data,
                 "out": out,
                 "model": model,
                 "epochs": epochs,
+                "steps": steps,
                 "batch_size": batch_size,
+                "snapshots": snapshots,
                 "device": device,
                 "seed": seed,
             },
@@ -193,6 +231,7 @@ def train(
             device=run["device"],
             seed=int(run["seed"]),
             progress=_STATE["progress"],
+            snapshots=run["snapshots"],
             **hyper,
         )
 
@@ -206,16 +245,20 @@ def generate(
         None,
         "--n",
         "-n",
-        help="Rows to generate, in the real label mix unless --balance/--count (default: 10000).",
+        help="Rows or images to generate, in the real label mix unless --balance/--count"
+        " (default: 10000).",
     ),
     out: Path = typer.Option(
         None,
         "--out",
         "-o",
-        help="Output folder: synthetic.<format> and generation.json. (default: synth)",
+        help="Output folder: synthetic.<format> (tables) or <class>/<n>.png, manifest.csv and"
+        " classes.json (images), with generation.json. (default: synth)",
     ),
     seed: int = typer.Option(None, "--seed", help="Same seed, same rows. (default: 0)"),
-    format: str = typer.Option(None, "--format", "-f", help="parquet or csv. (default: parquet)"),
+    format: str = typer.Option(
+        None, "--format", "-f", help="Tables: parquet or csv (default: parquet). Images: png."
+    ),
     balance: bool = typer.Option(
         None, "--balance/--proportional", help="Equal rows per class instead of the real mix."
     ),
@@ -231,8 +274,9 @@ def generate(
     ),
     device: str = DeviceOption,
     params: Path = ParamsOption,
+    pipeline: str = PipelineOption,
 ) -> None:
-    """Generate a labelled synthetic table in the original schema.
+    """Generate a labelled synthetic set: a table in the original schema, or PNGs per class.
 
     Example: augment generate --n 10000 --out synth/ --count '>50K=5000' --count '<=50K=5000'
     """
@@ -241,7 +285,7 @@ def generate(
     with user_errors():
         settings = stage_settings(
             "generate",
-            load_params(params),
+            select_pipeline(load_params(params), pipeline),
             {
                 "model": model,
                 "n": n,
@@ -298,7 +342,13 @@ def evaluate(
         None, "--fraction", help="Real-data fractions for the low-data sweep (repeatable)."
     ),
     classifier: list[str] = typer.Option(
-        None, "--classifier", help="Downstream classifiers: hgb, logreg (repeatable)."
+        None,
+        "--classifier",
+        help="Downstream classifiers. Tables: hgb, logreg (repeatable). Images: one of auto,"
+        " cnn, resnet18.",
+    ),
+    per_class: list[int] = typer.Option(
+        None, "--per-class", help="Images: real images per class in the low-data sweep (repeat)."
     ),
     smote: bool = typer.Option(
         None, "--smote/--no-smote", help="Include the SMOTE-NC recipe. (default: on)"
@@ -309,11 +359,14 @@ def evaluate(
     device: str = DeviceOption,
     seed: int = typer.Option(None, "--seed", help="Base seed of the whole protocol. (default: 0)"),
     params: Path = ParamsOption,
+    pipeline: str = PipelineOption,
 ) -> None:
     """Does synthetic data help? Train classifiers on each recipe, score them on real test data.
 
-    Recipes: real only; real + synthetic at each ratio; synthetic only; real + SMOTE-NC;
-    and the same at reduced real-data fractions, with the GAN retrained on each reduced set.
+    Recipes: real only; real + synthetic at each ratio; synthetic only; real + the classic
+    alternative (SMOTE-NC for tables; crop/affine augmentation for images, also with synthetic);
+    and the same where real data is scarce (fractions of a table, images per class), with the
+    GAN retrained on each reduced set.
 
     Example: augment evaluate --seeds 5 --ratio 0.5 --ratio 1 --fraction 0.05 --fraction 1
     """
@@ -322,7 +375,7 @@ def evaluate(
     with user_errors():
         settings = stage_settings(
             "evaluate",
-            load_params(params),
+            select_pipeline(load_params(params), pipeline),
             {
                 "data": data,
                 "model": model,
@@ -333,6 +386,7 @@ def evaluate(
                 "ratios": ratio or None,
                 "fractions": fraction or None,
                 "classifiers": classifier or None,
+                "per_class": per_class or None,
                 "smote": smote,
                 "device": device,
                 "seed": seed,

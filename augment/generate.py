@@ -1,9 +1,14 @@
-"""``augment generate``: stream a labelled synthetic table from a trained model to disk."""
+"""``augment generate``: stream a labelled synthetic set from a trained model to disk.
+
+Tables go to one Parquet/CSV file; images to PNGs in one folder per class with ``manifest.csv``
+and ``classes.json`` (:mod:`augment.images.writer`). Both stream in chunks whose class mix is
+drawn from the plan, so memory is bounded for any size and the same seed gives the same output.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +17,13 @@ from tqdm.auto import tqdm
 
 from augment.errors import AugmentError
 from augment.fsutil import write_json
+from augment.images.writer import ImageFolderWriter
 from augment.labels import chunked_labels, plan_counts
 from augment.log import logger
 from augment.synthesizer import TabularSynthesizer, load_synthesizer
 from augment.writers import FORMATS, TableWriter
+
+IMAGE_FORMATS = ("png",)
 
 
 def generate(
@@ -24,14 +32,17 @@ def generate(
     out: str | Path = "synth",
     *,
     seed: int = 0,
-    format: str = "parquet",
+    format: str | None = None,
     balance: bool = False,
     counts: Mapping[Any, int] | None = None,
     chunk_size: int = 20000,
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write ``n`` synthetic rows to ``out/synthetic.<format>`` and ``out/generation.json``.
+    """Write ``n`` synthetic rows to ``out/synthetic.<format>`` and ``out/generation.json``; for an
+    image model, ``n`` images to ``out/<class>/<n>.png`` with ``manifest.csv`` and ``classes.json``.
+
+    ``format`` is ``parquet`` (default) or ``csv`` for tables and ``png`` for images.
 
     The label mix follows the real training data unless ``balance`` (equal classes) or
     ``counts`` (``{class: rows}``, overriding ``n``) say otherwise. Each requested class comes
@@ -43,48 +54,74 @@ def generate(
         >>> summary["per_class"]
         {'<=50K': 500, '>50K': 500}
     """
-    if format not in FORMATS:
-        raise AugmentError(f"unsupported output format {format!r}: use one of {', '.join(FORMATS)}")
     if n is not None and n < 0:
         raise AugmentError(f"--n must be non-negative, got {n}")
     synth = model if not isinstance(model, str | Path) else load_synthesizer(model, device=device)
     schema = synth.schema
     if schema is None:
         raise AugmentError("the synthesizer is not fitted: train it before generating")
+    images = getattr(schema, "modality", "tabular") == "image"
+    format = format or ("png" if images else "parquet")
+    allowed = IMAGE_FORMATS if images else FORMATS
+    if format not in allowed:
+        kind = "images" if images else "tables"
+        raise AugmentError(
+            f"unsupported output format {format!r} for {kind}: use {', '.join(allowed)}"
+        )
     plan = plan_counts(schema.classes, schema.class_counts, n=n, balance=balance, counts=counts)
-    total = int(sum(plan))
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise AugmentError(f"--out must be a folder, but {out_dir} is a file")
-    target = out_dir / f"synthetic.{format}"
 
     started = time.perf_counter()
-    classes = np.asarray(schema.classes, dtype=object)
-    bar = tqdm(total=total, desc="generate", unit="row", disable=not progress, leave=False)
-    with TableWriter(target, schema, format) as writer:
-        for index, label_idx in enumerate(chunked_labels(plan, chunk_size, seed)):
-            chunk_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-            writer.write(synth.sample(classes[label_idx], seed=chunk_seed))
-            bar.update(len(label_idx))
-    bar.close()
-    seconds = time.perf_counter() - started
-
+    unit = "image" if images else "row"
+    bar = tqdm(total=int(sum(plan)), desc="generate", unit=unit, disable=not progress, leave=False)
+    chunks = _chunks(synth, plan, chunk_size, seed, images, bar)
     summary = {
-        "rows": total,
+        "rows" if not images else "images": int(sum(plan)),
         "per_class": {str(c): int(k) for c, k in zip(schema.classes, plan, strict=True)},
-        "file": target.name,
         "format": format,
         "seed": seed,
         "chunk_size": chunk_size,
         "model": getattr(synth, "name", type(synth).__name__),
-        "seconds": round(seconds, 3),
     }
-    write_json(out_dir / "generation.json", summary)
+    if images:
+        with ImageFolderWriter(out_dir, schema.classes) as writer:
+            for labels, batch in chunks:
+                writer.write(batch, labels)
+            summary["seconds"] = round(time.perf_counter() - started, 3)
+            summary["files"] = "<class>/<n>.png, manifest.csv, classes.json"
+            write_json(writer.extra("generation.json"), summary)
+        target = out_dir
+    else:
+        target = out_dir / f"synthetic.{format}"
+        with TableWriter(target, schema, format) as writer:
+            for _, frame in chunks:
+                writer.write(frame)
+        summary["seconds"] = round(time.perf_counter() - started, 3)
+        summary["file"] = target.name
+        write_json(out_dir / "generation.json", summary)
+    bar.close()
     logger.info(
-        "generated %d rows (%s) in %.1f s -> %s",
-        total,
+        "generated %d %ss (%s) in %.1f s -> %s",
+        sum(plan),
+        unit,
         ", ".join(f"{k}: {v}" for k, v in summary["per_class"].items()),
-        seconds,
+        summary["seconds"],
         target,
     )
     return summary
+
+
+def _chunks(
+    synth: Any, plan: list[int], chunk_size: int, seed: int, images: bool, bar: tqdm
+) -> Iterator[tuple[np.ndarray, Any]]:
+    """``(class indices, samples)`` per chunk; each chunk's seed derives from ``seed`` and its
+    position, so the output depends on the seed and chunk size only."""
+    classes = np.asarray(synth.schema.classes, dtype=object)
+    for index, label_idx in enumerate(chunked_labels(plan, chunk_size, seed)):
+        chunk_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+        # Image models take class indices; table models the label values themselves.
+        wanted = label_idx if images else classes[label_idx]
+        yield label_idx, synth.sample(wanted, seed=chunk_seed)
+        bar.update(len(label_idx))

@@ -29,13 +29,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "kinds": {},
         "categorical_threshold": 10,
         "max_categories": 200,
+        # Image sources only (an image folder, MNIST IDX, .npz, the built-in digits):
+        "size": None,  # square pixels; None: the images' own size when square and 8-64 px
+        "channels": None,  # 1 or 3; None: 1 when every image is grey
+        "per_class": None,  # keep this many training images per class (low-data runs)
+        "max_bad_fraction": 0.05,  # unreadable files tolerated before ingest fails
     },
     "train": {
         "data": "data/prepared",
         "out": "models/tabular",
-        "model": "tabgan",
+        "model": "auto",  # tabgan for tables, imagegan for images
         "device": "auto",
         "seed": 0,
+        "snapshots": None,  # images: a folder for sample grids during training
         # Model hyper-parameters: anything else in this section goes to the synthesizer.
     },
     "generate": {
@@ -43,7 +49,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "out": "synth",
         "n": 10000,
         "seed": 0,
-        "format": "parquet",
+        "format": None,  # parquet for tables, png for images
         "balance": False,
         "counts": {},
         "chunk_size": 20000,
@@ -60,7 +66,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 
-TRAIN_RUN_KEYS = ("data", "out", "model", "device", "seed")
+TRAIN_RUN_KEYS = ("data", "out", "model", "device", "seed", "snapshots")
 
 
 def load_params(path: str | Path | None) -> dict[str, Any]:
@@ -83,6 +89,25 @@ def load_params(path: str | Path | None) -> dict[str, Any]:
         if stage in data and not isinstance(data[stage], dict | type(None)):
             raise AugmentError(f"params file {path}: section {stage!r} must be a mapping")
     return data
+
+
+def select_pipeline(params: dict[str, Any], pipeline: str | None) -> dict[str, Any]:
+    """The stage sections of one named pipeline in a params file: ``params[pipeline]``.
+
+    One ``params.yaml`` can hold several pipelines (the default tabular one at the top level,
+    ``images: {ingest: ..., train: ...}`` beside it); ``--pipeline images`` picks a block.
+    """
+    if not pipeline:
+        return params
+    block = params.get(pipeline)
+    if not isinstance(block, dict):
+        known = [k for k, v in params.items() if isinstance(v, dict) and k not in STAGES]
+        hint = f"; pipelines there: {', '.join(known)}" if known else ""
+        raise AugmentError(f"no pipeline {pipeline!r} in the params file{hint}")
+    for stage in STAGES:
+        if stage in block and not isinstance(block[stage], dict | type(None)):
+            raise AugmentError(f"params: section {pipeline}.{stage} must be a mapping")
+    return block
 
 
 def stage_settings(

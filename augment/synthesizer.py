@@ -17,7 +17,9 @@ from augment.errors import AugmentError
 from augment.fsutil import read_json
 from augment.schema import TableSchema
 
-OWN_MODELS = ("tabgan",)
+TABLE_MODELS = ("tabgan",)
+IMAGE_MODELS = ("imagegan",)
+OWN_MODELS = TABLE_MODELS + IMAGE_MODELS
 SDV_MODELS = ("sdv-ctgan", "sdv-tvae", "sdv-gaussiancopula")
 MODEL_CHOICES = OWN_MODELS + SDV_MODELS
 
@@ -51,12 +53,17 @@ class TabularSynthesizer(Protocol):
 def make_synthesizer(
     model: str, hyperparameters: dict[str, Any] | None = None
 ) -> TabularSynthesizer:
-    """A new, unfitted synthesizer: ``tabgan`` (this project's GAN) or an ``sdv-*`` baseline."""
+    """A new, unfitted synthesizer: ``tabgan`` or ``imagegan`` (this project's GANs) or an
+    ``sdv-*`` baseline for tables."""
     hyperparameters = dict(hyperparameters or {})
     if model == "tabgan":
         from augment.tabular.gan import TabGAN
 
         return TabGAN(**hyperparameters)
+    if model == "imagegan":
+        from augment.images.gan import ImageGAN
+
+        return ImageGAN(**hyperparameters)
     if model in SDV_MODELS:
         from augment.baselines.sdv import SDVSynthesizer
 
@@ -75,11 +82,24 @@ def load_synthesizer(directory: str | Path, device: str = "auto") -> TabularSynt
         from augment.tabular.gan import TabGAN
 
         return TabGAN.load(directory, device=device)
+    if model == "imagegan":
+        from augment.images.gan import ImageGAN
+
+        return ImageGAN.load(directory, device=device)
     if model in SDV_MODELS:
         from augment.baselines.sdv import SDVSynthesizer
 
         return SDVSynthesizer.load(directory)
     raise AugmentError(f"{directory}/config.json names an unknown model {model!r}")
+
+
+def models_for(modality: str) -> tuple[str, ...]:
+    """The models that can be trained on a dataset of this modality."""
+    return IMAGE_MODELS if modality == "image" else TABLE_MODELS + SDV_MODELS
+
+
+def default_model(modality: str) -> str:
+    return models_for(modality)[0]
 
 
 def model_config(directory: str | Path) -> dict[str, Any]:

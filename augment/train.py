@@ -5,37 +5,67 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from augment.bundle import TabularBundle
+from augment.bundle import TabularBundle, load_bundle
+from augment.errors import AugmentError
+from augment.images.bundle import ImageBundle
 from augment.log import logger
-from augment.synthesizer import SDV_MODELS, TabularSynthesizer, make_synthesizer
+from augment.synthesizer import (
+    MODEL_CHOICES,
+    TabularSynthesizer,
+    default_model,
+    make_synthesizer,
+    models_for,
+)
 
 # GaussianCopula has no epochs or batches: the shared train settings do not apply to it.
 _NOT_FOR_COPULA = ("epochs", "batch_size")
 
 
 def train(
-    data: str | Path | TabularBundle = "data/prepared",
+    data: str | Path | TabularBundle | ImageBundle = "data/prepared",
     out: str | Path = "models/tabular",
     *,
-    model: str = "tabgan",
+    model: str = "auto",
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    snapshots: str | Path | None = None,
     **hyperparameters: Any,
 ) -> TabularSynthesizer:
     """Fit ``model`` on the bundle's train split (never validation or test) and save it to ``out``.
+
+    ``model="auto"`` picks the project's GAN for the data: ``tabgan`` for tables, ``imagegan``
+    for images. ``snapshots`` (images only) is a folder for a sample grid every
+    ``snapshot_every`` steps, one row per class.
 
     Example:
         >>> synth = train("data/prepared", "models/tabular", epochs=50)  # doctest: +SKIP
         >>> synth.sample([">50K", "<=50K"], seed=0)["income"].tolist()
         ['>50K', '<=50K']
     """
-    bundle = data if isinstance(data, TabularBundle) else TabularBundle.load(data)
+    bundle = data if isinstance(data, TabularBundle | ImageBundle) else load_bundle(data)
+    modality = bundle.schema.modality
+    model = default_model(modality) if model in (None, "auto") else model
+    if model not in models_for(modality):
+        if model not in MODEL_CHOICES:
+            raise AugmentError(f"unknown model {model!r}: use one of {', '.join(MODEL_CHOICES)}")
+        what = "images" if modality == "image" else "tables"
+        raise AugmentError(
+            f"model {model!r} cannot train on {what}: use one of {', '.join(models_for(modality))}"
+        )
     hyperparameters = model_hyperparameters(model, hyperparameters)
     synth = make_synthesizer(model, hyperparameters)
-    summary = synth.fit(bundle.train, bundle.schema, seed=seed, device=device, progress=progress)
+    fit_options: dict[str, Any] = {"seed": seed, "device": device, "progress": progress}
+    if modality == "image":
+        fit_options["snapshots"] = snapshots
+    elif snapshots is not None:
+        logger.warning("snapshots are sample grids of images: ignored for a table")
+    summary = synth.fit(bundle.train, bundle.schema, **fit_options)
     synth.save(out)
-    logger.info("trained %s on %d rows: %s -> %s", model, len(bundle.train), _brief(summary), out)
+    unit = "images" if modality == "image" else "rows"
+    logger.info(
+        "trained %s on %d %s: %s -> %s", model, len(bundle.train), unit, _brief(summary), out
+    )
     return synth
 
 
@@ -47,9 +77,7 @@ def model_hyperparameters(model: str, settings: dict[str, Any]) -> dict[str, Any
     """
     own = dict(settings.get(model) or {})
     shared = {
-        k: v
-        for k, v in settings.items()
-        if not isinstance(v, dict) and k not in ("tabgan", *SDV_MODELS)
+        k: v for k, v in settings.items() if not isinstance(v, dict) and k not in MODEL_CHOICES
     }
     if model == "sdv-gaussiancopula":
         shared = {k: v for k, v in shared.items() if k not in _NOT_FOR_COPULA}

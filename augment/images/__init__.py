@@ -1,0 +1,1 @@
+"""The image modality: prepared image bundles, the class-conditional image GAN, PNG output."""

@@ -1,0 +1,109 @@
+"""The prepared image dataset on disk: ``<split>.safetensors`` per split + ``schema.json``.
+
+Each split file holds two tensors: ``images``, uint8 of shape ``(N, C, H, W)``, and ``labels``,
+int64 class indices into ``schema.classes``. safetensors, not pickle or .npy with objects, so
+reading a dataset cannot run code. The test split is held out: no GAN ever reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from augment.errors import AugmentError
+from augment.fsutil import atomic_dir
+from augment.images.schema import ImageSchema
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class ImageSplit:
+    """Images ``(N, C, H, W)`` uint8 and their class indices ``(N,)`` int64."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.images = np.ascontiguousarray(self.images, dtype=np.uint8)
+        self.labels = np.ascontiguousarray(self.labels, dtype=np.int64)
+        if self.images.ndim != 4 or len(self.images) != len(self.labels):
+            raise AugmentError(
+                f"an image split needs images (N, C, H, W) and N labels, got {self.images.shape}"
+                f" and {self.labels.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> ImageSplit:
+        return ImageSplit(self.images[index], self.labels[index])
+
+
+@dataclass
+class ImageBundle:
+    """A prepared image dataset. Splits load lazily from ``path`` and are cached."""
+
+    path: Path
+    schema: ImageSchema
+    _splits: dict[str, ImageSplit] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ImageBundle:
+        path = Path(path)
+        if not path.is_dir():
+            raise AugmentError(f"prepared data not found: {path} (run `augment ingest` first)")
+        schema_path = path / "schema.json"
+        if not schema_path.is_file():
+            raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
+        return cls(path=path, schema=ImageSchema.load(schema_path))
+
+    def split(self, name: str) -> ImageSplit:
+        if name not in SPLITS:
+            raise AugmentError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        if name not in self._splits:
+            file = self.path / f"{name}.safetensors"
+            if not file.is_file():
+                raise AugmentError(f"prepared data is incomplete: {file} is missing")
+            try:
+                tensors = load_file(file)
+                data = ImageSplit(tensors["images"], tensors["labels"])
+            except (SafetensorError, KeyError, OSError) as exc:
+                raise AugmentError(f"cannot read {file}: {exc}") from None
+            if data.images.shape[1:] != self.schema.shape:
+                raise AugmentError(
+                    f"{file} holds images of shape {data.images.shape[1:]}, schema.json says"
+                    f" {self.schema.shape}"
+                )
+            self._splits[name] = data
+        return self._splits[name]
+
+    @property
+    def train(self) -> ImageSplit:
+        return self.split("train")
+
+    @property
+    def validation(self) -> ImageSplit:
+        return self.split("validation")
+
+    @property
+    def test(self) -> ImageSplit:
+        return self.split("test")
+
+
+def write_image_bundle(
+    out: str | Path, schema: ImageSchema, splits: dict[str, ImageSplit]
+) -> ImageBundle:
+    """Write all splits and the schema into a fresh directory, swapped into place at the end."""
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        for name in SPLITS:
+            data = splits[name]
+            tensors = {"images": data.images, "labels": data.labels}
+            save_file(tensors, str(tmp / f"{name}.safetensors"))
+        schema.save(tmp / "schema.json")
+    return ImageBundle.load(out)

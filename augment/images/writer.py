@@ -1,0 +1,119 @@
+"""Write generated images as a folder a user can train on: ``<class>/<n>.png`` per class (every
+class folder present, even if empty), ``manifest.csv`` (file, label) and ``classes.json`` (class
+names in the real data's order, so label indices line up).
+
+The folder is built under a temporary name beside ``out`` and swapped into place at the end, so
+a crash never leaves a half-written set that looks complete. PNG encoding runs in a thread pool:
+zlib and Pillow's encoder release the GIL, so writing keeps up with the generator.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+from PIL import Image
+
+from augment.errors import AugmentError
+from augment.fsutil import atomic_dir, safe_child
+
+MARKER = "generation.json"  # written last by ``augment generate``: marks a folder it owns
+
+
+class ImageFolderWriter:
+    """Stream ``(images, labels)`` chunks into ``out``; use as a context manager.
+
+    ``images`` are uint8 ``(N, C, H, W)``; ``labels`` class indices into ``classes``. Files are
+    numbered per class in the order they arrive (``000000.png``, ...), zero-padded to ``digits``.
+    """
+
+    def __init__(
+        self,
+        out: str | Path,
+        classes: Sequence[str],
+        *,
+        digits: int = 6,
+        workers: int | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.classes = [str(c) for c in classes]
+        self.digits = digits
+        self.workers = workers or min(8, os.cpu_count() or 1)
+        self.counts = [0] * len(self.classes)
+        _check_replaceable(self.out)
+
+    def __enter__(self) -> ImageFolderWriter:
+        self._atomic = atomic_dir(self.out)
+        self._tmp = self._atomic.__enter__()
+        self._folders = [safe_child(self._tmp, name) for name in self.classes]
+        if len({f.name for f in self._folders}) != len(self._folders):
+            raise AugmentError("two classes map to the same folder name; rename one of them")
+        for folder in self._folders:
+            folder.mkdir()
+        self._manifest_file = open(self._tmp / "manifest.csv", "w", newline="", encoding="utf-8")
+        self._manifest = csv.writer(self._manifest_file)
+        self._manifest.writerow(["file", "label"])
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="png")
+        self._pending: list[Future[None]] = []
+        return self
+
+    def write(self, images: np.ndarray, labels: np.ndarray) -> None:
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self._drain(limit=4 * self.workers)
+        for image, label in zip(images, labels, strict=True):
+            index = self.counts[label]
+            self.counts[label] += 1
+            folder = self._folders[label]
+            name = f"{index:0{self.digits}d}.png"
+            self._manifest.writerow([f"{folder.name}/{name}", self.classes[label]])
+            self._pending.append(self._pool.submit(_save_png, image, folder / name))
+
+    def extra(self, name: str) -> Path:
+        """A path inside the folder being written, for a file the caller adds (a summary)."""
+        return self._tmp / name
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._drain(limit=0)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._manifest_file.close()
+        if exc_type is None:
+            (self._tmp / "classes.json").write_text(
+                json.dumps(self.classes, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+        self._atomic.__exit__(exc_type, exc, tb)
+
+    def _drain(self, limit: int) -> None:
+        # Bound the queue of encoded-but-unwritten images: memory stays one chunk or so.
+        while len(self._pending) > limit:
+            self._pending.pop(0).result()
+
+
+def _save_png(image: np.ndarray, path: Path) -> None:
+    channels = image.shape[0]
+    pixels = image[0] if channels == 1 else np.ascontiguousarray(image.transpose(1, 2, 0))
+    Image.fromarray(pixels).save(path, compress_level=6)  # 2-D uint8 is "L", (H, W, 3) "RGB"
+
+
+def _check_replaceable(out: Path) -> None:
+    """Only replace a folder that is empty or an earlier output of ``augment generate``."""
+    if out.exists() and not out.is_dir():
+        raise AugmentError(f"--out must be a folder, but {out} is a file")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise AugmentError(
+            f"refusing to replace {out}: it holds files that `augment generate` did not write"
+            f" (no {MARKER}); choose an empty or new folder"
+        )
