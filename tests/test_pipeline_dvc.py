@@ -27,6 +27,19 @@ TINY = {
         "sweep_hyperparameters": {"epochs": 1},
     },
 }
+TINY_DIGITS = {
+    "train": {"steps": 20, "batch_size": 32, "device": "cpu", "snapshot_every": 10},
+    "generate": {"n": 50},
+    "evaluate": {
+        "seeds": 2,
+        "ratios": [1.0],
+        "per_class": [5],
+        "steps": 20,
+        "fidelity_images": 100,
+        "device": "cpu",
+        "sweep_hyperparameters": {"steps": 10},
+    },
+}
 
 
 def sh(*args: str, cwd: Path) -> str:
@@ -50,6 +63,8 @@ def test_dvc_repro_runs_the_default_pipeline(tmp_path, small_table):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for stage, values in TINY.items():
         params[stage].update(values)
+    for stage, values in TINY_DIGITS.items():
+        params["digits"][stage].update(values)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     small_table.to_csv(repo / "table.csv", index=False)
 
@@ -61,11 +76,22 @@ def test_dvc_repro_runs_the_default_pipeline(tmp_path, small_table):
 
     summary = (repo / "reports" / "summary.md").read_text()
     assert summary.splitlines()[0].startswith("real + 1")
-    assert (repo / "synth" / "synthetic.parquet").is_file()
+    assert (repo / "synth" / "tabular" / "synthetic.parquet").is_file()
+    # The image pipeline on the built-in digits ran beside it.
+    images_summary = (repo / "reports" / "images.md").read_text()
+    assert "synthetic" in images_summary.splitlines()[0]
+    classes = json.loads((repo / "synth" / "digits" / "classes.json").read_text())
+    assert classes == [str(d) for d in range(10)]
+    assert len((repo / "synth" / "digits" / "manifest.csv").read_text().splitlines()) == 51
+    assert sorted(p.name for p in (repo / "plots" / "digits_training").iterdir())[-1].endswith(
+        "000020.png"
+    )
     metrics = json.loads(sh(*dvc, "metrics", "show", "--json", cwd=repo))
     assert "metrics/tabular.json" in json.dumps(metrics)
+    assert "metrics/images.json" in json.dumps(metrics)
     sh(*dvc, "plots", "show", "-o", "dvc_plots", cwd=repo)
-    assert (repo / "dvc_plots" / "index.html").is_file()
+    html = (repo / "dvc_plots" / "index.html").read_text()
+    assert "gain vs real images per class" in html and "samples.png" in html
     # A second repro finds every stage up to date: the pipeline is deterministic in its inputs.
     assert "up to date" in sh(*dvc, "repro", cwd=repo).lower()
 

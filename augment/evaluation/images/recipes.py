@@ -1,0 +1,172 @@
+"""Training sets of the image recipes: real only, real + classic augmentation, real + synthetic at a
+ratio, real + classic + synthetic, synthetic only; the seeded per-class subsets of the low-data
+sweep.
+
+Recipe names (also the keys of the metrics): ``real``, ``real+classic``, ``real+synth@<ratio>``,
+``real+classic+synth@<ratio>``, ``synth``. The ``real+synth@r`` names are the tabular ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from augment.errors import AugmentError
+from augment.evaluation.recipes import recipe_ratio, synth_recipe
+from augment.images.bundle import ImageSplit
+from augment.labels import proportional_counts
+
+REAL = "real"
+CLASSIC = "real+classic"
+SYNTH = "synth"
+_CLASSIC_SYNTH_PREFIX = "real+classic+synth@"
+
+
+def classic_synth_recipe(ratio: float) -> str:
+    return f"{_CLASSIC_SYNTH_PREFIX}{float(ratio)}"
+
+
+def classic_synth_ratio(name: str) -> float | None:
+    """The ratio of a ``real+classic+synth@r`` recipe, else None."""
+    if name.startswith(_CLASSIC_SYNTH_PREFIX):
+        return float(name[len(_CLASSIC_SYNTH_PREFIX) :])
+    return None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a recipe's training set is made: ``ratio`` synthetic images per real image (0: none;
+    ``None``: synthetic only, as many as real) and whether classic augmentation runs per batch."""
+
+    name: str
+    ratio: float | None
+    classic: bool
+
+
+def parse_recipe(name: str) -> Recipe:
+    if name == REAL:
+        return Recipe(name, 0.0, False)
+    if name == CLASSIC:
+        return Recipe(name, 0.0, True)
+    if name == SYNTH:
+        return Recipe(name, None, False)
+    ratio = recipe_ratio(name)
+    if ratio is not None:
+        return Recipe(name, ratio, False)
+    ratio = classic_synth_ratio(name)
+    if ratio is not None:
+        return Recipe(name, ratio, True)
+    raise AugmentError(f"unknown recipe {name!r}")
+
+
+def main_recipes(ratios: Sequence[float], mix_ratio: float) -> list[str]:
+    """The recipes on the full training set."""
+    return [
+        REAL,
+        CLASSIC,
+        *(synth_recipe(r) for r in ratios),
+        classic_synth_recipe(mix_ratio),
+        SYNTH,
+    ]
+
+
+def sweep_recipes(mix_ratio: float) -> list[str]:
+    """The recipes at each images-per-class point of the low-data sweep."""
+    return [REAL, CLASSIC, synth_recipe(mix_ratio), classic_synth_recipe(mix_ratio)]
+
+
+def mix_ratio(ratios: Sequence[float]) -> float:
+    """The ratio of the classic + synthetic recipe and of the sweep: 1.0 when it is among the
+    ratios, else the middle of the sorted list (the lower middle for an even count)."""
+    ordered = sorted(float(r) for r in ratios)
+    return 1.0 if 1.0 in ordered else ordered[(len(ordered) - 1) // 2]
+
+
+def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes)
+
+
+class ImagePool:
+    """Synthetic images drawn once per seed and cut into nested, class-proportional prefixes.
+
+    One ``sample`` call draws about ``max_images`` images in the real set's class proportions;
+    ``take(n)`` returns the first images of each class block, so the images for ratio 0.5 are a
+    subset of those for ratio 1.0 (as the tabular ``SyntheticPool``).
+    """
+
+    def __init__(
+        self,
+        synthesizer: Any,
+        real_labels: np.ndarray,
+        num_classes: int,
+        shape: tuple[int, int, int],
+        max_images: int,
+        *,
+        seed: int,
+    ) -> None:
+        self.weights = class_counts(real_labels, num_classes).astype(np.float64)
+        total = float(self.weights.sum())
+        # ceil(share x max) + 1 per class covers any take(n <= max): its largest-remainder
+        # count is at most floor(share x n) + 1.
+        self.sizes = [
+            int(math.ceil(w / total * max_images)) + 1 if w > 0 else 0 for w in self.weights
+        ]
+        labels = np.repeat(np.arange(num_classes, dtype=np.int64), self.sizes)
+        images = synthesizer.sample(labels, seed=seed) if len(labels) else None
+        images = np.zeros((0, *shape), np.uint8) if images is None else np.asarray(images)
+        if images.shape != (len(labels), *shape):
+            raise AugmentError(
+                f"synthesizer returned images of shape {images.shape} for {len(labels)} labels"
+                f" of shape {shape}"
+            )
+        if images.dtype != np.uint8:
+            raise AugmentError(f"synthesizer returned {images.dtype} images, expected uint8")
+        self.split = ImageSplit(images, labels)
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+
+    def take(self, n: int) -> ImageSplit:
+        """``n`` images in the real set's class proportions."""
+        if n <= 0:
+            return self.split.subset(np.zeros(0, dtype=np.int64))
+        counts = proportional_counts(n, self.weights)
+        if any(c > s for c, s in zip(counts, self.sizes, strict=True)):
+            raise AugmentError(f"the synthetic pool holds fewer than the {n} images requested")
+        index = np.concatenate(
+            [np.arange(st, st + c) for st, c in zip(self.starts, counts, strict=True)]
+        )
+        return self.split.subset(index)
+
+
+def concat(*splits: ImageSplit) -> ImageSplit:
+    return ImageSplit(
+        np.concatenate([s.images for s in splits]), np.concatenate([s.labels for s in splits])
+    )
+
+
+def recipe_split(recipe: Recipe, real: ImageSplit, pool: ImagePool | None) -> ImageSplit:
+    """The training images of a recipe (real and/or synthetic; never a test image)."""
+    if recipe.ratio == 0:
+        return real
+    if pool is None:
+        raise AugmentError(f"recipe {recipe.name!r} needs synthetic images")
+    if recipe.ratio is None:
+        return pool.take(len(real))
+    return concat(real, pool.take(round(recipe.ratio * len(real))))
+
+
+def per_class_subset(data: ImageSplit, k: int, rng: np.random.Generator) -> ImageSplit:
+    """``k`` images of every class present in ``data``, drawn without replacement, in the
+    original order."""
+    if k < 1:
+        raise AugmentError(f"images per class must be at least 1, got {k}")
+    picks = []
+    for c in np.unique(data.labels):
+        idx = np.flatnonzero(data.labels == c)
+        if len(idx) < k:
+            raise AugmentError(f"class {int(c)} has {len(idx)} training images, fewer than {k}")
+        picks.append(rng.choice(idx, size=k, replace=False))
+    return data.subset(np.sort(np.concatenate(picks)))

@@ -1,0 +1,520 @@
+"""``ImageGAN``: the project's class-conditional image GAN.
+
+A ResNet generator with class-conditional BatchNorm against a projection discriminator with
+spectral norm (:mod:`augment.images.networks`), hinge loss, DiffAugment on real and generated
+images in both steps (:mod:`augment.images.diffaugment`), and an exponential moving average of the
+generator's weights that is what samples. Run by the shared loop in :mod:`augment.training`,
+which owns the device, precision, threads, seeds and progress.
+
+The whole training set lives on the device as uint8 and batches are drawn there, so a step makes
+no host copies; images are scaled to [-1, 1] on the device. Sampling conditions on the label:
+image ``i`` is of class ``labels[i]``, by construction.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import platform
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch.nn import functional as F
+
+import augment
+from augment.errors import AugmentError
+from augment.fsutil import atomic_dir, read_json, write_json
+from augment.images.bundle import ImageSplit
+from augment.images.diffaugment import DEFAULT_POLICY, diff_augment, parse_policy
+from augment.images.grid import save_grid
+from augment.images.networks import (
+    Discriminator,
+    Generator,
+    default_channels,
+    set_memory_format,
+)
+from augment.images.schema import ImageSchema
+from augment.runtime import resolve_device, torch_generator
+from augment.training import (
+    PRECISIONS,
+    LoopConfig,
+    cpu_thread_limit,
+    train_gan,
+)
+
+SAMPLE_PIXELS = 2**20  # images x pixels per generator forward when sampling (bounds memory)
+NOISE_BLOCK = 4096  # noise vectors drawn at a time when sampling
+GRID_COLUMNS = 8  # images per class in a snapshot grid
+GRID_MAX_CLASSES = 32  # rows in a snapshot grid; classes beyond are left out
+STANDING_BATCHES = 16  # batches over which the sampling generator's BatchNorm stats are measured
+SNAPSHOT_SEED_OFFSET = 7919  # the snapshot noise's stream: fixed per seed, apart from training's
+
+
+@dataclass
+class ImageGANConfig:
+    """Hyper-parameters (all JSON-serialisable; saved in ``config.json``).
+
+    Training length is ``steps`` (each ``d_steps`` discriminator updates and one generator
+    update on batches of ``batch_size``), not epochs: small datasets need a step budget, not a
+    number of passes. Measured on a 2-core CPU (bf16, one thread): the defaults train
+    sklearn's 8x8 digits (1,797 images) at about 30-45 steps/s, to class-correct and varied
+    samples in about a minute; 28 px runs at about 9-10 steps/s (64 images a step).
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    # Two time-scale: D learns twice as fast as G (measured: more varied samples than equal
+    # rates on 8x8 digits, and classes right sooner than lr_g=1e-4 on 28 px MNIST).
+    lr_g: float = 2e-4
+    lr_d: float = 4e-4
+    betas: tuple[float, float] = (0.0, 0.99)
+    d_steps: int = 1
+    z_dim: int = 128
+    # Width multiplier of both networks (networks.width); None: 8 up to 16 px, else 16.
+    channels: int | None = None
+    # Sample from a moving average of the generator's weights (warm-up: short memory early).
+    ema_decay: float | None = 0.999
+    diffaugment: str = DEFAULT_POLICY  # comma-separated subset of color,translation,cutout
+    snapshot_every: int = 500  # steps between snapshot grids, when fit() is given a folder
+    precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
+    threads: int | None = None  # CPU threads; None: the free cores (augment.training.cpu_threads)
+    max_seconds: float | None = None  # wall-clock training budget; stops after the step
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        try:
+            self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        except (TypeError, ValueError):
+            raise AugmentError(f"betas must be two numbers, got {self.betas!r}") from None
+        for name, minimum in (
+            ("steps", 1),
+            ("batch_size", 2),
+            ("d_steps", 1),
+            ("z_dim", 1),
+            ("snapshot_every", 1),
+            ("log_every", 1),
+        ):
+            setattr(self, name, _whole(name, getattr(self, name), minimum))
+        if self.channels is not None:
+            self.channels = _whole("channels", self.channels, 1)
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            if not _number(value) or value <= 0:
+                raise AugmentError(f"{name} must be a positive number, got {value!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise AugmentError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.ema_decay is not None and not (_number(self.ema_decay) and 0 <= self.ema_decay < 1):
+            raise AugmentError(f"ema_decay must be in [0, 1) or null, got {self.ema_decay!r}")
+        budget = self.max_seconds
+        if budget is not None and not (_number(budget) and budget > 0):
+            raise AugmentError(f"max_seconds must be positive or null, got {self.max_seconds!r}")
+        if not isinstance(self.diffaugment, str):
+            raise AugmentError(f"diffaugment must be a string, got {self.diffaugment!r}")
+        parse_policy(self.diffaugment)
+        if self.precision not in PRECISIONS:
+            raise AugmentError(
+                f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _whole(name: str, value: Any, minimum: int) -> int:
+    if not _number(value) or value != int(value) or value < minimum:
+        raise AugmentError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+    return int(value)
+
+
+class ImageGAN:
+    """Class-conditional image GAN: ``fit`` on uint8 images, ``sample`` images of chosen classes.
+
+    Example:
+        >>> gan = ImageGAN(steps=2000)  # doctest: +SKIP
+        >>> gan.fit(bundle.train, bundle.schema, seed=0)  # doctest: +SKIP
+        >>> gan.sample([0, 0, 3], seed=1).shape  # doctest: +SKIP
+        (3, 1, 8, 8)
+    """
+
+    name = "imagegan"
+
+    def __init__(self, **hyperparameters: Any) -> None:
+        known = {f.name for f in dataclasses.fields(ImageGANConfig)}
+        unknown = sorted(set(hyperparameters) - known)
+        if unknown:
+            raise AugmentError(
+                f"unknown imagegan hyper-parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        self.config = ImageGANConfig(**hyperparameters)
+        self.schema: ImageSchema | None = None
+        self.generator: Generator | None = None
+        self.device = torch.device("cpu")
+        self.summary: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        data: ImageSplit,
+        schema: ImageSchema,
+        *,
+        seed: int = 0,
+        device: str = "auto",
+        progress: bool = True,
+        snapshots: str | Path | None = None,
+    ) -> dict[str, Any]:
+        """Train on ``data`` (images uint8 ``(N, C, H, W)``, labels indexing ``schema.classes``).
+
+        With ``snapshots`` a folder, every ``snapshot_every`` steps and at the end a grid from
+        the sampling generator, with the same noise each time, is written there as
+        ``step_{step:06d}.png``: one row per class. Returns the training summary.
+        """
+        _check_data(data, schema)
+        cfg = self.config
+        folder = Path(snapshots) if snapshots is not None else None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        task = _ImageGANTask(cfg, data, schema, seed, folder)
+        loop = LoopConfig(
+            steps=cfg.steps,
+            d_steps=cfg.d_steps,
+            seed=seed,
+            device=device,
+            precision=cfg.precision,
+            threads=cfg.threads,
+            max_seconds=cfg.max_seconds,
+            progress=progress,
+            log_every=cfg.log_every,
+            desc="imagegan",
+        )
+        summary = train_gan(task, loop)
+        generator = task.final_generator()
+        if folder is not None and task.last_snapshot != summary["steps"]:
+            with cpu_thread_limit(task.device, cfg.threads):
+                task.snapshot(summary["steps"], generator)
+        seen = summary["steps"] * cfg.d_steps * cfg.batch_size
+        summary.update(
+            images=len(data),
+            classes=len(schema.classes),
+            size=schema.size,
+            channels=schema.channels,
+            batch_size=cfg.batch_size,
+            network_channels=network_channels(cfg, schema),
+            # Real images through the discriminator per second (as many fakes go with them).
+            images_per_second=round(seen / summary["seconds"], 1) if summary["seconds"] else None,
+            epochs=round(seen / len(data), 2),
+        )
+        self.schema, self.summary = schema, summary
+        self.generator, self.device = _for_sampling(generator, task.device), task.device
+        return summary
+
+    # --------------------------------------------------------------- sample
+    def sample(self, labels: Sequence[int] | np.ndarray, *, seed: int = 0) -> np.ndarray:
+        """One uint8 image ``(C, H, W)`` per entry of ``labels`` (class indices), of that class.
+
+        Deterministic per ``seed`` on a given device, and prefix-stable: the first ``k`` images
+        for ``labels`` are those for ``labels[:k]``. From the weight average, in eval mode.
+        """
+        if self.generator is None or self.schema is None:
+            raise AugmentError("the synthesizer is not fitted: call fit() or load() first")
+        codes = _label_codes(labels, len(self.schema.classes))
+        chunks = list(self._generate(codes, seed))
+        if not chunks:
+            return np.zeros((0, *self.schema.shape), dtype=np.uint8)
+        return np.concatenate(chunks, axis=0)
+
+    @torch.inference_mode()
+    def _generate(self, codes: np.ndarray, seed: int) -> Iterator[np.ndarray]:
+        with cpu_thread_limit(self.device, self.config.threads):
+            gen = torch_generator(seed, self.device)
+            chunk = max(1, SAMPLE_PIXELS // (self.schema.size**2))
+            shape = (NOISE_BLOCK, self.config.z_dim)
+            for block in range(0, len(codes), NOISE_BLOCK):
+                # Noise comes in whole blocks from one stream, so image i gets the same noise
+                # whatever the chunk size and however many images follow it.
+                noise = torch.randn(shape, device=self.device, generator=gen)
+                stop = min(len(codes), block + NOISE_BLOCK)
+                for start in range(block, stop, chunk):
+                    end = min(stop, start + chunk)
+                    y = torch.as_tensor(codes[start:end], device=self.device)
+                    z = noise[start - block : end - block]
+                    yield to_uint8(self.generator(z, y)).cpu().numpy()
+
+    # ------------------------------------------------------------ save/load
+    def save(self, directory: str | Path) -> None:
+        """Write ``weights.safetensors`` (the sampling generator) and ``config.json`` atomically."""
+        if self.generator is None or self.schema is None:
+            raise AugmentError("the synthesizer is not fitted: nothing to save")
+        state = {
+            f"generator.{k}": v.detach().cpu().contiguous()
+            for k, v in self.generator.state_dict().items()
+        }
+        config = {
+            "model": self.name,
+            "hyperparameters": self.config.to_dict(),
+            "schema": self.schema.to_dict(),
+            "training": self.summary,
+            "versions": {
+                "augment": augment.__version__,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
+        }
+        with atomic_dir(directory) as tmp:
+            save_file(state, str(tmp / "weights.safetensors"), metadata={"format": "pt"})
+            write_json(tmp / "config.json", config)
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str = "auto") -> ImageGAN:
+        """Rebuild a saved ImageGAN from JSON and safetensors only (no pickle, no code runs)."""
+        directory = Path(directory)
+        config = read_json(directory / "config.json", "model config")
+        if config.get("model") != cls.name:
+            raise AugmentError(f"{directory} holds a {config.get('model')!r} model, not imagegan")
+        weights = directory / "weights.safetensors"
+        if not weights.is_file():
+            raise AugmentError(f"model weights not found: {weights}")
+        gan = cls(**config.get("hyperparameters", {}))
+        try:
+            gan.schema = ImageSchema.from_dict(config["schema"])
+        except (KeyError, TypeError) as exc:
+            raise AugmentError(f"{directory}/config.json has no valid schema: {exc}") from None
+        gan.summary = config.get("training", {})
+        gan.device = resolve_device(device)
+        generator = make_generator(gan.config, gan.schema)
+        prefix = "generator."
+        state = {
+            k[len(prefix) :]: v for k, v in load_file(str(weights)).items() if k.startswith(prefix)
+        }
+        try:
+            generator.load_state_dict(state)
+        except RuntimeError as exc:
+            raise AugmentError(f"weights in {weights} do not fit the saved config: {exc}") from None
+        gan.generator = _for_sampling(generator, gan.device)
+        return gan
+
+
+# ---------------------------------------------------------------------------- helpers
+def network_channels(cfg: ImageGANConfig, schema: ImageSchema) -> int:
+    """The width multiplier: ``cfg.channels``, or the default for the image size."""
+    return cfg.channels or default_channels(schema.size)
+
+
+def make_generator(cfg: ImageGANConfig, schema: ImageSchema) -> Generator:
+    channels = network_channels(cfg, schema)
+    return Generator(schema.size, schema.channels, len(schema.classes), cfg.z_dim, channels)
+
+
+def make_discriminator(cfg: ImageGANConfig, schema: ImageSchema) -> Discriminator:
+    return Discriminator(
+        schema.size, schema.channels, len(schema.classes), network_channels(cfg, schema)
+    )
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 [0, 255], contiguous ``(N, C, H, W)``."""
+    scaled = ((images.float() + 1) * 127.5).round_().clamp_(0, 255)
+    return scaled.to(torch.uint8).contiguous()
+
+
+def _for_sampling(generator: Generator, device: torch.device) -> Generator:
+    # One layout after fit and after load, so both sample the very same pixels.
+    return set_memory_format(generator.to(device), torch.channels_last).eval()
+
+
+def _label_codes(labels: Sequence[int] | np.ndarray, num_classes: int) -> np.ndarray:
+    codes = np.asarray(labels).reshape(-1)
+    if codes.size == 0:
+        return codes.astype(np.int64)
+    if not (np.issubdtype(codes.dtype, np.integer) or np.issubdtype(codes.dtype, np.bool_)):
+        raise AugmentError(f"labels must be class indices (integers), got dtype {codes.dtype}")
+    bad = (codes < 0) | (codes >= num_classes)
+    if bad.any():
+        raise AugmentError(
+            f"label {codes[bad][0]} is not a class index: use 0 to {num_classes - 1}"
+        )
+    return codes.astype(np.int64)
+
+
+def _check_data(data: ImageSplit, schema: ImageSchema) -> None:
+    if len(data) == 0:
+        raise AugmentError("cannot train on an empty image split")
+    if data.images.shape[1:] != schema.shape:
+        raise AugmentError(
+            f"images have shape {data.images.shape[1:]}, the schema says {schema.shape}"
+        )
+    _label_codes(data.labels, len(schema.classes))
+
+
+def _adam(net: torch.nn.Module, lr: float, cfg: ImageGANConfig) -> torch.optim.Optimizer:
+    # The fused kernel updates every parameter in one pass (many small tensors here).
+    try:
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=cfg.betas, fused=True)
+    except RuntimeError:  # torch < 2.4 has no fused Adam on the CPU
+        return torch.optim.Adam(net.parameters(), lr=lr, betas=cfg.betas)
+
+
+class _ImageGANTask:
+    """The GAN's side of :func:`augment.training.train_gan`: networks, D-step and G-step."""
+
+    def __init__(
+        self,
+        cfg: ImageGANConfig,
+        data: ImageSplit,
+        schema: ImageSchema,
+        seed: int,
+        snapshots: Path | None,
+    ) -> None:
+        self.cfg, self.schema, self.seed, self.folder = cfg, schema, seed, snapshots
+        self._data = data
+        self.policy = parse_policy(cfg.diffaugment)
+        self.last_snapshot = 0
+
+    def build(self, device: torch.device) -> None:
+        cfg, schema = self.cfg, self.schema
+        self.device = device
+        # channels_last: the fast layout for convolutions on CUDA and, measured, on the CPU too
+        # (28 px step 1.4-1.8x faster in bf16 and fp32; 8 px 1.05-1.25x).
+        fmt = torch.channels_last
+        # The whole split goes to the device once, as uint8; batches are indexed there.
+        self.images = torch.from_numpy(self._data.images).to(device).contiguous(memory_format=fmt)
+        self.labels = torch.from_numpy(self._data.labels).to(device)
+        self.generator = set_memory_format(make_generator(cfg, schema).to(device), fmt)
+        self.discriminator = set_memory_format(make_discriminator(cfg, schema).to(device), fmt)
+        self.opt_g = _adam(self.generator, cfg.lr_g, cfg)
+        self.opt_d = _adam(self.discriminator, cfg.lr_d, cfg)
+        self.ema: Generator | None = None
+        if cfg.ema_decay is not None:
+            self.ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self._d_calls = 0
+        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
+        # Snapshot noise and the noise that measures BatchNorm statistics come from private
+        # streams, so writing snapshots never changes what training draws.
+        self.grid_labels, self.grid_noise = self._grid_inputs()
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
+        return nets if self.ema is None else {**nets, "generator_ema": self.ema}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.opt_g, "discriminator": self.opt_d}
+
+    # -------------------------------------------------------------- steps
+    def _real(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(len(self.labels), (n,), device=self.device)
+        images = self.images[index].float().mul_(2 / 255).sub_(1)
+        return images, self.labels[index]
+
+    def _fake_labels(self, n: int) -> torch.Tensor:
+        # The classes of the data's own mix: real and fake batches then share one class prior,
+        # which the projection term would otherwise learn to tell apart.
+        return self.labels[torch.randint(len(self.labels), (n,), device=self.device)]
+
+    def d_step(self, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        self._d_calls += 1
+        last = self._d_calls % cfg.d_steps == 0
+        real, y_real = self._real(cfg.batch_size)
+        y_fake = self._fake_labels(cfg.batch_size)
+        z = torch.randn(cfg.batch_size, cfg.z_dim, device=self.device)
+        # The last D-step's fake batch is kept, graph and all, for the G-step: the same signal
+        # for one generator forward less per step.
+        with torch.set_grad_enabled(last):
+            fake = self.generator(z, y_fake)
+        if last:
+            self._pending = (fake, y_fake)
+        # One discriminator forward over real and fake (no BatchNorm in D, so this is exact).
+        images = diff_augment(torch.cat([real, fake.detach().to(real.dtype)]), self.policy)
+        scores = self.discriminator(images, torch.cat([y_real, y_fake])).float()
+        score_real, score_fake = scores.chunk(2)
+        loss = F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return {
+            "loss_d": loss.detach(),
+            "real": score_real.detach().mean(),
+            "fake": score_fake.detach().mean(),
+        }
+
+    def g_step(self, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        if self._pending is not None:
+            (fake, y_fake), self._pending = self._pending, None
+        else:
+            y_fake = self._fake_labels(cfg.batch_size)
+            z = torch.randn(cfg.batch_size, cfg.z_dim, device=self.device)
+            fake = self.generator(z, y_fake)
+        # D's weights need no gradients here: skipping them saves a third of the backward.
+        self.discriminator.requires_grad_(False)
+        loss = -self.discriminator(diff_augment(fake, self.policy), y_fake).float().mean()
+        self.discriminator.requires_grad_(True)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        return {"loss_g": loss.detach()}
+
+    def end_step(self, step: int) -> None:
+        if self.ema is not None:
+            # Short memory early on, so the average does not start from the random init.
+            decay = min(self.cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                torch._foreach_lerp_(
+                    list(self.ema.parameters()), list(self.generator.parameters()), 1 - decay
+                )
+        if self.folder is not None and step % self.cfg.snapshot_every == 0:
+            self.snapshot(step, self._sampler())
+
+    # --------------------------------------------------------- sampling net
+    def _sampler(self) -> Generator:
+        return self.generator if self.ema is None else self.ema
+
+    @torch.no_grad()
+    def final_generator(self) -> Generator:
+        """The generator to keep: the EMA one (else the live one), with BatchNorm statistics
+        measured on its own activations: the running ones belong to the live weights."""
+        with cpu_thread_limit(self.device, self.cfg.threads):
+            return self._standing_stats(self._sampler()).eval()
+
+    @torch.no_grad()
+    def _standing_stats(self, net: Generator) -> Generator:
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        gen = torch_generator(self.seed + SNAPSHOT_SEED_OFFSET + 1, self.device)
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a plain average over the batches below
+        net.train()
+        n = self.cfg.batch_size
+        for _ in range(STANDING_BATCHES):
+            pick = torch.randint(len(self.labels), (n,), device=self.device, generator=gen)
+            z = torch.randn(n, self.cfg.z_dim, device=self.device, generator=gen)
+            net(z, self.labels[pick])
+        for norm in norms:
+            norm.momentum = 0.1
+        return net
+
+    def _grid_inputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        classes = min(len(self.schema.classes), GRID_MAX_CLASSES)
+        labels = torch.arange(classes, device=self.device).repeat_interleave(GRID_COLUMNS)
+        gen = torch_generator(self.seed + SNAPSHOT_SEED_OFFSET, self.device)
+        noise = torch.randn(len(labels), self.cfg.z_dim, device=self.device, generator=gen)
+        return labels, noise
+
+    @torch.no_grad()
+    def snapshot(self, step: int, net: Generator) -> Path:
+        """Write the grid of ``net`` at ``step``: the fixed noise, one row per class."""
+        was_training = net.training
+        self._standing_stats(net).eval()
+        images = to_uint8(net(self.grid_noise, self.grid_labels)).cpu().numpy()
+        net.train(was_training)
+        self.last_snapshot = step
+        return save_grid(images, self.folder / f"step_{step:06d}.png", nrow=GRID_COLUMNS)

@@ -1,0 +1,232 @@
+"""Benchmark: does the image GAN help a CNN on MNIST when real images are scarce?
+
+For each k in ``--per-class`` (default 10, 50, 200 real training images per class):
+
+1. ``ingest_images`` reads the MNIST IDX files with ``per_class=k`` (the official t10k images
+   are the test split; validation comes from the training file);
+2. the class-conditional image GAN (``make_synthesizer("imagegan")``) is trained on those
+   ``10 k`` images alone;
+3. ``evaluate_images`` trains the downstream CNN over ``--seeds`` seeds on: real only;
+   real + classic augmentation (crop / small affine, no flip); real + synthetic (``--ratio``
+   synthetic images per real one); real + classic + synthetic; synthetic only; and reports the
+   paired macro-F1 and accuracy gains with 95% intervals — over real only, and of
+   classic + synthetic over classic.
+
+Then the GAN's training throughput (images/s) is measured on the CPU and, when CUDA is present,
+on the GPU, with the same network and batch, one after the other in this run.
+
+Usage (see benchmarks/README.md):
+    python3 benchmarks/images_mnist.py --out benchmarks/results/images_mnist.json
+    python3 benchmarks/images_mnist.py --per-class 10 --gan-steps 500 --seeds 2   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+try:
+    import augment  # noqa: F401
+except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from augment.errors import AugmentError
+from augment.evaluation.images import evaluate_images
+from augment.evaluation.images.runner import FULL
+from augment.fsutil import write_json
+from augment.images.bundle import ImageBundle
+from augment.images.ingest import ingest_images
+from augment.synthesizer import make_synthesizer
+
+DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "images_mnist.json"
+RECIPES = ("real+classic", "real+synth@{r}", "real+classic+synth@{r}", "synth")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    per_class = [int(k) for k in args.per_class.split(",")]
+    gan_params = {"steps": args.gan_steps, **json.loads(args.gan_params)}
+    results: dict[str, Any] = {
+        "machine": _machine(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "command": "python3 " + " ".join(shlex.quote(a) for a in sys.argv),
+        "settings": {
+            "per_class": per_class,
+            "seeds": args.seeds,
+            "ratio": args.ratio,
+            "gan": gan_params,
+            "device": args.device,
+            "mnist": str(args.mnist),
+        },
+        "per_class": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="augment-mnist-") as tmp:
+        for k in per_class:
+            print(f"== {k} real images per class", file=sys.stderr)
+            results["per_class"][str(k)] = run_one(k, Path(tmp), args, gan_params)
+            _save(results, args.out)
+        bundle = ImageBundle.load(Path(tmp) / f"data_{per_class[-1]}")
+        results["throughput"] = throughput(bundle, gan_params, args.throughput_steps)
+    _save(results, args.out)
+    print(markdown(results))
+    return 0
+
+
+def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> dict[str, Any]:
+    data_dir, model_dir = tmp / f"data_{k}", tmp / f"model_{k}"
+    bundle = ingest_images(args.mnist, data_dir, per_class=k, seed=args.seed, progress=False)
+    synth = make_synthesizer("imagegan", gan_params)
+    started = time.perf_counter()
+    training = synth.fit(bundle.train, bundle.schema, seed=args.seed, device=args.device)
+    fit_seconds = time.perf_counter() - started
+    synth.save(model_dir)
+    result = evaluate_images(
+        bundle,
+        model_dir,
+        ratios=[args.ratio],
+        per_class=[],
+        seeds=args.seeds,
+        device=args.device,
+        seed=args.seed,
+        fidelity_images=args.fidelity_images,
+    )
+    block = result["per_class"][FULL]
+    r = result["mix_ratio"]
+    names = [name.format(r=r) for name in RECIPES]
+    return {
+        "train_images": len(bundle.train),
+        "gan_fit_seconds": round(fit_seconds, 1),
+        "gan_training": {
+            key: training.get(key)
+            for key in ("steps", "seconds", "images_per_second", "device", "precision", "threads")
+        },
+        "scores": {name: block["summary"][name] for name in ["real", *names]},
+        "gains": {name: block["gains"][name] for name in names},
+        "classic_synth_vs_classic": block["vs_classic"],
+        "fidelity": result.get("fidelity"),
+        "evaluate_seconds": result.get("timings", {}).get("total_s"),
+        "verdict": result["verdict"],
+    }
+
+
+def throughput(bundle: ImageBundle, gan_params: dict, steps: int) -> dict[str, Any]:
+    """GAN training images/s on each available device, same network and batch, back to back."""
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    out: dict[str, Any] = {}
+    for device in devices:
+        params = {**gan_params, "steps": steps}
+        synth = make_synthesizer("imagegan", params)
+        summary = synth.fit(bundle.train, bundle.schema, seed=0, device=device, progress=False)
+        out[device] = {
+            key: summary.get(key)
+            for key in ("steps", "seconds", "images_per_second", "precision", "threads")
+        }
+        if device == "cuda":
+            out[device]["gpu"] = torch.cuda.get_device_name(0)
+    if "cuda" in out and out["cpu"]["images_per_second"]:
+        out["gpu_over_cpu"] = round(
+            out["cuda"]["images_per_second"] / out["cpu"]["images_per_second"], 1
+        )
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"MNIST, {results['settings']['seeds']} seeds, macro-F1 on the 10,000 t10k test images;"
+        " gains paired per seed, 95% CI.",
+        "",
+        "| real / class | real only | + classic | + synthetic | + classic + synthetic |"
+        " classic + synth vs classic | synthetic only (CAS) | GAN fit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k, row in results["per_class"].items():
+        names = list(row["gains"])
+        cells = [_score(row["scores"]["real"])]
+        cells += [_gain(row["gains"][n]["macro_f1"]) for n in names[:3]]
+        cells.append(_gain(row["classic_synth_vs_classic"]["macro_f1"]))
+        cells.append(_score(row["scores"][names[3]]))
+        cells.append(f"{row['gan_fit_seconds']:.0f} s")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    tp = results.get("throughput", {})
+    for device in ("cpu", "cuda"):
+        if device in tp:
+            t = tp[device]
+            lines.append(
+                f"\nGAN training on {device}: {t['images_per_second']:.0f} images/s"
+                f" ({t['steps']} steps in {t['seconds']:.1f} s, {t['precision']})"
+            )
+    if "gpu_over_cpu" in tp:
+        lines.append(f"GPU / CPU: {tp['gpu_over_cpu']}x")
+    return "\n".join(lines)
+
+
+def _score(summary: dict[str, Any]) -> str:
+    ci = summary["macro_f1"]
+    return f"{ci['mean']:.3f}"
+
+
+def _gain(ci: dict[str, float]) -> str:
+    return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"
+
+
+def _machine() -> dict[str, Any]:
+    info = {
+        "platform": platform.platform(),
+        "processor": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _save(results: dict[str, Any], out: Path) -> None:
+    write_json(out, results)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--mnist", type=Path, default=DEFAULT_MNIST, help="folder of the IDX files")
+    p.add_argument("--per-class", default="10,50,200", help="real training images per class")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--ratio", type=float, default=1.0, help="synthetic images per real image")
+    p.add_argument("--gan-steps", type=int, default=3000)
+    p.add_argument("--gan-params", default="{}", help="more GAN hyper-parameters, as JSON")
+    p.add_argument("--fidelity-images", type=int, default=2000)
+    p.add_argument("--throughput-steps", type=int, default=200)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return p
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except AugmentError as exc:
+        print(f"images_mnist: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,494 @@
+"""The image evaluation: fidelity maths, recipes, classic augmentation, the protocol's isolation of
+the test split, and an end-to-end run with its written outputs.
+
+Small and fast: a bundle of 8x8 grey images of three patterns built here, a fake synthesizer that
+draws class-dependent images, and a few classifier steps per fit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from augment.errors import AugmentError
+from augment.evaluation.images import classifiers as clf_mod
+from augment.evaluation.images import evaluate_images, write_image_evaluation
+from augment.evaluation.images.classifiers import (
+    build_classifier,
+    classic_augment,
+    predict_proba,
+    resolve_classifier,
+    train_classifier,
+)
+from augment.evaluation.images.fidelity import (
+    frechet_distance,
+    frechet_distance_from_stats,
+    inception_features,
+    load_inception,
+    prdc,
+)
+from augment.evaluation.images.recipes import ImagePool, mix_ratio, per_class_subset
+from augment.evaluation.metrics import mean_ci, paired_gains
+from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
+from augment.images.schema import ImageSchema
+from augment.training import cpu_thread_limit
+
+SIZE = 8
+CLASSES = ["stripes", "bars", "square"]
+TRAIN_PER_CLASS = (30, 30, 20)  # the smallest class has 20: a sweep point of 25 is skipped
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread, as the evaluation uses by default: on a shared CPU two threads can be
+    many times slower."""
+    with cpu_thread_limit(torch.device("cpu"), 1):
+        yield
+
+
+def _pattern(c: int) -> np.ndarray:
+    img = np.zeros((SIZE, SIZE))
+    if c == 0:
+        img[::2, :] = 1.0  # horizontal stripes
+    elif c == 1:
+        img[:, ::2] = 1.0  # vertical bars
+    else:
+        img[2:6, 2:6] = 1.0  # a centred square
+    return img
+
+
+def _images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each image: its class pattern at a random brightness plus noise (so all are distinct)."""
+    out = np.empty((len(labels), 1, SIZE, SIZE), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        level = rng.uniform(150, 230)
+        noisy = _pattern(int(c)) * level + rng.uniform(0, 60, (SIZE, SIZE))
+        out[i, 0] = np.clip(noisy, 0, 255).astype(np.uint8)
+    return out
+
+
+def _split(counts: tuple[int, ...], rng: np.random.Generator) -> ImageSplit:
+    labels = np.repeat(np.arange(len(counts)), counts)
+    rng.shuffle(labels)
+    return ImageSplit(_images(labels, rng), labels)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> ImageBundle:
+    rng = np.random.default_rng(0)
+    splits = {
+        "train": _split(TRAIN_PER_CLASS, rng),
+        "validation": _split((5, 5, 5), rng),
+        "test": _split((8, 8, 8), rng),
+    }
+    schema = ImageSchema(classes=CLASSES, size=SIZE, channels=1, class_counts=list(TRAIN_PER_CLASS))
+    return write_image_bundle(tmp_path_factory.mktemp("patterns") / "prepared", schema, splits)
+
+
+class PatternSynth:
+    """Test double: class means of the images it was fitted on, plus seeded noise.
+
+    Records every split it is fitted on in ``log``, so tests can check no test image reaches a fit.
+    """
+
+    name = "patterns"
+
+    def __init__(self, log: list[ImageSplit] | None = None) -> None:
+        self.log = log if log is not None else []
+        self.schema: ImageSchema | None = None
+
+    def fit(self, data, schema, *, seed=0, device="auto", progress=True, snapshots=None) -> dict:
+        self.log.append(ImageSplit(data.images.copy(), data.labels.copy()))
+        self.schema = schema
+        self.means = np.stack(
+            [data.images[data.labels == c].mean(axis=0) for c in range(len(schema.classes))]
+        )
+        return {}
+
+    def sample(self, labels, *, seed: int = 0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        labels = np.asarray(labels, dtype=np.int64)
+        noise = rng.normal(0, 25, (len(labels), *self.means.shape[1:]))
+        return np.clip(self.means[labels] + noise, 0, 255).astype(np.uint8)
+
+    def save(self, directory) -> None:  # pragma: no cover - not used
+        raise NotImplementedError
+
+
+FITS: list[ImageSplit] = []  # every split a synthesizer was fitted on
+TRAINED: list[np.ndarray] = []  # every classifier training set
+
+
+def pattern_factory(subset: ImageSplit, schema: ImageSchema, seed: int) -> PatternSynth:
+    synth = PatternSynth(log=FITS)
+    synth.fit(subset, schema, seed=seed)
+    return synth
+
+
+FAST = {"steps": 15, "batch_size": 32, "fidelity_images": 20, "samples_per_class": 3}
+
+
+@pytest.fixture(scope="module")
+def result(bundle: ImageBundle) -> dict[str, Any]:
+    FITS.clear()
+    TRAINED.clear()
+    original = clf_mod.train_classifier
+
+    def recording(images, labels, **kwargs):
+        TRAINED.append(images.cpu().numpy().copy())
+        return original(images, labels, **kwargs)
+
+    synth = PatternSynth(log=FITS)
+    synth.fit(bundle.train, bundle.schema)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(clf_mod, "train_classifier", recording)
+        return evaluate_images(
+            bundle,
+            ratios=(0.5, 1.0),
+            per_class=(5, 25),
+            seeds=3,
+            progress=False,
+            synthesizer=synth,
+            factory=pattern_factory,
+            **FAST,
+        )
+
+
+# -- fidelity maths ------------------------------------------------------------------------------
+def test_frechet_distance_of_identical_sets_is_zero() -> None:
+    x = np.random.default_rng(0).normal(size=(500, 6))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_frechet_distance_matches_the_gaussian_closed_form() -> None:
+    mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 0.5, 0.0])
+    var1, var2 = np.array([1.0, 4.0, 0.25]), np.array([2.0, 1.0, 1.0])
+    # Diagonal covariances: |mu1 - mu2|^2 + sum (sqrt(a) - sqrt(b))^2.
+    want = float(((mu1 - mu2) ** 2).sum() + ((np.sqrt(var1) - np.sqrt(var2)) ** 2).sum())
+    got = frechet_distance_from_stats(mu1, np.diag(var1), mu2, np.diag(var2))
+    assert got == pytest.approx(want, rel=1e-9)
+    # Equal (full) covariances: only the means differ.
+    a = np.random.default_rng(1).normal(size=(3, 3))
+    cov = a @ a.T + np.eye(3)
+    assert frechet_distance_from_stats(mu1, cov, mu2, cov) == pytest.approx(
+        float(((mu1 - mu2) ** 2).sum()), rel=1e-6
+    )
+    # From samples of those Gaussians: close to the closed form.
+    rng = np.random.default_rng(2)
+    x = rng.normal(mu1, np.sqrt(var1), size=(40_000, 3))
+    y = rng.normal(mu2, np.sqrt(var2), size=(40_000, 3))
+    assert frechet_distance(x, y) == pytest.approx(want, rel=0.03)
+
+
+def test_frechet_distance_with_fewer_images_than_features_matches_the_covariance_form() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(20, 40)) + 1.0, rng.normal(size=(25, 40)) * 1.5
+    stats = frechet_distance_from_stats(
+        x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+    )
+    assert frechet_distance(x, y) == pytest.approx(stats, rel=1e-8)
+
+
+def test_prdc_identical_and_disjoint_sets() -> None:
+    x = np.random.default_rng(0).normal(size=(200, 4))
+    same = prdc(x, x, k=5)
+    assert same["precision"] == same["recall"] == same["coverage"] == 1.0
+    # Each real ball holds its centre and its k neighbours: density (k + 1) / k.
+    assert same["density"] == pytest.approx(6 / 5)
+    far = prdc(x, x + 100.0, k=5)
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    with pytest.raises(ValueError):
+        prdc(x[:5], x[:5], k=5)
+
+
+def test_inception_features_from_local_weights(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+    from torchvision.models import inception_v3
+
+    net = inception_v3(weights=None, aux_logits=False, init_weights=False)
+    state = {k: v.contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(tmp_path / "inception.safetensors"))
+    torch.save(state, tmp_path / "inception.pth")
+    images = np.random.default_rng(0).integers(0, 256, (3, 1, SIZE, SIZE), dtype=np.uint8)
+    feats = []
+    for name in ("inception.safetensors", "inception.pth"):
+        model = load_inception(tmp_path / name, torch.device("cpu"))
+        feats.append(inception_features(model, images, torch.device("cpu")))
+    assert feats[0].shape == (3, 2048)
+    np.testing.assert_allclose(feats[0], feats[1], rtol=1e-5, atol=1e-6)
+    (tmp_path / "bad.pth").write_bytes(b"not a state dict")
+    with pytest.raises(AugmentError, match="bad.pth"):
+        load_inception(tmp_path / "bad.pth", torch.device("cpu"))
+
+
+# -- recipes ------------------------------------------------------------------------------------
+def test_per_class_subset_has_k_per_class_and_is_seeded(bundle: ImageBundle) -> None:
+    train = bundle.train
+    a = per_class_subset(train, 7, np.random.default_rng(3))
+    b = per_class_subset(train, 7, np.random.default_rng(3))
+    c = per_class_subset(train, 7, np.random.default_rng(4))
+    assert np.bincount(a.labels).tolist() == [7, 7, 7]
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, c.images)
+    rows = {img.tobytes() for img in train.images}
+    assert all(img.tobytes() in rows for img in a.images)  # drawn from the training split
+    with pytest.raises(AugmentError, match="fewer than 21"):
+        per_class_subset(train, 21, np.random.default_rng(0))
+
+
+def test_image_pool_is_class_proportional_and_nested(bundle: ImageBundle) -> None:
+    synth = PatternSynth()
+    synth.fit(bundle.train, bundle.schema)
+    pool = ImagePool(synth, bundle.train.labels, 3, (1, SIZE, SIZE), 160, seed=0)
+    half, full = pool.take(40), pool.take(80)
+    assert np.bincount(full.labels).tolist() == [30, 30, 20]  # the real mix 30:30:20
+    assert np.bincount(half.labels).tolist() == [15, 15, 10]
+    for c in range(3):  # the first images of each class block: nested prefixes
+        np.testing.assert_array_equal(
+            half.images[half.labels == c], full.images[full.labels == c][: (half.labels == c).sum()]
+        )
+    with pytest.raises(AugmentError, match="fewer than"):
+        pool.take(1000)
+
+
+def test_mix_ratio_is_one_or_the_middle_ratio() -> None:
+    assert mix_ratio([0.5, 1.0, 2.0]) == 1.0
+    assert mix_ratio([0.5, 2.0, 4.0]) == 2.0
+    assert mix_ratio([3.0]) == 3.0
+
+
+# -- classifiers and classic augmentation -----------------------------------------------------
+def test_classic_augmentation_keeps_shape_and_flips_only_when_asked() -> None:
+    x = torch.zeros(256, 1, 16, 16)
+    x[:, :, 3:13, 2:6] = 1.0  # a bright block on the left
+    gen = torch.Generator().manual_seed(0)
+    out = classic_augment(x, gen)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    left, right = out[..., :8].sum(dim=(1, 2, 3)), out[..., 8:].sum(dim=(1, 2, 3))
+    assert (left > right).all()  # never mirrored
+    assert not torch.equal(out[0], out[1])  # each image gets its own parameters
+    flipped = classic_augment(x, gen, flip=True)
+    left, right = flipped[..., :8].sum(dim=(1, 2, 3)), flipped[..., 8:].sum(dim=(1, 2, 3))
+    assert 0.3 < (right > left).float().mean() < 0.7
+    # With every parameter at zero the map is the identity.
+    same = classic_augment(x, gen, degrees=0.0, scale=(1.0, 1.0), shift_share=0.0)
+    torch.testing.assert_close(same, x, atol=1e-5, rtol=0)
+
+
+def test_classifier_choice_and_shapes() -> None:
+    assert resolve_classifier("auto", 8) == "cnn"
+    assert resolve_classifier("auto", 64) == "resnet18"
+    with pytest.raises(AugmentError, match="'vgg'"):
+        resolve_classifier("vgg", 8)
+    for name, channels, size in (("cnn", 1, 28), ("resnet18", 3, 40), ("resnet18", 1, 8)):
+        net = build_classifier(name, channels, size, 4).eval()
+        with torch.no_grad():
+            assert net(torch.zeros(2, channels, size, size)).shape == (2, 4)
+
+
+def test_training_is_deterministic_per_seed(bundle: ImageBundle) -> None:
+    images = torch.from_numpy(bundle.train.images)
+    labels = torch.from_numpy(bundle.train.labels)
+    test = torch.from_numpy(bundle.test.images)
+    kw = {"arch": "cnn", "num_classes": 3, "steps": 10, "batch_size": 16, "augment": True}
+    a = predict_proba(train_classifier(images, labels, seed=1, **kw), test)
+    b = predict_proba(train_classifier(images, labels, seed=1, **kw), test)
+    c = predict_proba(train_classifier(images, labels, seed=2, **kw), test)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+# -- the protocol --------------------------------------------------------------------------------
+def test_test_images_never_reach_a_fit(result: dict[str, Any], bundle: ImageBundle) -> None:
+    test_images = {img.tobytes() for img in bundle.test.images}
+    train_images = {img.tobytes() for img in bundle.train.images}
+    assert FITS and TRAINED
+    for split in FITS:
+        assert not any(img.tobytes() in test_images for img in split.images)
+        assert all(img.tobytes() in train_images for img in split.images)
+    for images in TRAINED:
+        assert not any(img.tobytes() in test_images for img in images)
+    # One GAN retrain per usable sweep point, on exactly k images per class.
+    assert [np.bincount(s.labels).tolist() for s in FITS[1:]] == [[5, 5, 5]]
+    main, sweep = len(result["recipes"]), len(result["sweep_recipes"])
+    assert len(TRAINED) == 3 * main + 3 * sweep
+
+
+def test_result_blocks_recipes_and_skipped_points(result: dict[str, Any]) -> None:
+    assert set(result["per_class"]) == {"all", "5"}
+    assert result["recipes"] == [
+        "real",
+        "real+classic",
+        "real+synth@0.5",
+        "real+synth@1.0",
+        "real+classic+synth@1.0",
+        "synth",
+    ]
+    assert result["sweep_recipes"] == [
+        "real",
+        "real+classic",
+        "real+synth@1.0",
+        "real+classic+synth@1.0",
+    ]
+    assert result["per_class"]["5"]["images"] == 15
+    assert [s["per_class"] for s in result["skipped"]] == [25]
+    assert "'square' has only 20" in result["skipped"][0]["reason"]
+    fid = result["fidelity"]
+    assert fid["images"] == 20 and fid["real_split"] == "test"
+    assert fid["frechet_distance"] >= 0 and 0 <= fid["precision"] <= 1
+    assert "skipped" in fid["inception"]
+    json.dumps(result)  # JSON-ready
+
+
+def test_gains_are_paired_per_seed(result: dict[str, Any]) -> None:
+    for block in result["per_class"].values():
+        scores = block["scores"]
+        for recipe, per in scores.items():
+            assert len(per["macro_f1"]) == 3
+            if recipe == "real":
+                continue
+            want = mean_ci(paired_gains(per["macro_f1"], scores["real"]["macro_f1"]))
+            got = block["gains"][recipe]["macro_f1"]
+            for key in ("mean", "low", "high"):
+                assert got[key] == pytest.approx(want[key], nan_ok=True)
+            vs = block["vs_classic"].get(recipe)
+            if vs is not None:
+                want = mean_ci(paired_gains(per["macro_f1"], scores["real+classic"]["macro_f1"]))
+                assert vs["macro_f1"]["mean"] == pytest.approx(want["mean"])
+
+
+def test_outputs_are_written(result: dict[str, Any], tmp_path: Path) -> None:
+    metrics, plots, summary = tmp_path / "m.json", tmp_path / "plots", tmp_path / "s.md"
+    write_image_evaluation(result, metrics=metrics, plots=plots, summary=summary)
+    data = json.loads(metrics.read_text())
+    assert data["primary_metric"] == "macro_f1"
+    assert set(data["gain"]) == set(result["recipes"]) - {"real"}
+    assert set(data["gain"]["real+synth@1.0"]) == {"mean", "low", "high"}
+    assert set(data["low_data"]) == {"5"}
+    assert {"frechet_distance", "reference_frechet_distance", "precision"} <= set(data["fidelity"])
+
+    ratio = pd.read_csv(plots / "gain_vs_ratio.csv")
+    assert list(ratio.columns) == [
+        "ratio",
+        "synthetic",
+        "synthetic_low",
+        "synthetic_high",
+        "classic",
+        "classic_low",
+        "classic_high",
+    ]
+    assert ratio["ratio"].tolist() == [0.5, 1.0]
+    per_class = pd.read_csv(plots / "gain_vs_per_class.csv")
+    assert per_class.columns[0] == "per_class"
+    assert {"synthetic", "classic_low", "classic_synthetic_high"} <= set(per_class.columns)
+    assert per_class["per_class"].tolist() == [5, round(80 / 3, 1)]  # the full set last
+    gain = result["per_class"]["5"]["gains"]["real+synth@1.0"]["macro_f1"]["mean"]
+    assert per_class["synthetic"].iloc[0] == pytest.approx(gain, abs=1e-5)
+
+    png = (plots / "samples.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    from PIL import Image
+
+    with Image.open(plots / "samples.png") as picture:
+        width, height = picture.size
+    assert width > height  # 3 class rows of 3 real + 1 + 3 synthetic cells
+
+    text = summary.read_text()
+    first = text.splitlines()[0]
+    assert first == result["verdict"]
+    assert first.startswith(
+        ("synthetic images help: ", "no significant gain: ", "synthetic images hurt: ")
+    )
+    assert "vs real only (cnn, 95% CI, 3 seeds, best of 2 ratios)" in first
+    assert "classic augmentation:" in first and "classic + 1× synthetic:" in first
+    for heading in ("## Scores", "## Gains over real only", "## Low-data sweep", "## Fidelity"):
+        assert heading in text
+    assert "Feature extractor: penultimate layer" in text
+    assert "25 images per class skipped" in text
+
+
+def test_verdict_says_not_significant_when_the_interval_holds_zero(
+    result: dict[str, Any],
+) -> None:
+    from augment.evaluation.images.runner import verdict
+
+    fake = json.loads(json.dumps(result))
+    for recipe in ("real+synth@0.5", "real+synth@1.0"):
+        fake["per_class"]["all"]["gains"][recipe]["macro_f1"] = {
+            "mean": 0.01 if recipe.endswith("1.0") else 0.0,
+            "low": -0.002,
+            "high": 0.02,
+            "n": 3,
+        }
+    assert verdict(fake).startswith("no significant gain: real + 1× synthetic: macro-F1 +0.010")
+    fake["per_class"]["all"]["gains"]["real+synth@1.0"]["macro_f1"]["low"] = 0.001
+    assert verdict(fake).startswith("synthetic images help: real + 1× synthetic")
+
+
+def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+    from torchvision.models import inception_v3
+
+    net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+    path = tmp_path / "inception.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    synth = PatternSynth()
+    synth.fit(bundle.train, bundle.schema)
+    result = evaluate_images(
+        bundle,
+        ratios=(1.0,),
+        per_class=(),
+        seeds=1,
+        progress=False,
+        synthesizer=synth,
+        inception_weights=path,
+        epochs=2,
+        **{**FAST, "fidelity_images": 8, "samples_per_class": 0},
+    )
+    inc = result["fidelity"]["inception"]
+    assert inc["features"] == 2048 and math.isfinite(inc["frechet_distance"])
+    assert "reference" in inc and "precision" in inc
+    assert result["samples"] is None
+    assert result["settings"]["epochs"] == 2.0
+    write_image_evaluation(
+        result, metrics=tmp_path / "m.json", plots=tmp_path / "p", summary=tmp_path / "s.md"
+    )
+    assert not (tmp_path / "p" / "samples.png").exists()
+    assert "inception" in json.loads((tmp_path / "m.json").read_text())
+    assert "Inception-v3 pool features (2048)" in (tmp_path / "s.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"ratios": (0.0, 1.0)}, r"ratios must be positive numbers, got \[0.0, 1.0\]"),
+        ({"ratios": (-1,)}, "-1"),
+        ({"classifier": "vgg"}, "unknown classifier 'vgg'"),
+        ({"per_class": (10, 0)}, "got 0"),
+        ({"seeds": 0}, "seeds must be at least 1, got 0"),
+        ({"steps": 0}, "steps must be at least 1, got 0"),
+        ({"inception_weights": "/nowhere/inception.pth"}, "/nowhere/inception.pth"),
+    ],
+)
+def test_bad_settings_are_user_errors(
+    bundle: ImageBundle, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(AugmentError, match=message):
+        evaluate_images(bundle, synthesizer=PatternSynth(), progress=False, **settings)
+
+
+def test_a_synthesizer_with_wrong_images_is_an_error(bundle: ImageBundle) -> None:
+    class Wrong(PatternSynth):
+        def sample(self, labels, *, seed=0):
+            return np.zeros((len(labels), 3, SIZE, SIZE), dtype=np.uint8)
+
+    with pytest.raises(AugmentError, match="shape"):
+        evaluate_images(bundle, per_class=(), seeds=1, progress=False, synthesizer=Wrong(), **FAST)

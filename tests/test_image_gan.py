@@ -1,0 +1,264 @@
+"""ImageGAN: network shapes, the discriminator's make-up, DiffAugment, a short fit, exact
+class-conditional sampling, determinism, save/load without pickle, snapshots, grids."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.utils import parametrize
+
+from augment.errors import AugmentError
+from augment.images.bundle import ImageSplit
+from augment.images.diffaugment import color, cutout, diff_augment, parse_policy, translation
+from augment.images.gan import ImageGAN, ImageGANConfig, _ImageGANTask
+from augment.images.grid import make_grid, save_grid
+from augment.images.networks import Discriminator, Generator, base_resolution, resolutions
+from augment.images.schema import ImageSchema
+
+# Tiny settings: the point is behaviour, not quality.
+FAST = {"steps": 6, "batch_size": 8, "channels": 2, "z_dim": 8, "threads": 1, "log_every": 3}
+
+
+def make_data(n: int = 40, size: int = 8, channels: int = 1, classes: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, channels, size, size), dtype=np.uint8)
+    labels = np.arange(n) % classes
+    schema = ImageSchema(classes=[f"c{i}" for i in range(classes)], size=size, channels=channels)
+    return ImageSplit(images, labels), schema
+
+
+@pytest.fixture(scope="module")
+def fitted() -> ImageGAN:
+    data, schema = make_data()
+    gan = ImageGAN(**FAST)
+    gan.fit(data, schema, seed=0, device="cpu", progress=False)
+    return gan
+
+
+# ----------------------------------------------------------------------------- networks
+@pytest.mark.parametrize(
+    ("size", "base"), [(8, 4), (28, 7), (32, 4), (64, 4), (10, 5), (9, 9), (12, 6)]
+)
+def test_base_resolution(size, base):
+    assert base_resolution(size) == base
+    assert resolutions(size)[0] == base and resolutions(size)[-1] == size
+
+
+@pytest.mark.parametrize("size", [8, 28, 32, 64])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_network_shapes(size, channels):
+    gen = Generator(size, channels, num_classes=4, z_dim=8, channels=2)
+    disc = Discriminator(size, channels, num_classes=4, channels=2)
+    y = torch.tensor([0, 3, 1])
+    images = gen(torch.randn(3, 8), y)
+    assert images.shape == (3, channels, size, size)
+    assert images.min() >= -1 and images.max() <= 1
+    assert disc(images, y).shape == (3,)
+
+
+def test_discriminator_has_spectral_norm_and_no_batchnorm():
+    disc = Discriminator(28, 3, num_classes=5, channels=2)
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    assert not any(isinstance(m, norms) for m in disc.modules())
+    layers = [
+        m
+        for m in disc.modules()
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear | torch.nn.Embedding)
+    ]
+    assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
+    # The projection term: the score depends on the label through the class embedding.
+    x = torch.randn(2, 3, 28, 28)
+    assert not torch.equal(disc(x, torch.tensor([0, 0])), disc(x, torch.tensor([1, 1])))
+
+
+# --------------------------------------------------------------------------- DiffAugment
+def test_diffaugment_shapes_and_ranges():
+    torch.manual_seed(0)
+    x = torch.rand(16, 3, 12, 12) * 2 - 1
+    for fn in (translation, cutout):
+        out = fn(x)
+        assert out.shape == x.shape
+        # Moving pixels and zeroing squares never leaves the input's range.
+        assert out.min() >= -1 and out.max() <= 1
+    assert (cutout(x) == 0).any()
+    out = color(x)
+    assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().max() < 5
+    full = diff_augment(x, "color,translation,cutout")
+    assert full.shape == x.shape and not torch.equal(full, x)
+    grey = torch.rand(4, 1, 8, 8) * 2 - 1
+    assert diff_augment(grey, "color,translation,cutout").shape == grey.shape
+
+
+def test_diffaugment_empty_policy_is_identity_and_gradients_flow():
+    x = torch.rand(4, 1, 8, 8, requires_grad=True)
+    assert diff_augment(x, "") is x
+    diff_augment(x, "color,translation,cutout").sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_diffaugment_policy_errors():
+    assert parse_policy(" color , cutout ") == ("color", "cutout")
+    with pytest.raises(AugmentError, match="zoom"):
+        parse_policy("color,zoom")
+    with pytest.raises(AugmentError, match="zoom"):
+        ImageGAN(diffaugment="zoom")
+
+
+# ------------------------------------------------------------------------------ training
+def test_one_training_step_changes_weights():
+    data, schema = make_data()
+    task = _ImageGANTask(ImageGANConfig(**FAST), data, schema, seed=0, snapshots=None)
+    torch.manual_seed(0)
+    task.build(torch.device("cpu"))
+    before_g = [p.detach().clone() for p in task.generator.parameters()]
+    before_d = [p.detach().clone() for p in task.discriminator.parameters()]
+    before_ema = [p.detach().clone() for p in task.ema.parameters()]
+    losses = {**task.d_step(1), **task.g_step(1)}
+    task.end_step(1)
+    assert all(torch.isfinite(v) for v in losses.values())
+    changed = lambda old, net: any(  # noqa: E731
+        not torch.equal(a, b) for a, b in zip(old, net.parameters(), strict=True)
+    )
+    assert changed(before_g, task.generator)
+    assert changed(before_d, task.discriminator)
+    assert changed(before_ema, task.ema)
+
+
+def test_fit_summary(fitted):
+    summary = fitted.summary
+    assert summary["steps"] == FAST["steps"] and summary["device"] == "cpu"
+    for key in ("seconds", "images_per_second", "precision", "threads", "final_losses"):
+        assert key in summary
+    assert set(summary["final_losses"]) >= {"loss_d", "loss_g"}
+
+
+def test_sample_exact_labels_dtype_shape(fitted):
+    labels = [2, 0, 0, 1, 2, 2, 1]
+    images = fitted.sample(labels, seed=3)
+    assert images.shape == (len(labels), 1, 8, 8) and images.dtype == np.uint8
+    assert fitted.sample(np.array([], dtype=np.int64)).shape == (0, 1, 8, 8)
+    with pytest.raises(AugmentError, match="class index"):
+        fitted.sample([0, 3])
+    with pytest.raises(AugmentError, match="integers"):
+        fitted.sample([0.5])
+
+
+def test_sample_is_conditional_and_chunked(fitted, monkeypatch):
+    # Same noise, different class -> different image: the label steers the generator.
+    a = fitted.sample([0] * 4, seed=5)
+    b = fitted.sample([1] * 4, seed=5)
+    assert not np.array_equal(a, b)
+    # Neither the chunk size nor what follows changes an image.
+    monkeypatch.setattr("augment.images.gan.SAMPLE_PIXELS", 3 * 64)
+    assert np.array_equal(fitted.sample([0] * 4, seed=5), a)
+    assert np.array_equal(fitted.sample([0] * 6, seed=5)[:4], a)
+
+
+def test_sampling_is_seeded(fitted):
+    labels = np.arange(12) % 3
+    first = fitted.sample(labels, seed=1)
+    assert np.array_equal(first, fitted.sample(labels, seed=1))
+    assert not np.array_equal(first, fitted.sample(labels, seed=2))
+
+
+def test_training_is_seeded():
+    data, schema = make_data()
+    gans = [ImageGAN(**FAST) for _ in range(3)]
+    for gan, seed in zip(gans, (4, 4, 5), strict=True):
+        gan.fit(data, schema, seed=seed, device="cpu", progress=False)
+    same = [g.generator.state_dict() for g in gans[:2]]
+    assert all(torch.equal(same[0][k], same[1][k]) for k in same[0])
+    samples = [g.sample([0, 1, 2], seed=0) for g in gans]
+    assert np.array_equal(samples[0], samples[1])
+    assert not np.array_equal(samples[0], samples[2])
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    out = tmp_path / "model"
+    fitted.save(out)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "weights.safetensors"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"] == "imagegan"
+    assert config["hyperparameters"]["steps"] == FAST["steps"]
+    assert config["schema"]["size"] == 8 and config["training"]["steps"] == FAST["steps"]
+    assert {"augment", "torch"} <= set(config["versions"])
+    loaded = ImageGAN.load(out, device="cpu")
+    labels = np.arange(10) % 3
+    assert np.array_equal(loaded.sample(labels, seed=9), fitted.sample(labels, seed=9))
+    assert loaded.schema == fitted.schema
+
+
+def test_load_rejects_other_models(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model": "tabgan"}))
+    with pytest.raises(AugmentError, match="not imagegan"):
+        ImageGAN.load(tmp_path)
+
+
+def test_snapshots_written(tmp_path):
+    data, schema = make_data(size=10, channels=3)
+    gan = ImageGAN(**{**FAST, "steps": 5, "snapshot_every": 2})
+    gan.fit(data, schema, seed=0, device="cpu", progress=False, snapshots=tmp_path / "snaps")
+    names = sorted(p.name for p in (tmp_path / "snaps").iterdir())
+    assert names == ["step_000002.png", "step_000004.png", "step_000005.png"]
+    from PIL import Image
+
+    with Image.open(tmp_path / "snaps" / names[-1]) as picture:
+        assert picture.mode == "RGB"
+        width, height = picture.size
+    # One row per class (3), 8 columns: the grid is wider than tall.
+    assert width > height
+
+
+def test_snapshots_do_not_change_training(tmp_path):
+    data, schema = make_data()
+    plain, snapped = ImageGAN(**FAST), ImageGAN(**{**FAST, "snapshot_every": 2})
+    plain.fit(data, schema, seed=1, device="cpu", progress=False)
+    snapped.fit(data, schema, seed=1, device="cpu", progress=False, snapshots=tmp_path)
+    assert np.array_equal(plain.sample([0, 1, 2], seed=0), snapped.sample([0, 1, 2], seed=0))
+
+
+def test_no_diffaugment_and_no_ema_still_train():
+    data, schema = make_data()
+    gan = ImageGAN(**{**FAST, "diffaugment": "", "ema_decay": None, "d_steps": 2})
+    summary = gan.fit(data, schema, seed=0, device="cpu", progress=False)
+    assert summary["d_steps"] == 2
+    assert gan.sample([1, 1]).shape == (2, 1, 8, 8)
+
+
+def test_fit_checks_data():
+    data, schema = make_data(size=8)
+    _, other = make_data(size=12)
+    with pytest.raises(AugmentError, match="shape"):
+        ImageGAN(**FAST).fit(data, other, device="cpu", progress=False)
+    bad = ImageSplit(data.images, np.full(len(data), 7))
+    with pytest.raises(AugmentError, match="class index"):
+        ImageGAN(**FAST).fit(bad, schema, device="cpu", progress=False)
+
+
+def test_unknown_and_bad_hyperparameters():
+    with pytest.raises(AugmentError, match="unknown imagegan hyper-parameter.*epochz"):
+        ImageGAN(epochz=3)
+    with pytest.raises(AugmentError, match="batch_size"):
+        ImageGAN(batch_size=1)
+    with pytest.raises(AugmentError, match="precision"):
+        ImageGAN(precision="fp8")
+    with pytest.raises(AugmentError, match="not fitted"):
+        ImageGAN().sample([0])
+
+
+# ---------------------------------------------------------------------------------- grid
+def test_grid(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (10, 1, 8, 8), dtype=np.uint8)
+    sheet = make_grid(images, nrow=4)
+    assert sheet.dtype == np.uint8 and sheet.shape[2] == 1
+    # 3 rows x 4 columns of enlarged cells: an 8 px image is blown up to at least 56 px.
+    assert sheet.shape[0] >= 3 * 56 and sheet.shape[1] >= 4 * 56
+    path = save_grid(images, tmp_path / "grid.png", nrow=4)
+    assert path.is_file() and not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(AugmentError):
+        make_grid(images[:0], nrow=4)
+    with pytest.raises(AugmentError):
+        make_grid(images.astype(np.float32), nrow=4)
