@@ -32,16 +32,10 @@ class TabularBundle:
     @classmethod
     def load(cls, path: str | Path) -> TabularBundle:
         path = Path(path)
-        if not path.is_dir():
-            raise AugmentError(f"prepared data not found: {path} (run `augment ingest` first)")
-        schema_path = path / "schema.json"
-        if not schema_path.is_file():
-            raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
-        return cls(path=path, schema=TableSchema.load(schema_path))
+        return cls(path=path, schema=TableSchema.load(schema_file(path)))
 
     def split(self, name: str) -> pd.DataFrame:
-        if name not in SPLITS:
-            raise AugmentError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        check_split(name)
         if name not in self._frames:
             file = self.path / f"{name}.parquet"
             if not file.is_file():
@@ -62,12 +56,24 @@ class TabularBundle:
         return self.split("test")
 
 
+def schema_file(path: Path) -> Path:
+    """``path/schema.json`` of a prepared dataset, or an error saying what is missing."""
+    if not path.is_dir():
+        raise AugmentError(f"prepared data not found: {path} (run `augment ingest` first)")
+    schema_path = path / "schema.json"
+    if not schema_path.is_file():
+        raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
+    return schema_path
+
+
+def check_split(name: str) -> None:
+    if name not in SPLITS:
+        raise AugmentError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+
+
 def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
     """A prepared dataset of either modality, as its ``schema.json`` says."""
-    path = Path(path)
-    if not (path / "schema.json").is_file():
-        return TabularBundle.load(path)  # which says what is missing
-    modality = read_json(path / "schema.json", "schema").get("modality", "tabular")
+    modality = read_json(schema_file(Path(path)), "schema").get("modality", "tabular")
     if modality == "image":
         from augment.images.bundle import ImageBundle
 

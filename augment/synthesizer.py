@@ -6,9 +6,10 @@ Loading reads JSON and safetensors only: never pickle, so loading a model cannot
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ IMAGE_MODELS = ("imagegan",)
 OWN_MODELS = TABLE_MODELS + IMAGE_MODELS
 SDV_MODELS = ("sdv-ctgan", "sdv-tvae", "sdv-gaussiancopula")
 MODEL_CHOICES = OWN_MODELS + SDV_MODELS
+C = TypeVar("C")
 
 
 @runtime_checkable
@@ -48,6 +50,18 @@ class TabularSynthesizer(Protocol):
     def sample(self, labels: Sequence[Any] | np.ndarray, *, seed: int = 0) -> pd.DataFrame: ...
 
     def save(self, directory: str | Path) -> None: ...
+
+
+def checked_config(config_class: type[C], model: str, hyperparameters: dict[str, Any]) -> C:
+    """``config_class(**hyperparameters)``, with a one-line error naming any unknown key."""
+    known = {f.name for f in dataclasses.fields(config_class)}  # type: ignore[arg-type]
+    unknown = sorted(set(hyperparameters) - known)
+    if unknown:
+        raise AugmentError(
+            f"unknown {model} hyper-parameter(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    return config_class(**hyperparameters)
 
 
 def make_synthesizer(

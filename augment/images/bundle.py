@@ -14,11 +14,10 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from augment.bundle import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
 from augment.fsutil import atomic_dir
 from augment.images.schema import ImageSchema
-
-SPLITS = ("train", "validation", "test")
 
 
 @dataclass
@@ -55,16 +54,10 @@ class ImageBundle:
     @classmethod
     def load(cls, path: str | Path) -> ImageBundle:
         path = Path(path)
-        if not path.is_dir():
-            raise AugmentError(f"prepared data not found: {path} (run `augment ingest` first)")
-        schema_path = path / "schema.json"
-        if not schema_path.is_file():
-            raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
-        return cls(path=path, schema=ImageSchema.load(schema_path))
+        return cls(path=path, schema=ImageSchema.load(schema_file(path)))
 
     def split(self, name: str) -> ImageSplit:
-        if name not in SPLITS:
-            raise AugmentError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        check_split(name)
         if name not in self._splits:
             file = self.path / f"{name}.safetensors"
             if not file.is_file():

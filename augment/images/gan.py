@@ -14,7 +14,6 @@ image ``i`` is of class ``labels[i]``, by construction.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import platform
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from augment.images.networks import (
 )
 from augment.images.schema import ImageSchema
 from augment.runtime import resolve_device, torch_generator
+from augment.synthesizer import checked_config
 from augment.training import (
     PRECISIONS,
     LoopConfig,
@@ -148,14 +148,7 @@ class ImageGAN:
     name = "imagegan"
 
     def __init__(self, **hyperparameters: Any) -> None:
-        known = {f.name for f in dataclasses.fields(ImageGANConfig)}
-        unknown = sorted(set(hyperparameters) - known)
-        if unknown:
-            raise AugmentError(
-                f"unknown imagegan hyper-parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        self.config = ImageGANConfig(**hyperparameters)
+        self.config = checked_config(ImageGANConfig, self.name, hyperparameters)
         self.schema: ImageSchema | None = None
         self.generator: Generator | None = None
         self.device = torch.device("cpu")

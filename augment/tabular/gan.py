@@ -9,7 +9,6 @@ conditions on the label, so the label column equals what was asked, row for row.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from augment.errors import AugmentError
 from augment.fsutil import atomic_dir, read_json, write_json
 from augment.runtime import resolve_device, torch_generator
 from augment.schema import TableSchema
+from augment.synthesizer import checked_config
 from augment.tabular.conditions import ConditionSampler, one_hot_condition
 from augment.tabular.encoder import SpanLayout, TableEncoder
 from augment.tabular.networks import Discriminator, Generator, activate, condition_loss
@@ -123,14 +123,7 @@ class TabGAN:
     name = "tabgan"
 
     def __init__(self, **hyperparameters: Any) -> None:
-        known = {f.name for f in dataclasses.fields(TabGANConfig)}
-        unknown = sorted(set(hyperparameters) - known)
-        if unknown:
-            raise AugmentError(
-                f"unknown tabgan hyper-parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        self.config = TabGANConfig(**hyperparameters)
+        self.config = checked_config(TabGANConfig, self.name, hyperparameters)
         self.schema: TableSchema | None = None
         self.encoder: TableEncoder | None = None
         self.generator: Generator | None = None
