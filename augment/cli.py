@@ -398,5 +398,23 @@ def evaluate(
         )
 
 
+@app.command()
+def info(
+    model: Path = typer.Argument(..., help="A trained model folder (from `augment train`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full summary as JSON."),
+) -> None:
+    """What a model was trained on, with which hyper-parameters, and how training went.
+
+    Example: augment info models/digits
+    """
+    import json
+
+    from augment.info import format_info, model_info
+
+    with user_errors():
+        summary = model_info(model)
+        typer.echo(json.dumps(summary, indent=2) if as_json else format_info(summary))
+
+
 def main() -> None:
     app()

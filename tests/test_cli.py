@@ -201,3 +201,9 @@ def test_evaluate_writes_metrics_plots_and_verdict(workdir):
     assert summary.splitlines()[0].startswith("real + 1")
     assert (workdir / "p" / "gain_vs_ratio.csv").is_file()
     assert (workdir / "p" / "gain_vs_fraction.csv").is_file()
+
+
+def test_info_summarises_a_model_and_rejects_a_non_model(workdir):
+    shown = run("info", "model").output
+    assert "tabgan" in shown and "label 'label'" in shown and "epochs=2" in shown
+    assert "config not found" in error_line(run("info", "prep", code=2))

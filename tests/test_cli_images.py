@@ -56,6 +56,10 @@ def test_image_folder_through_all_four_commands(tmp_path, monkeypatch, image_fol
         "step_000003.png",
     ]
 
+    shown = run("info", "model").output
+    assert "imagegan" in shown and "8x8 px" in shown and "bright=" in shown
+    assert json.loads(run("info", "model", "--json").output)["data"]["modality"] == "image"
+
     run("generate", "--model", "model", "--n", "9", "--out", "synth", "--balance")
     assert json.loads((tmp_path / "synth" / "classes.json").read_text()) == schema["classes"]
     for name in schema["classes"]:
