@@ -174,7 +174,9 @@ class TabGAN:
             encode_seconds=round(encode_seconds, 3),
         )
         self.schema, self.encoder, self.summary = schema, encoder, summary
-        self.generator, self.layout, self.device = task.final_generator(), task.layout, task.device
+        with cpu_thread_limit(task.device, cfg.threads):  # the EMA re-norm runs many small ops
+            generator = task.final_generator()
+        self.generator, self.layout, self.device = generator, task.layout, task.device
         return summary
 
     # --------------------------------------------------------------- sample
