@@ -138,7 +138,7 @@ def ingest(
     Examples: augment ingest --source my.csv --label churn;
     augment ingest --source photos/ --size 32 --out data/photos
     """
-    from augment.ingest import ingest as run_ingest
+    from augment.steps.ingest import ingest as run_ingest
 
     with user_errors():
         settings = stage_settings(
@@ -204,7 +204,7 @@ def train(
 
     Example: augment train --epochs 50 --device cuda
     """
-    from augment.train import train as run_train
+    from augment.steps.train import train as run_train
 
     with user_errors():
         settings = stage_settings(
@@ -280,7 +280,7 @@ def generate(
 
     Example: augment generate --n 10000 --out synth/ --count '>50K=5000' --count '<=50K=5000'
     """
-    from augment.generate import generate as run_generate
+    from augment.steps.generate import generate as run_generate
 
     with user_errors():
         settings = stage_settings(
@@ -370,7 +370,7 @@ def evaluate(
 
     Example: augment evaluate --seeds 5 --ratio 0.5 --ratio 1 --fraction 0.05 --fraction 1
     """
-    from augment.evaluate import evaluate as run_evaluate
+    from augment.steps.evaluate import evaluate as run_evaluate
 
     with user_errors():
         settings = stage_settings(

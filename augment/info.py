@@ -16,9 +16,12 @@ def model_info(directory: str | Path) -> dict[str, Any]:
     """A summary of a trained model directory: model, data, hyper-parameters, training.
 
     Example:
-        >>> info = model_info("models/digits")  # doctest: +SKIP
-        >>> info["model"], info["data"]["modality"]
-        ('imagegan', 'image')
+        >>> import augment
+        >>> data = augment.ingest("digits", out=tmp / "digits", progress=False)
+        >>> _ = augment.train(data, tmp / "model", steps=5, device="cpu", progress=False)
+        >>> info = model_info(tmp / "model")
+        >>> info["model"], info["data"]["modality"], info["training"]["steps"]
+        ('imagegan', 'image', 5)
     """
     config = model_config(directory)
     schema = config.get("schema")
@@ -48,7 +51,15 @@ def model_info(directory: str | Path) -> dict[str, Any]:
 
 
 def format_info(info: dict[str, Any]) -> str:
-    """The summary as short aligned text for a terminal."""
+    """The summary as short aligned text for a terminal (what ``augment info`` prints).
+
+    Example:
+        >>> import augment
+        >>> data = augment.ingest("digits", out=tmp / "digits", progress=False)
+        >>> _ = augment.train(data, tmp / "model", steps=5, device="cpu", progress=False)
+        >>> print(format_info(model_info(tmp / "model")).splitlines()[1])
+        trained on   scikit-learn load_digits: image, 8x8 px, 1 channel(s)
+    """
     data, training = info["data"], info["training"]
     source = data["source"]
     origin = source.get("builtin") or source.get("path") or source.get("kind") or "?"

@@ -27,10 +27,10 @@ except ImportError:  # older scikit-learn: imbalanced-learn's compatibility laye
     from sklearn_compat.utils.validation import validate_data
 
 from augment.errors import AugmentError
-from augment.ingest import build_schema, infer_kinds
 from augment.runtime import resolve_device
 from augment.schema import TableSchema
 from augment.synthesizer import SDV_MODELS, TABLE_MODELS, TabularSynthesizer, make_synthesizer
+from augment.tabular.ingest import build_schema, infer_kinds
 from augment.training import cpu_thread_limit
 
 __all__ = ["GANOverSampler"]

@@ -43,10 +43,10 @@ except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
 
 from augment.errors import AugmentError, MissingExtraError
 from augment.fsutil import write_json, write_text
-from augment.ingest import ADULT_COLUMNS, build_schema, infer_kinds, load_adult
 from augment.runtime import resolve_device, seed_everything
 from augment.schema import TableSchema
 from augment.synthesizer import SDV_MODELS, make_synthesizer
+from augment.tabular.ingest import ADULT_COLUMNS, build_schema, infer_kinds, load_adult
 
 MODELS = ("tabgan", *SDV_MODELS)
 LABEL = "income"
@@ -70,13 +70,13 @@ def load_data(adult_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         source = str(adult_dir.resolve())
     else:
         frames = list(load_adult())
-        source = "augment.ingest.load_adult() (built-in copy)"
+        source = "augment.tabular.ingest.load_adult() (built-in copy)"
     train, test = (_missing_as_nan(f) for f in frames)
     return train, test, source
 
 
 def _read_adult(path: Path, skip: int) -> pd.DataFrame:
-    # The same reading as augment.ingest.load_adult, for the uncompressed UCI files.
+    # The same reading as augment.tabular.ingest.load_adult, for the uncompressed UCI files.
     text = [c for c in ADULT_COLUMNS if c not in _NUMERIC]
     frame = pd.read_csv(
         path, header=None, names=ADULT_COLUMNS, skiprows=skip, skipinitialspace=True,

@@ -28,7 +28,7 @@ from augment.evaluation.recipes import (
     stratified_subset,
 )
 from augment.evaluation.report import gain_vs_fraction, gain_vs_ratio, gains_long
-from augment.ingest import ingest
+from augment.steps.ingest import ingest
 
 
 # -- fixtures --------------------------------------------------------------------------------

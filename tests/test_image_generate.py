@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from augment.errors import AugmentError
-from augment.generate import generate
 from augment.images.schema import ImageSchema
+from augment.steps.generate import generate
 
 
 class PatternSynthesizer:

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from augment.errors import AugmentError
-from augment.ingest import infer_kinds, ingest, load_adult
+from augment.steps.ingest import ingest
+from augment.tabular.ingest import infer_kinds, load_adult
 
 
 def test_csv_kinds_missing_values_and_splits(tmp_path, small_csv):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from augment.errors import AugmentError, MissingExtraError
-from augment.ingest import build_schema, infer_kinds
 from augment.synthesizer import load_synthesizer, make_synthesizer, model_config
+from augment.tabular.ingest import build_schema, infer_kinds
 
 SDV_HYPERPARAMETERS = {
     "sdv-ctgan": {"epochs": 1, "batch_size": 100, "bank_size": 400},

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from augment.errors import AugmentError
-from augment.ingest import build_schema
 from augment.synthesizer import TabularSynthesizer, load_synthesizer, make_synthesizer
 from augment.tabular import TabGAN
+from augment.tabular.ingest import build_schema
 from augment.training import LoopConfig, cpu_threads, resolve_precision, train_gan
 
 # Tiny settings: the point is behaviour, not quality.

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from augment.errors import AugmentError
-from augment.ingest import build_schema
 from augment.tabular.encoder import TableEncoder
+from augment.tabular.ingest import build_schema
 from augment.tabular.networks import activate, condition_loss
 
 

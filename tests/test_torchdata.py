@@ -17,10 +17,10 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 
 import augment.torchdata
 from augment.errors import AugmentError
-from augment.generate import generate
 from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
 from augment.images.gan import ImageGAN
 from augment.images.schema import ImageSchema
+from augment.steps.generate import generate
 from augment.torchdata import (
     GeneratorDataset,
     MixedDataset,

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from augment.ingest import ingest
+from augment.steps.ingest import ingest
 from augment.writers import TableWriter
 
 

@@ -50,9 +50,13 @@ def generate(
     ``chunk_size``: memory stays bounded for any ``n``; the same seed gives the same file.
 
     Example:
-        >>> summary = generate("models/tabular", 1000, "synth", balance=True)  # doctest: +SKIP
-        >>> summary["per_class"]
-        {'<=50K': 500, '>50K': 500}
+        >>> import augment
+        >>> data = augment.ingest("digits", out=tmp / "digits", progress=False)
+        >>> _ = augment.train(data, tmp / "model", steps=5, device="cpu", progress=False)
+        >>> summary = augment.generate(tmp / "model", 20, tmp / "synth", balance=True,
+        ...                            progress=False)
+        >>> summary["per_class"]["7"], sorted(p.name for p in (tmp / "synth" / "7").iterdir())
+        (2, ['000000.png', '000001.png'])
     """
     if n is not None and n < 0:
         raise AugmentError(f"--n must be non-negative, got {n}")

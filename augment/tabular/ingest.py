@@ -1,8 +1,8 @@
-"""``augment ingest``: read a table, infer column kinds, handle missing values, split, save.
+"""Ingest of a table: read it, infer column kinds, handle missing values, split, save.
 
 Sources: a CSV or Parquet file, or the built-in ``adult`` (UCI Adult, official train/test files).
-Image sources (an image folder, MNIST IDX files, an .npz, the built-in ``digits``) go to
-:func:`augment.images.ingest.ingest_images`: the dataset's modality is decided here, once.
+:func:`augment.steps.ingest.ingest` decides the modality and calls :func:`ingest_table` for
+tables.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from sklearn.model_selection import train_test_split
 
 from augment.bundle import TabularBundle, write_bundle
 from augment.errors import AugmentError
-from augment.images.bundle import ImageBundle
-from augment.images.ingest import ingest_images, is_image_source
 from augment.log import logger
 from augment.schema import KINDS, ColumnSpec, TableSchema
 
@@ -34,7 +32,7 @@ _ID_NAME = re.compile(r"(^|[_\-\s])(id|uuid|guid|key)$", re.IGNORECASE)
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
 
 
-def ingest(
+def ingest_table(
     source: str | Path = "adult",
     label: str | None = None,
     out: str | Path = "data/prepared",
@@ -46,17 +44,8 @@ def ingest(
     kinds: dict[str, str] | None = None,
     categorical_threshold: int = 10,
     max_categories: int = 200,
-    size: int | None = None,
-    channels: int | None = None,
-    per_class: int | None = None,
-    max_bad_fraction: float = 0.05,
-    progress: bool = True,
-) -> TabularBundle | ImageBundle:
-    """Prepare a table or an image set for the other stages and write it to ``out``.
-
-    Image sources take ``size`` (square pixels), ``channels`` (1 or 3), ``per_class`` (keep
-    this many training images per class: the low-data option) and ``max_bad_fraction`` (the
-    share of unreadable files tolerated); the table options do not apply to them.
+) -> TabularBundle:
+    """Prepare a table for the other stages and write it to ``out``.
 
     Returns the written bundle. ``kinds`` overrides inferred column kinds (``continuous``,
     ``categorical``, ``datetime`` or ``drop``). Numeric columns with at most
@@ -64,7 +53,7 @@ def ingest(
     ``max_categories`` distinct values are dropped as identifiers or free text, with a warning.
 
     Example:
-        >>> bundle = ingest("adult", out=tmp_path / "prepared")  # doctest: +SKIP
+        >>> bundle = ingest_table("adult", out=tmp_path / "prepared")  # doctest: +SKIP
         >>> bundle.schema.classes
         ['<=50K', '>50K']
     """
@@ -72,22 +61,6 @@ def ingest(
     _check_fraction("validation_size", validation_size)
     if test_size + validation_size >= 1:
         raise AugmentError("test_size + validation_size must leave rows for training")
-    if is_image_source(source):
-        return ingest_images(
-            source,
-            out,
-            size=size,
-            channels=channels,
-            test_size=test_size,
-            validation_size=validation_size,
-            seed=seed,
-            per_class=per_class,
-            max_bad_fraction=max_bad_fraction,
-            progress=progress,
-        )
-    for name, value in (("size", size), ("channels", channels), ("per_class", per_class)):
-        if value is not None:
-            logger.warning("%s applies to image sources only: ignored for %s", name, source)
     missing = list(missing_values)
     source_str = str(source)
     official_test: pd.DataFrame | None = None

@@ -38,10 +38,13 @@ def train(
     for images. ``snapshots`` (images only) is a folder for a sample grid every
     ``snapshot_every`` steps, one row per class.
 
-    Example:
-        >>> synth = train("data/prepared", "models/tabular", epochs=50)  # doctest: +SKIP
-        >>> synth.sample([">50K", "<=50K"], seed=0)["income"].tolist()
-        ['>50K', '<=50K']
+    Example (a few steps on the built-in digits; real runs train for thousands):
+        >>> import augment
+        >>> data = augment.ingest("digits", out=tmp / "digits", progress=False)
+        >>> gan = augment.train(data, tmp / "model", steps=5, device="cpu", progress=False)
+        >>> images = gan.sample([0, 1, 9], seed=0)   # one image per requested class index
+        >>> images.shape, images.dtype.name
+        ((3, 1, 8, 8), 'uint8')
     """
     bundle = data if isinstance(data, TabularBundle | ImageBundle) else load_bundle(data)
     modality = bundle.schema.modality

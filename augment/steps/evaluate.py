@@ -47,10 +47,17 @@ def evaluate(
     :func:`augment.evaluation.images.evaluate_images`'s (``ratios``, ``per_class``, ``seeds``,
     ``classifier``, ``flip``, ...). Returns the full result.
 
-    Example:
-        >>> result = evaluate("data/prepared", "models/tabular", seeds=5)  # doctest: +SKIP
-        >>> result["verdict"]
-        'real + 1.0× synthetic: macro-F1 +0.012 [+0.004, +0.020] vs real only (95% CI, ...'
+    Example (tiny budgets, so the numbers mean nothing; the defaults are ``seeds=5`` and more):
+        >>> import augment
+        >>> data = augment.ingest("digits", out=tmp / "digits", progress=False)
+        >>> _ = augment.train(data, tmp / "model", steps=5, device="cpu", progress=False)
+        >>> result = augment.evaluate(tmp / "digits", tmp / "model", seeds=2, ratios=[1.0],
+        ...     per_class=[], steps=5, fidelity_images=50, device="cpu", progress=False,
+        ...     metrics=tmp / "m.json", plots=tmp / "plots", report=tmp / "summary.md")
+        >>> sorted(result["per_class"]["all"]["gains"])[:2]
+        ['real+classic', 'real+classic+synth@1.0']
+        >>> (tmp / "summary.md").read_text().splitlines()[0] == result["verdict"]
+        True
     """
     bundle = load_bundle(data)
     if bundle.schema.modality == "image":

@@ -1,0 +1,32 @@
+"""Every public entry point's docstring example runs, as written, against a temporary folder."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "augment.steps.ingest",
+    "augment.steps.train",
+    "augment.steps.generate",
+    "augment.steps.evaluate",
+    "augment.info",
+    "augment.sklearn",
+    "augment.torchdata",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    globs = {**vars(module), "tmp": tmp_path}
+    tests = [t for t in finder.find(module, globs=globs) if t.examples]
+    for test in tests:
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.failed == 0, f"{results.failed} docstring example(s) failed in {name}"
