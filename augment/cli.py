@@ -190,6 +190,9 @@ def train(
     snapshots: Path = typer.Option(
         None, "--snapshots", help="Images: folder for a sample grid every snapshot_every steps."
     ),
+    dvclive: Path = typer.Option(
+        None, "--dvclive", help="Folder for DVCLive training curves (losses, fidelity)."
+    ),
     set_: list[str] = typer.Option(
         None, "--set", help="Any other hyper-parameter: KEY=VALUE (repeatable), e.g. --set lr=1e-4."
     ),
@@ -218,6 +221,7 @@ def train(
                 "steps": steps,
                 "batch_size": batch_size,
                 "snapshots": snapshots,
+                "dvclive": dvclive,
                 "device": device,
                 "seed": seed,
             },
@@ -232,6 +236,8 @@ def train(
             seed=int(run["seed"]),
             progress=_STATE["progress"],
             snapshots=run["snapshots"],
+            dvclive=run["dvclive"],
+            fidelity_every=int(run["fidelity_every"] or 0),
             **hyper,
         )
 

@@ -42,6 +42,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "device": "auto",
         "seed": 0,
         "snapshots": None,  # images: a folder for sample grids during training
+        "dvclive": None,  # a folder for DVCLive training curves
+        "fidelity_every": 0,  # steps between fidelity points on the curves (0: none)
         # Model hyper-parameters: anything else in this section goes to the synthesizer.
     },
     "generate": {
@@ -63,10 +65,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "report": "reports/summary.md",
         "device": "auto",
         "seed": 0,
+        "dvclive": None,  # a folder where the metrics are also logged with DVCLive
     },
 }
 
-TRAIN_RUN_KEYS = ("data", "out", "model", "device", "seed", "snapshots")
+TRAIN_RUN_KEYS = (
+    "data",
+    "out",
+    "model",
+    "device",
+    "seed",
+    "snapshots",
+    "dvclive",
+    "fidelity_every",
+)
 
 
 def load_params(path: str | Path | None) -> dict[str, Any]:

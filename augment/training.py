@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -59,6 +59,11 @@ class LoopConfig:
     progress: bool = True
     log_every: int = 50  # read losses to the host (one sync) every this many steps
     desc: str = "train"
+    # Called with (step, values) whenever losses reach the host, and with a fidelity probe's
+    # scores every probe_every steps: training curves (augment.tracking) hook in here.
+    on_log: Callable[[int, dict[str, float]], None] | None = None
+    probe: Callable[[int], dict[str, float]] | None = None
+    probe_every: int = 0
 
 
 def train_gan(task: GANTask, config: LoopConfig) -> dict[str, Any]:
@@ -116,6 +121,12 @@ def _run(
                 bar.set_postfix({k: f"{v:.3f}" for k, v in host.items()}, refresh=False)
                 bar.update(step - shown)
                 shown = step
+                if config.on_log is not None:
+                    config.on_log(step, host)
+            if config.probe is not None and config.on_log is not None:
+                last = step == config.steps or over_time
+                if last or (config.probe_every > 0 and step % config.probe_every == 0):
+                    config.on_log(step, _probe(config.probe, step, task, device))
             if over_time:
                 stopped_early = step < config.steps
                 break
@@ -136,6 +147,19 @@ def _run(
         "seed": config.seed,
         "final_losses": {k: round(v, 5) for k, v in host.items()},
     }
+
+
+def _probe(
+    probe: Callable[[int], dict[str, float]], step: int, task: GANTask, device: torch.device
+) -> dict[str, float]:
+    """Run a fidelity probe without gradients, on forked random streams (so logging curves never
+    changes what training draws), and put every network back in training mode."""
+    cuda = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+        scores = probe(step)
+    for net in task.networks().values():
+        net.train()
+    return scores
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

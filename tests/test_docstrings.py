@@ -13,6 +13,7 @@ MODULES = [
     "augment.steps.generate",
     "augment.steps.evaluate",
     "augment.info",
+    "augment.tracking",
     "augment.sklearn",
     "augment.torchdata",
 ]

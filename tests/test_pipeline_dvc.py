@@ -15,7 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "ingest": {"source": "table.csv", "label": "label"},
-    "train": {"epochs": 2, "batch_size": 100, "device": "cpu"},
+    "train": {"epochs": 2, "batch_size": 100, "device": "cpu", "fidelity_every": 3},
     "generate": {"n": 200},
     "evaluate": {
         "seeds": 2,
@@ -28,7 +28,13 @@ TINY = {
     },
 }
 TINY_DIGITS = {
-    "train": {"steps": 20, "batch_size": 32, "device": "cpu", "snapshot_every": 10},
+    "train": {
+        "steps": 20,
+        "batch_size": 32,
+        "device": "cpu",
+        "snapshot_every": 10,
+        "fidelity_every": 10,
+    },
     "generate": {"n": 50},
     "evaluate": {
         "seeds": 2,
@@ -92,6 +98,9 @@ def test_dvc_repro_runs_the_default_pipeline(tmp_path, small_table):
     sh(*dvc, "plots", "show", "-o", "dvc_plots", cwd=repo)
     html = (repo / "dvc_plots" / "index.html").read_text()
     assert "gain vs real images per class" in html and "samples.png" in html
+    assert "training curves (digits" in html and "training curves (tabular" in html
+    curves = json.loads((repo / "dvclive" / "digits_train" / "metrics.json").read_text())
+    assert curves["step"] == 20 and curves["pixel_fd"] > 0
     # A second repro finds every stage up to date: the pipeline is deterministic in its inputs.
     assert "up to date" in sh(*dvc, "repro", cwd=repo).lower()
 

@@ -40,6 +40,7 @@ from augment.images.networks import (
 from augment.images.schema import ImageSchema
 from augment.runtime import resolve_device, torch_generator
 from augment.synthesizer import checked_config
+from augment.tracking import RunLog
 from augment.training import (
     PRECISIONS,
     LoopConfig,
@@ -164,12 +165,17 @@ class ImageGAN:
         device: str = "auto",
         progress: bool = True,
         snapshots: str | Path | None = None,
+        curves: RunLog | None = None,
+        fidelity_every: int = 0,
     ) -> dict[str, Any]:
         """Train on ``data`` (images uint8 ``(N, C, H, W)``, labels indexing ``schema.classes``).
 
         With ``snapshots`` a folder, every ``snapshot_every`` steps and at the end a grid from
         the sampling generator, with the same noise each time, is written there as
-        ``step_{step:06d}.png``: one row per class. Returns the training summary.
+        ``step_{step:06d}.png``: one row per class. ``curves`` logs the losses as training
+        curves; with ``fidelity_every`` > 0 also the pixel-space Fréchet distance between 1,000
+        images of the sampling generator and 1,000 real ones every that many steps (and at the
+        end). Returns the training summary.
         """
         _check_data(data, schema)
         cfg = self.config
@@ -177,6 +183,7 @@ class ImageGAN:
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
         task = _ImageGANTask(cfg, data, schema, seed, folder)
+        probe = task.pixel_fd if curves is not None and fidelity_every > 0 else None
         loop = LoopConfig(
             steps=cfg.steps,
             d_steps=cfg.d_steps,
@@ -188,6 +195,9 @@ class ImageGAN:
             progress=progress,
             log_every=cfg.log_every,
             desc="imagegan",
+            on_log=curves.curve if curves is not None else None,
+            probe=probe,
+            probe_every=fidelity_every,
         )
         summary = train_gan(task, loop)
         generator = task.final_generator()
@@ -503,6 +513,19 @@ class _ImageGANTask:
         return labels, noise
 
     @torch.no_grad()
+    def pixel_fd(self, step: int, n: int = 1000) -> dict[str, float]:
+        """Fréchet distance between ``n`` images of the sampling generator and ``n`` real ones,
+        on raw pixels: a cheap fidelity curve (lower is better), not the evaluation's FD."""
+        from augment.evaluation.images.fidelity import frechet_distance
+
+        net = self._standing_stats(self._sampler()).eval()
+        gen = torch_generator(self.seed + SNAPSHOT_SEED_OFFSET + 2, self.device)
+        pick = torch.randint(len(self.labels), (n,), device=self.device, generator=gen)
+        z = torch.randn(n, self.cfg.z_dim, device=self.device, generator=gen)
+        fake = to_uint8(net(z, self.labels[pick])).reshape(n, -1).float().cpu().numpy() / 255
+        real = self.images[pick].reshape(n, -1).float().cpu().numpy() / 255
+        return {"pixel_fd": frechet_distance(real, fake)}
+
     def snapshot(self, step: int, net: Generator) -> Path:
         """Write the grid of ``net`` at ``step``: the fixed noise, one row per class."""
         was_training = net.training

@@ -15,6 +15,8 @@ from augment.bundle import load_bundle
 from augment.errors import AugmentError
 from augment.evaluation import evaluate_tabular
 from augment.evaluation.report import write_evaluation
+from augment.fsutil import read_json
+from augment.tracking import RunLog
 
 # Settings the runners take from params.yaml / the CLI (not the Python-only injections).
 _PYTHON_ONLY = {"bundle", "model_dir", "synthesizer", "factory", "progress", "device", "seed"}
@@ -37,6 +39,7 @@ def evaluate(
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    dvclive: str | Path | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Evaluate the trained model's synthetic data on the prepared dataset; write the outputs.
@@ -45,7 +48,8 @@ def evaluate(
     :func:`augment.evaluation.evaluate_tabular`'s (``ratios``, ``fractions``, ``seeds``,
     ``classifiers``, ``smote``, ...), for images
     :func:`augment.evaluation.images.evaluate_images`'s (``ratios``, ``per_class``, ``seeds``,
-    ``classifier``, ``flip``, ...). Returns the full result.
+    ``classifier``, ``flip``, ...). ``dvclive``: a folder where the metrics JSON's numbers are
+    also logged with DVCLive. Returns the full result.
 
     Example (tiny budgets, so the numbers mean nothing; the defaults are ``seeds=5`` and more):
         >>> import augment
@@ -69,12 +73,15 @@ def evaluate(
             bundle, model, device=device, seed=seed, progress=progress, **settings
         )
         write_image_evaluation(result, metrics=metrics, plots=plots, summary=report)
-        return result
-    _check_settings(settings, SETTINGS)
-    result = evaluate_tabular(
-        bundle, model, device=device, seed=seed, progress=progress, **settings
-    )
-    write_evaluation(result, metrics=metrics, plots=plots, summary=report)
+    else:
+        _check_settings(settings, SETTINGS)
+        result = evaluate_tabular(
+            bundle, model, device=device, seed=seed, progress=progress, **settings
+        )
+        write_evaluation(result, metrics=metrics, plots=plots, summary=report)
+    if dvclive is not None:
+        with RunLog(dvclive) as log:
+            log.summary(read_json(metrics, "metrics"), prefix="evaluate")
     return result
 
 

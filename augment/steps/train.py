@@ -11,11 +11,13 @@ from augment.images.bundle import ImageBundle
 from augment.log import logger
 from augment.synthesizer import (
     MODEL_CHOICES,
+    OWN_MODELS,
     TabularSynthesizer,
     default_model,
     make_synthesizer,
     models_for,
 )
+from augment.tracking import RunLog
 
 # GaussianCopula has no epochs or batches: the shared train settings do not apply to it.
 _NOT_FOR_COPULA = ("epochs", "batch_size")
@@ -30,13 +32,17 @@ def train(
     seed: int = 0,
     progress: bool = True,
     snapshots: str | Path | None = None,
+    dvclive: str | Path | None = None,
+    fidelity_every: int = 0,
     **hyperparameters: Any,
 ) -> TabularSynthesizer:
     """Fit ``model`` on the bundle's train split (never validation or test) and save it to ``out``.
 
     ``model="auto"`` picks the project's GAN for the data: ``tabgan`` for tables, ``imagegan``
     for images. ``snapshots`` (images only) is a folder for a sample grid every
-    ``snapshot_every`` steps, one row per class.
+    ``snapshot_every`` steps, one row per class. ``dvclive`` is a folder for DVCLive training
+    curves (the losses, and with ``fidelity_every`` > 0 a fidelity score every that many steps:
+    quality for tables, pixel-space Fréchet distance for images) and the training summary.
 
     Example (a few steps on the built-in digits; real runs train for thousands):
         >>> import augment
@@ -63,7 +69,17 @@ def train(
         fit_options["snapshots"] = snapshots
     elif snapshots is not None:
         logger.warning("snapshots are sample grids of images: ignored for a table")
-    summary = synth.fit(bundle.train, bundle.schema, **fit_options)
+    if dvclive is not None and model in OWN_MODELS:
+        with RunLog(dvclive) as curves:
+            summary = synth.fit(
+                bundle.train, bundle.schema, curves=curves, fidelity_every=fidelity_every,
+                **fit_options,
+            )  # fmt: skip
+            curves.summary(_numbers(summary), prefix="train")
+    else:
+        if dvclive is not None:
+            logger.warning("training curves are logged for the project's GANs only, not %s", model)
+        summary = synth.fit(bundle.train, bundle.schema, **fit_options)
     synth.save(out)
     unit = "images" if modality == "image" else "rows"
     logger.info(
@@ -85,6 +101,12 @@ def model_hyperparameters(model: str, settings: dict[str, Any]) -> dict[str, Any
     if model == "sdv-gaussiancopula":
         shared = {k: v for k, v in shared.items() if k not in _NOT_FOR_COPULA}
     return {**shared, **own}
+
+
+def _numbers(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = ("steps", "seconds", "steps_per_second", "epochs", "images_per_second")
+    losses = summary.get("final_losses") or {}
+    return {**{k: summary[k] for k in keys if k in summary}, "final_losses": losses}
 
 
 def _brief(summary: dict[str, Any]) -> str:

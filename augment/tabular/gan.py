@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from augment.synthesizer import checked_config
 from augment.tabular.conditions import ConditionSampler, one_hot_condition
 from augment.tabular.encoder import SpanLayout, TableEncoder
 from augment.tabular.networks import Discriminator, Generator, activate, condition_loss
+from augment.tracking import RunLog
 from augment.training import PRECISIONS, LoopConfig, cpu_thread_limit, train_gan
 
 SAMPLE_CHUNK = 50_000  # rows per generator forward when sampling
@@ -140,8 +141,15 @@ class TabGAN:
         seed: int = 0,
         device: str = "auto",
         progress: bool = True,
+        curves: RunLog | None = None,
+        fidelity_every: int = 0,
     ) -> dict[str, Any]:
-        """Fit the encoder and train the GAN on ``data``; returns the training summary."""
+        """Fit the encoder and train the GAN on ``data``; returns the training summary.
+
+        ``curves`` logs the losses as training curves; with ``fidelity_every`` > 0 it also gets
+        the SDMetrics-style quality of 1,000 rows sampled from the EMA generator every that many
+        steps (and at the end), a fidelity curve.
+        """
         if schema.column(schema.label).kind != "categorical":
             raise AugmentError(f"the label column {schema.label!r} must be categorical")
         cfg = self.config
@@ -155,6 +163,9 @@ class TabGAN:
         if cfg.max_steps is not None:
             steps = min(steps, cfg.max_steps)
         task = _TabGANTask(cfg, matrix, codes, encoder.layout(), steps)
+        probe = None
+        if curves is not None and fidelity_every > 0:
+            probe = self._fidelity_probe(task, encoder, data, schema, seed)
         loop = LoopConfig(
             steps=steps,
             d_steps=cfg.discriminator_steps,
@@ -166,6 +177,9 @@ class TabGAN:
             precision=cfg.precision,
             threads=cfg.threads,
             desc="tabgan",
+            on_log=curves.curve if curves is not None else None,
+            probe=probe,
+            probe_every=fidelity_every,
         )
         summary = train_gan(task, loop)
         summary.update(
@@ -178,6 +192,35 @@ class TabGAN:
             generator = task.final_generator()
         self.generator, self.layout, self.device = generator, task.layout, task.device
         return summary
+
+    def _fidelity_probe(
+        self,
+        task: _TabGANTask,
+        encoder: TableEncoder,
+        data: pd.DataFrame,
+        schema: TableSchema,
+        seed: int,
+        rows: int = 1000,
+    ) -> Callable[[int], dict[str, float]]:
+        """Quality of ``rows`` rows from the current EMA generator against as many real ones."""
+        from augment.evaluation.fidelity import quality_report
+
+        real = data.sample(min(rows, len(data)), random_state=seed)
+        categories = pd.Index(encoder.category_index(schema.label)["categories"], dtype=object)
+        codes = categories.get_indexer(pd.Index(list(real[schema.label]), dtype=object))
+
+        def probe(step: int) -> dict[str, float]:
+            self.generator, self.layout, self.device = (
+                task.final_generator(),
+                task.layout,
+                task.device,
+            )
+            self.encoder, self.schema = encoder, schema
+            matrix = torch.cat(list(self._generate_chunks(codes, seed)), dim=0)
+            report = quality_report(real, encoder.inverse_transform(matrix), schema)
+            return {"fidelity": report["overall"], "column_shapes": report["column_shapes"]}
+
+        return probe
 
     # --------------------------------------------------------------- sample
     def sample(self, labels: Sequence[Any] | np.ndarray, *, seed: int = 0) -> pd.DataFrame:
