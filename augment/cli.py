@@ -405,6 +405,82 @@ def evaluate(
 
 
 @app.command()
+def report(
+    data: Path = typer.Option(
+        None, "--data", "-d", help="Prepared data folder. (default: evaluate's data)"
+    ),
+    metrics: Path = typer.Option(
+        None, "--metrics", help="Metrics JSON of `augment evaluate`. (default: evaluate's metrics)"
+    ),
+    plots: Path = typer.Option(
+        None, "--plots", help="Plot folder of `augment evaluate`. (default: evaluate's plots)"
+    ),
+    summary: Path = typer.Option(
+        None,
+        "--summary",
+        help="Markdown summary of `augment evaluate`, verdict first. (default: evaluate's report)",
+    ),
+    synthetic: Path = typer.Option(
+        None,
+        "--synthetic",
+        "-s",
+        help="Generated set: a table file or folder, or an image folder. (default: generate's out"
+        " when it exists)",
+    ),
+    model: Path = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Trained model, sampled on the CPU when there is no generated set. (default: "
+        "evaluate's model when no generated set exists)",
+    ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="The HTML page. (default: the summary's path with .html)"
+    ),
+    seed: int = typer.Option(0, "--seed", help="Which real rows/images are drawn; model samples."),
+    params: Path = ParamsOption,
+    pipeline: str = PipelineOption,
+) -> None:
+    """One self-contained HTML page of the evaluation, to open in a browser (offline).
+
+    The verdict first, then the headline numbers, gain vs synthetic ratio and vs real-data
+    scarcity with 95% interval bands, the recipe tables, fidelity and privacy, and real against
+    synthetic data (per-class image rows; per-column distributions and the association
+    difference for tables). Reads what `augment evaluate` and `augment generate` wrote.
+
+    Example: augment report --out reports/summary.html
+    """
+    from augment.reporting import write_report
+
+    with user_errors():
+        stages = select_pipeline(load_params(params), pipeline)
+        ev = stage_settings(
+            "evaluate",
+            stages,
+            {"data": data, "metrics": metrics, "plots": plots, "report": summary, "model": model},
+        )
+        if synthetic is None and model is None:
+            # Defaults: the generated set when there is one, else the evaluated model.
+            generated = Path(stage_settings("generate", stages)["out"])
+            synthetic = generated if generated.exists() else None
+            model = Path(ev["model"]) if synthetic is None and Path(ev["model"]).is_dir() else None
+        summary_path: Path | None = Path(ev["report"])
+        if summary is None and not summary_path.is_file():
+            summary_path = None  # no summary: the verdict is derived from the metrics
+        written = write_report(
+            metrics=ev["metrics"],
+            plots=ev["plots"],
+            data=ev["data"],
+            summary=summary_path,
+            synthetic=synthetic,
+            model=model,
+            out=out or Path(ev["report"]).with_suffix(".html"),
+            seed=seed,
+        )
+        typer.echo(f"wrote {written}")
+
+
+@app.command()
 def info(
     model: Path = typer.Argument(..., help="A trained model folder (from `augment train`)."),
     as_json: bool = typer.Option(False, "--json", help="Print the full summary as JSON."),

@@ -73,6 +73,12 @@ def test_image_folder_through_all_four_commands(tmp_path, monkeypatch, image_fol
     assert (tmp_path / "p" / "samples.png").is_file()
     assert "synthetic" in (tmp_path / "r.md").read_text().splitlines()[0]
 
+    run("report", "--data", "prep", "--metrics", "m.json", "--plots", "p", "--summary", "r.md",
+        "--synthetic", "synth", "--out", "page.html")  # fmt: skip
+    page = (tmp_path / "page.html").read_text()
+    first_verdict_words = (tmp_path / "r.md").read_text().split(":")[0]
+    assert first_verdict_words in page and "data:image/png;base64," in page
+
 
 def test_pipeline_block_of_params(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

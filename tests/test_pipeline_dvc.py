@@ -84,6 +84,9 @@ def test_dvc_repro_runs_the_default_pipeline(tmp_path, small_table):
     assert summary.splitlines()[0].startswith("real + 1")
     assert (repo / "synth" / "tabular" / "synthetic.parquet").is_file()
     # The image pipeline on the built-in digits ran beside it.
+    for page in ("summary.html", "images.html"):  # the report stages, last in each pipeline
+        html = (repo / "reports" / page).read_text()
+        assert "<img" in html and "http://" not in html and "https://" not in html
     images_summary = (repo / "reports" / "images.md").read_text()
     assert "synthetic" in images_summary.splitlines()[0]
     classes = json.loads((repo / "synth" / "digits" / "classes.json").read_text())
