@@ -8,7 +8,8 @@ The four pipeline steps are functions here, as on the command line::
     augment.generate("models/tabular", 10_000, "synth")
     result = augment.evaluate("data/prepared", "models/tabular")
 
-They load lazily, so ``import augment`` (and the CLI's start) stays quick.
+``augment.Synthesizer`` fits the same GANs on a DataFrame or an image array in memory. These
+names load lazily, so ``import augment`` (and the CLI's start) stays quick.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _LAZY = {
     "train": "augment.steps.train",
     "generate": "augment.steps.generate",
     "evaluate": "augment.steps.evaluate",
+    "Synthesizer": "augment.synthesizers",
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -56,6 +56,9 @@ RECIPES = ("real+classic", "real+synth@{r}", "real+classic+synth@{r}", "synth")
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.table_only:
+        print(markdown(json.loads(args.out.read_text())))
+        return 0
     per_class = [int(k) for k in args.per_class.split(",")]
     gan_params = {"steps": args.gan_steps, **json.loads(args.gan_params)}
     results: dict[str, Any] = {
@@ -114,7 +117,7 @@ def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> di
         },
         "scores": {name: block["summary"][name] for name in ["real", *names]},
         "gains": {name: block["gains"][name] for name in names},
-        "classic_synth_vs_classic": block["vs_classic"],
+        "classic_synth_vs_classic": block["vs_classic"][names[2]],
         "fidelity": result.get("fidelity"),
         "evaluate_seconds": result.get("timings", {}).get("total_s"),
         "verdict": result["verdict"],
@@ -221,6 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--table-only", action="store_true", help="print the Markdown table of --out and exit"
+    )
     return p
 
 

@@ -12,6 +12,7 @@ MODULES = [
     "augment.steps.train",
     "augment.steps.generate",
     "augment.steps.evaluate",
+    "augment.synthesizers",
     "augment.info",
     "augment.tracking",
     "augment.sklearn",

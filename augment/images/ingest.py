@@ -29,6 +29,8 @@ from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
 from augment.images.readers import (
     DEFAULT_SIZE,
     FileResult,
+    array_layout,
+    array_pixels,
     find_idx_files,
     fit_array,
     has_image_files,
@@ -157,6 +159,53 @@ def ingest_images(
         out,
     )
     return bundle
+
+
+def prepare_images(
+    source: str | Path | np.ndarray,
+    labels: Sequence[Any] | np.ndarray | None = None,
+    *,
+    size: int | None = None,
+    channels: int | None = None,
+    max_bad_fraction: float = 0.05,
+    progress: bool = True,
+) -> tuple[ImageSplit, ImageSchema]:
+    """Images in memory made ready to fit, as ingest prepares them, without splits or files.
+
+    ``source`` is an array ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` (uint8, or
+    floats in [0, 1]) with one label per image in ``labels`` (ints or strings: the class names
+    are their sorted values), or anything :func:`ingest_images` reads (a folder, IDX, .npz,
+    ``digits``), whose classes come from the source.
+    """
+    _check_options(size, channels, 0.2, 0.1, None, max_bad_fraction)
+    if isinstance(source, np.ndarray):
+        if labels is None:
+            raise AugmentError("images given as an array need labels: one per image")
+        where = "the image array"
+        y = np.asarray(labels).reshape(-1)
+        pixels = array_pixels(array_layout(source, where), where)
+        if len(y) != len(pixels):
+            raise AugmentError(f"{len(pixels)} images but {len(y)} labels")
+        classes, codes = label_classes(y, where)
+        loaded = _Loaded(pixels, codes, classes, {"in_memory": "array"}, {pixels.shape[1:3]})
+    else:
+        loaded = _load(source, size, max_bad_fraction, progress)
+    if len(loaded.classes) < 2:
+        raise AugmentError(f"need images of at least two classes, got {loaded.classes}")
+    size, _ = _choose_size(loaded, size)
+    if channels is None:
+        channels = 1 if loaded.grey else 3
+    data = ImageSplit(_finalise(loaded.images, size, int(channels), progress), loaded.labels)
+    schema = ImageSchema(
+        classes=loaded.classes,
+        size=size,
+        channels=int(channels),
+        class_counts=np.bincount(data.labels, minlength=len(loaded.classes)).tolist(),
+        source=loaded.info,
+        splits={"train": len(data)},
+        skipped=loaded.skipped,
+    )
+    return data, schema
 
 
 def is_image_source(source: str | Path) -> bool:

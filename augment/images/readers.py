@@ -398,16 +398,16 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise AugmentError(f"file not found: {path}") from None
     except (OSError, ValueError, EOFError, zlib.error) as exc:
         raise AugmentError(f"cannot read {path}: {_short_reason(exc)}") from None
-    x = _npz_layout(x, path)
+    x = array_layout(x, path)
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(x):
         raise AugmentError(f"{path}: y must hold one label per image: x {x.shape}, y {y.shape}")
-    return _npz_pixels(x, path), y
+    return array_pixels(x, path), y
 
 
-def _npz_layout(x: np.ndarray, path: Path) -> np.ndarray:
+def array_layout(x: np.ndarray, path: Path) -> np.ndarray:
     if x.ndim == 4 and x.shape[-1] not in (1, 3, 4) and x.shape[1] in (1, 3, 4):
         x = np.moveaxis(x, 1, -1)  # channels first (N, C, H, W)
     if x.ndim == 4 and x.shape[-1] == 1:
@@ -419,7 +419,7 @@ def _npz_layout(x: np.ndarray, path: Path) -> np.ndarray:
     return x
 
 
-def _npz_pixels(x: np.ndarray, path: Path) -> np.ndarray:
+def array_pixels(x: np.ndarray, path: Path) -> np.ndarray:
     if x.dtype == np.uint8:
         pixels = x
     elif x.dtype.kind == "f":

@@ -133,6 +133,46 @@ def ingest_table(
     return bundle
 
 
+def prepare_frame(
+    frame: pd.DataFrame,
+    label: str,
+    *,
+    missing_values: list[str] | tuple[str, ...] = DEFAULT_MISSING_VALUES,
+    kinds: dict[str, str] | None = None,
+    categorical_threshold: int = 10,
+    max_categories: int = 200,
+    source: str = "the DataFrame",
+) -> tuple[pd.DataFrame, TableSchema]:
+    """A table in memory made ready to fit, as ingest prepares a file: missing values
+    normalised, unlabelled rows dropped, kinds inferred (id-like and free-text columns dropped
+    with a warning), values coerced; returns the rows and their schema (no splits).
+    """
+    if label not in frame.columns:
+        raise AugmentError(
+            f"label column {label!r} not found in {source}; "
+            f"columns: {', '.join(map(str, frame.columns))}"
+        )
+    if frame.empty:
+        raise AugmentError(f"{source} is empty: no rows to fit")
+    frame = _drop_unlabelled(_normalise_missing(frame, list(missing_values)), label, source)
+    _check_label(frame, label, source)
+    column_kinds, dropped = infer_kinds(
+        frame,
+        label,
+        kinds or {},
+        categorical_threshold=categorical_threshold,
+        max_categories=max_categories,
+    )
+    for item in dropped:
+        logger.warning("dropping column %r: %s", item["name"], item["reason"])
+    frame = _coerce(frame[[c for c in frame.columns if c in column_kinds]], column_kinds)
+    schema = build_schema(frame, label, column_kinds, dropped, {"in_memory": source})
+    counts = frame[label].value_counts()
+    schema.class_counts = [int(counts.get(c, 0)) for c in schema.classes]
+    schema.splits = {"train": len(frame)}
+    return frame.reset_index(drop=True), schema
+
+
 def load_adult() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The built-in UCI Adult copy: (adult.data, adult.test), ``?`` left for the missing step."""
     from importlib.resources import files
