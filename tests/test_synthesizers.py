@@ -72,6 +72,6 @@ def test_user_errors(fitted_table):
         augment.Synthesizer().sample(3)
     with pytest.raises(AugmentError, match="does not exist"):
         fitted_table.sample(labels=["maybe"])
+    table = pd.DataFrame({"a": [1, 2, 3] * 3, "y": list("aab") * 3})
     with pytest.raises(AugmentError, match="cannot fit"):
-        augment.Synthesizer("imagegan").fit(pd.DataFrame({"a": [1] * 9, "y": list("aab") * 3}),
-                                            label="y")  # fmt: skip
+        augment.Synthesizer("imagegan").fit(table, label="y")
