@@ -14,6 +14,7 @@ MODULES = [
     "augment.steps.evaluate",
     "augment.synthesizers",
     "augment.info",
+    "augment.reporting.html",
     "augment.tracking",
     "augment.sklearn",
     "augment.torchdata",

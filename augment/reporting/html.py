@@ -74,10 +74,17 @@ def write_report(
     no real-vs-synthetic section and images fall back to ``plots/samples.png``. ``seed`` fixes
     which real rows / images are drawn and the model's samples.
 
-    Example:
-        >>> write_report(metrics="metrics/tabular.json", plots="plots/tabular",
-        ...              data="data/prepared", synthetic="synth/tabular",
-        ...              summary="reports/summary.md", out="reports/summary.html")  # doctest: +SKIP
+    Example (after a tiny digits run; the default pipeline's stage is ``augment report``):
+        >>> import augment
+        >>> data = augment.ingest("digits", out=tmp / "d", per_class=20, progress=False)
+        >>> _ = augment.train(data, tmp / "m", steps=5, device="cpu", progress=False)
+        >>> _ = augment.evaluate(tmp / "d", tmp / "m", seeds=2, ratios=[1.0], per_class=[],
+        ...     steps=5, fidelity_images=50, device="cpu", progress=False,
+        ...     metrics=tmp / "m.json", plots=tmp / "p", report=tmp / "r.md")
+        >>> page = write_report(metrics=tmp / "m.json", plots=tmp / "p", data=tmp / "d",
+        ...                     model=tmp / "m", summary=tmp / "r.md", out=tmp / "r.html")
+        >>> page.name, "data:image/png;base64," in page.read_text()
+        ('r.html', True)
     """
     page = render_report(
         metrics=metrics,
