@@ -81,29 +81,23 @@ def ingest_table(
             f"columns: {', '.join(map(str, frame.columns))}"
         )
 
-    frame = _normalise_missing(frame, missing)
     info["rows_read"] = int(len(frame))
-    frame = _drop_unlabelled(frame, label, source_str)
-    _check_label(frame, label, source_str)
+    frame, schema = prepare_frame(
+        frame,
+        label,
+        missing_values=missing,
+        kinds=kinds,
+        categorical_threshold=categorical_threshold,
+        max_categories=max_categories,
+        source=source_str,
+        info=info,
+    )
+    column_kinds = {c.name: c.kind for c in schema.columns}
     if official_test is not None:
         official_test = _drop_unlabelled(
             _normalise_missing(official_test, missing), label, "adult.test"
         )
-
-    column_kinds, dropped = infer_kinds(
-        frame,
-        label,
-        kinds or {},
-        categorical_threshold=categorical_threshold,
-        max_categories=max_categories,
-    )
-    for item in dropped:
-        logger.warning("dropping column %r: %s", item["name"], item["reason"])
-    kept = [c for c in frame.columns if c in column_kinds]
-    frame = _coerce(frame[kept], column_kinds)
-
-    if official_test is not None:
-        official_test = _coerce(official_test[kept], column_kinds)
+        official_test = _coerce(official_test[schema.names], column_kinds)
         train, validation = _stratified_split(frame, label, validation_size, seed)
         test = official_test
     else:
@@ -112,7 +106,6 @@ def ingest_table(
             rest, label, validation_size / (1 - test_size), seed + 1
         )
 
-    schema = build_schema(frame, label, column_kinds, dropped, info)
     schema.splits = {"train": len(train), "validation": len(validation), "test": len(test)}
     train_counts = train[label].value_counts()
     schema.class_counts = [int(train_counts.get(c, 0)) for c in schema.classes]
@@ -142,6 +135,7 @@ def prepare_frame(
     categorical_threshold: int = 10,
     max_categories: int = 200,
     source: str = "the DataFrame",
+    info: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, TableSchema]:
     """A table in memory made ready to fit, as ingest prepares a file: missing values
     normalised, unlabelled rows dropped, kinds inferred (id-like and free-text columns dropped
@@ -166,7 +160,7 @@ def prepare_frame(
     for item in dropped:
         logger.warning("dropping column %r: %s", item["name"], item["reason"])
     frame = _coerce(frame[[c for c in frame.columns if c in column_kinds]], column_kinds)
-    schema = build_schema(frame, label, column_kinds, dropped, {"in_memory": source})
+    schema = build_schema(frame, label, column_kinds, dropped, info or {"in_memory": source})
     counts = frame[label].value_counts()
     schema.class_counts = [int(counts.get(c, 0)) for c in schema.classes]
     schema.splits = {"train": len(frame)}
