@@ -407,3 +407,34 @@ def test_a_dataloader_over_the_mix_trains_a_model(gan_dir, tmp_path):
 def test_docstring_examples_run():
     result = doctest.testmod(augment.torchdata, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 10 and result.failed == 0
+
+
+def test_mix_on_real_digits_shipped_with_scikit_learn(tmp_path):
+    """scikit-learn's digits, prepared by ingest: a GAN's folder mixed into the real split."""
+    import augment
+
+    bundle = augment.ingest("digits", out=tmp_path / "digits", per_class=20, progress=False)
+    augment.train(bundle, tmp_path / "model", steps=3, device="cpu", progress=False)
+    augment.generate(tmp_path / "model", 50, tmp_path / "synth", device="cpu", progress=False)
+    classes = json.loads((tmp_path / "synth" / "classes.json").read_text())
+    assert classes == bundle.schema.classes == [str(d) for d in range(10)]
+
+    real = RealImageDataset(bundle)  # the train split: 20 per class
+    synthetic = SyntheticImageFolder(tmp_path / "synth", class_order=real.classes)
+    mix = mix_datasets(real, synthetic, ratio=0.25, seed=0)
+    assert (len(mix), mix.n_real, mix.n_synthetic) == (250, 200, 50)
+    # Each drawn synthetic image keeps the class its manifest row names, in the real order.
+    rows = {row["file"]: row["label"] for row in manifest(tmp_path / "synth")}
+    for position, i in enumerate(mix.synthetic_indices):
+        path, label = synthetic.samples[i]
+        assert rows[path.relative_to(tmp_path / "synth").as_posix()] == real.classes[label]
+        assert mix.targets[mix.n_real + position] == label
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 6 * 6, 10))  # fmt: skip
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    images, labels = next(iter(DataLoader(mix, batch_size=64, shuffle=True)))
+    loss = torch.nn.functional.cross_entropy(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    assert images.shape == (64, 1, 8, 8) and torch.isfinite(loss)
