@@ -101,5 +101,15 @@ def test_image_user_errors_are_one_line(tmp_path, monkeypatch, image_folder):
     assert "cannot train on images" in line
     line = error_line(run("train", "--data", "prep", "--epochs", "3", code=2))
     assert "epochs" in line and "steps" in line
+    run("train", "--data", "prep", "--out", "img_model", "--steps", "2", "--device", "cpu")
+    line = error_line(run("evaluate", "--data", "prep", "--model", "img_model",
+                          "--set", "fractions=[0.1]", code=2))  # fmt: skip
+    assert "'fractions' does not apply to images" in line and "--pipeline" in line
+    (tmp_path / "tab.csv").write_text(
+        "a,y\n" + "".join(f"{i % 4},{'ab'[i % 2]}\n" for i in range(40))
+    )
+    run("ingest", "--source", "tab.csv", "--label", "y", "--out", "tab")
+    line = error_line(run("evaluate", "--data", "tab", "--model", "img_model", code=2))
+    assert "img_model was trained on images but tab holds tables" in line
     missing = tmp_path / "nowhere"
     assert "nowhere" in error_line(run("ingest", "--source", f"{missing}.npz", code=2))

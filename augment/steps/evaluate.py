@@ -16,6 +16,7 @@ from augment.errors import AugmentError
 from augment.evaluation import evaluate_tabular
 from augment.evaluation.report import write_evaluation
 from augment.fsutil import read_json
+from augment.synthesizer import model_config
 from augment.tracking import RunLog
 
 # Settings the runners take from params.yaml / the CLI (not the Python-only injections).
@@ -64,11 +65,13 @@ def evaluate(
         True
     """
     bundle = load_bundle(data)
+    _check_model_matches(model, bundle.schema.modality, data)
     if bundle.schema.modality == "image":
         from augment.evaluation.images import evaluate_images, write_image_evaluation
 
+        tabular_only = {k: v for k, v in settings.items() if k != "classifiers"}
+        _check_settings(tabular_only, settings_of(evaluate_images), "image")
         settings = _image_settings(settings)
-        _check_settings(settings, settings_of(evaluate_images))
         result = evaluate_images(
             bundle, model, device=device, seed=seed, progress=progress, **settings
         )
@@ -92,12 +95,34 @@ def _image_settings(settings: dict[str, Any]) -> dict[str, Any]:
     if chosen is not None:
         names = [chosen] if isinstance(chosen, str) else list(chosen)
         if len(names) != 1:
-            raise AugmentError(f"images are evaluated with one classifier, got {', '.join(names)}")
+            raise AugmentError(
+                f"images are evaluated with one classifier (cnn, resnet18 or auto), got"
+                f" {', '.join(names)}"
+            )
         settings["classifier"] = names[0]
     return settings
 
 
-def _check_settings(settings: dict[str, Any], known: tuple[str, ...]) -> None:
+def _check_settings(
+    settings: dict[str, Any], known: tuple[str, ...], modality: str = "tabular"
+) -> None:
     unknown = sorted(set(settings) - set(known))
     if unknown:
-        raise AugmentError(f"unknown evaluate setting {unknown[0]!r}; known: {', '.join(known)}")
+        what = "images" if modality == "image" else "tables"
+        raise AugmentError(
+            f"evaluate setting {unknown[0]!r} does not apply to {what}; known: {', '.join(known)}"
+            " (for a params.yaml with several pipelines, pick the block with --pipeline NAME)"
+        )
+
+
+def _check_model_matches(model: str | Path, modality: str, data: str | Path) -> None:
+    """A model trained on tables cannot be evaluated on images, nor the other way round."""
+    if not isinstance(model, str | Path):
+        return
+    trained_on = (model_config(model).get("schema") or {}).get("modality", "tabular")
+    if trained_on != modality:
+        kinds = {"image": "images", "tabular": "tables"}
+        raise AugmentError(
+            f"{model} was trained on {kinds.get(trained_on, trained_on)} but {data} holds"
+            f" {kinds.get(modality, modality)}: evaluate a model with the data it was trained on"
+        )
