@@ -105,3 +105,18 @@ def test_datetime_range_is_in_nanoseconds_whatever_the_unit(tmp_path, small_tabl
     frame.to_parquet(path)
     spec = ingest(path, "label", tmp_path / "prep").schema.column("joined")
     assert spec.min == pd.Timestamp(frame["joined"].min()).value
+
+
+def test_time_zone_aware_datetimes_become_utc(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "when": pd.date_range("2024-01-01", periods=30, freq="D", tz="Europe/Oslo"),
+            "x": range(30),
+            "y": ["a", "b", "c"] * 10,
+        }
+    )
+    frame.to_parquet(tmp_path / "t.parquet")
+    bundle = ingest(str(tmp_path / "t.parquet"), "y", tmp_path / "out")
+    assert bundle.schema.column("when").kind == "datetime"
+    assert bundle.train["when"].dt.tz is None
+    assert bundle.train["when"].min() >= pd.Timestamp("2023-12-31 23:00")

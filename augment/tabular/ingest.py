@@ -366,6 +366,10 @@ def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
             frame[name] = converted
         elif kind == "continuous" and pd.api.types.is_bool_dtype(frame[name]):
             frame[name] = frame[name].astype(float)
+        if kind == "datetime" and getattr(frame[name].dt, "tz", None) is not None:
+            # One time axis for the GAN: instants in UTC, without the zone (said once).
+            logger.warning("column %r: time zone %s converted to UTC", name, frame[name].dt.tz)
+            frame[name] = frame[name].dt.tz_convert("UTC").dt.tz_localize(None)
     return frame
 
 
