@@ -34,15 +34,15 @@ def write_evaluation(
     folder, and a long table makes a meaningless default plot."""
     plots = Path(plots)
     out = {
-        "metrics": write_json(metrics, _clean(metrics_json(result))),
-        "gain_vs_ratio": _write_csv(plots / "gain_vs_ratio.csv", gain_vs_ratio(result)),
-        "gain_vs_fraction": _write_csv(plots / "gain_vs_fraction.csv", gain_vs_fraction(result)),
+        "metrics": write_json(metrics, json_ready(metrics_json(result))),
+        "gain_vs_ratio": write_csv(plots / "gain_vs_ratio.csv", gain_vs_ratio(result)),
+        "gain_vs_fraction": write_csv(plots / "gain_vs_fraction.csv", gain_vs_fraction(result)),
         "summary": write_text(summary, summary_markdown(result)),
     }
     if gains is not None:
-        out["gains"] = _write_csv(Path(gains), gains_long(result))
+        out["gains"] = write_csv(Path(gains), gains_long(result))
     if details is not None:
-        out["details"] = write_json(details, _clean(result))
+        out["details"] = write_json(details, json_ready(result))
     return out
 
 
@@ -65,7 +65,7 @@ def metrics_json(result: dict[str, Any]) -> dict[str, Any]:
             c: {m: ci["mean"] for m, ci in per.items()} for c, per in full["summary"][REAL].items()
         },
         "gain": {
-            recipe: {c: {metric: _ci3(per[metric])} for c, per in by_clf.items()}
+            recipe: {c: {metric: ci3(per[metric])} for c, per in by_clf.items()}
             for recipe, by_clf in full["gains"].items()
         },
     }
@@ -77,7 +77,7 @@ def metrics_json(result: dict[str, Any]) -> dict[str, Any]:
             "rows": block["rows"],
             "real": {c: per[metric]["mean"] for c, per in block["summary"][REAL].items()},
             "gain": {
-                recipe: {c: _ci3(per[metric]) for c, per in by_clf.items()}
+                recipe: {c: ci3(per[metric]) for c, per in by_clf.items()}
                 for recipe, by_clf in block["gains"].items()
             },
         }
@@ -92,16 +92,16 @@ def metrics_json(result: dict[str, Any]) -> dict[str, Any]:
         "median_dcr_holdout_train": priv["median_dcr_holdout_train"],
         "exact_copies": priv["exact_copies"],
     }
-    return _rounded(out)
+    return rounded(out)
 
 
-def _ci3(ci: dict[str, float]) -> dict[str, float]:
+def ci3(ci: dict[str, float]) -> dict[str, float]:
     return {"mean": ci["mean"], "low": ci["low"], "high": ci["high"]}
 
 
-def _rounded(obj: Any, digits: int = 6) -> Any:
+def rounded(obj: Any, digits: int = 6) -> Any:
     if isinstance(obj, dict):
-        return {k: _rounded(v, digits) for k, v in obj.items()}
+        return {k: rounded(v, digits) for k, v in obj.items()}
     if isinstance(obj, float) and math.isfinite(obj):
         return round(obj, digits)
     return obj
@@ -176,7 +176,7 @@ def _wide_columns(classifiers: list[str]) -> list[str]:
     return [name for clf in classifiers for name in (clf, f"{clf}_low", f"{clf}_high")]
 
 
-def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
 
 
@@ -198,7 +198,7 @@ def summary_markdown(result: dict[str, Any]) -> str:
         f"on the held-out real test split ({ds['rows']['test']} rows; label `{ds['label']}`, "
         f"minority class `{ds['minority_class']}`). Gains are paired per seed (recipe minus real "
         "only, same seed) and shown as mean [95% Student-t interval] over "
-        f"{_plural(s['seeds'], 'seed')}. "
+        f"{plural(s['seeds'], 'seed')}. "
         "An interval that contains 0 is no evidence of a gain. The best ratio is the one with the "
         f"highest mean {label} gain for {result['primary_classifier']}; its interval is not "
         "adjusted for picking the best of several ratios.",
@@ -226,7 +226,7 @@ def summary_markdown(result: dict[str, Any]) -> str:
             f"least {s['min_rows_per_class']} rows per class) and retrains the synthesizer on it "
             "alone with the trained model's hyper-parameters"
             + (f" (overridden: {s['sweep_hyperparameters']})" if s["sweep_hyperparameters"] else "")
-            + f"; {_plural(s['sweep_seeds'], 'seed')} per fraction. "
+            + f"; {plural(s['sweep_seeds'], 'seed')} per fraction. "
             + (
                 "Retrain policy `fraction`: one subset and one synthesizer per fraction; seeds "
                 "vary the synthetic draws, the SMOTE draw and the classifiers, so the interval "
@@ -259,7 +259,7 @@ def summary_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cell(ci: dict[str, float]) -> str:
+def ci_cell(ci: dict[str, float]) -> str:
     if ci["mean"] is None or math.isnan(ci["mean"]):
         return "n/a"
     if math.isnan(ci["low"]):
@@ -281,7 +281,7 @@ def _gain_table(block: dict[str, Any], classifiers: list[str]) -> list[str]:
         for clf in classifiers:
             per = block["gains"][recipe][clf]
             lines.append(
-                f"| {recipe} | {clf} | " + " | ".join(_cell(per[m]) for m in METRICS) + " |"
+                f"| {recipe} | {clf} | " + " | ".join(ci_cell(per[m]) for m in METRICS) + " |"
             )
     lines += ["", "`*`: the 95% interval excludes 0."]
     return lines
@@ -314,7 +314,7 @@ def _fraction_table(result: dict[str, Any]) -> list[str]:
         reals = " | ".join(f"{b['summary'][REAL][clf][metric]['mean']:.4f}" for b in blocks)
         lines.append(f"| real ({METRIC_LABELS[metric]}) | {clf} | {reals} |")
         for recipe in _recipe_order(list(blocks[0]["gains"])):
-            cells = " | ".join(_cell(b["gains"][recipe][clf][metric]) for b in blocks)
+            cells = " | ".join(ci_cell(b["gains"][recipe][clf][metric]) for b in blocks)
             lines.append(f"| {recipe} | {clf} | {cells} |")
     return lines
 
@@ -362,7 +362,7 @@ def _privacy_lines(priv: dict[str, Any]) -> list[str]:
     ]
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -378,12 +378,12 @@ def _sort_key(value: float | None) -> float:
     return math.inf if _isnan(value) else float(value)  # type: ignore[arg-type]
 
 
-def _clean(obj: Any) -> Any:
+def json_ready(obj: Any) -> Any:
     """JSON has no NaN: undefined numbers (an interval from one seed) become null."""
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_ready(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_ready(v) for v in obj]
     if hasattr(obj, "item") and not isinstance(obj, str | bytes):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):

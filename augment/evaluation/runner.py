@@ -106,7 +106,7 @@ def evaluate_tabular(
     if not isinstance(bundle, TabularBundle):
         bundle = TabularBundle.load(bundle)
     schema = bundle.schema
-    ratios = _check_ratios(ratios)
+    ratios = check_ratios(ratios)
     fractions = _check_fractions(fractions)
     classifiers = _check_classifiers(classifiers)
     if seeds < 1:
@@ -122,20 +122,15 @@ def evaluate_tabular(
     minority = counts.idxmin()
     minority_index = int(schema.classes.index(minority))
 
-    if synthesizer is None:
-        if model_dir is None:
-            raise AugmentError("evaluate needs a trained model directory (or a synthesizer)")
-        synthesizer = load_synthesizer(model_dir, device)
     sweep = [f for f in fractions if f < 1]
-    if sweep and factory is None:
-        if model_dir is None:
-            raise AugmentError("the low-data sweep needs a model directory or a factory")
-        factory = model_factory(model_dir, device, sweep_hyperparameters)
+    synthesizer, factory = synthesizers_for(
+        model_dir, synthesizer, factory, bool(sweep), device, sweep_hyperparameters
+    )
 
     recipes = [REAL, *(synth_recipe(r) for r in ratios), SYNTH] + ([SMOTE] if smote else [])
     per_block = len(recipes) * len(classifiers)
     total = per_block * (seeds + n_sweep * len(sweep))
-    timer = _Timer()
+    timer = StageTimer()
     bar = tqdm(
         total=total,
         desc="evaluate",
@@ -262,6 +257,27 @@ def evaluate_tabular(
     return result
 
 
+def synthesizers_for(
+    model_dir: str | Path | None,
+    synthesizer: Any,
+    factory: Callable[..., Any] | None,
+    sweep: bool,
+    device: str,
+    sweep_hyperparameters: dict[str, Any] | None,
+) -> tuple[Any, Callable[..., Any] | None]:
+    """The fitted synthesizer to evaluate and, when a low-data sweep runs, the factory that
+    retrains one on a subset: the caller's, else built from ``model_dir``."""
+    if synthesizer is None:
+        if model_dir is None:
+            raise AugmentError("evaluate needs a trained model directory (or a synthesizer)")
+        synthesizer = load_synthesizer(model_dir, device)
+    if sweep and factory is None:
+        if model_dir is None:
+            raise AugmentError("the low-data sweep needs a model directory or a factory")
+        factory = model_factory(model_dir, device, sweep_hyperparameters)
+    return synthesizer, factory
+
+
 def model_factory(
     model_dir: str | Path, device: str = "auto", overrides: dict[str, Any] | None = None
 ) -> SynthesizerFactory:
@@ -307,7 +323,7 @@ class _Context:
     seed: int
     params: dict[str, dict[str, Any]]
     bar: Any
-    timer: _Timer
+    timer: StageTimer
 
 
 def _run_block(
@@ -382,7 +398,7 @@ def _recipe_data(
 
 
 # -- verdicts ------------------------------------------------------------------------------------
-def _fmt(ci: dict[str, float]) -> str:
+def format_ci(ci: dict[str, float]) -> str:
     if math.isnan(ci["low"]):
         return f"{ci['mean']:+.3f} [no interval: {ci['n']} seed]"
     return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"
@@ -405,12 +421,12 @@ def verdict(result: dict[str, Any]) -> str:
     seeds = result["settings"]["seeds"]
     best_of = f", best of {len(ratios)} ratios" if len(ratios) > 1 else ""
     text = (
-        f"real + {r:g}× synthetic: {label} {_fmt(ci)} vs real only "
+        f"real + {r:g}× synthetic: {label} {format_ci(ci)} vs real only "
         f"({clf}, 95% CI, {seeds} seed{'s' if seeds != 1 else ''}{best_of})"
     )
     text = _significance(ci) + text
     if result["smote_variant"]:
-        text += f"; {result['smote_variant']}: {_fmt(gains[SMOTE][clf][metric])}"
+        text += f"; {result['smote_variant']}: {format_ci(gains[SMOTE][clf][metric])}"
     return text
 
 
@@ -427,10 +443,10 @@ def low_data_verdict(result: dict[str, Any]) -> str:
     label = {"macro_f1": "macro-F1"}.get(metric, metric)
     text = (
         f"with {f:.0%} of the real rows ({block['rows']}): {_significance(ci)}real + {r:g}× "
-        f"synthetic: {label} {_fmt(ci)}"
+        f"synthetic: {label} {format_ci(ci)}"
     )
     if result["smote_variant"]:
-        text += f"; {result['smote_variant']}: {_fmt(block['gains'][SMOTE][clf][metric])}"
+        text += f"; {result['smote_variant']}: {format_ci(block['gains'][SMOTE][clf][metric])}"
     return text
 
 
@@ -449,16 +465,16 @@ def _key(fraction: float) -> str:
     return f"{float(fraction):g}" if fraction != 1 else "1.0"
 
 
-class _Timer:
+class StageTimer:
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}
 
-    def __call__(self, name: str) -> _TimerSpan:
-        return _TimerSpan(self, f"{name}_s")
+    def __call__(self, name: str) -> StageTimerSpan:
+        return StageTimerSpan(self, f"{name}_s")
 
 
-class _TimerSpan:
-    def __init__(self, timer: _Timer, name: str) -> None:
+class StageTimerSpan:
+    def __init__(self, timer: StageTimer, name: str) -> None:
         self.timer, self.name = timer, name
 
     def __enter__(self) -> None:
@@ -478,7 +494,7 @@ def _known_labels(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _check_ratios(ratios: Sequence[float]) -> list[float]:
+def check_ratios(ratios: Sequence[float]) -> list[float]:
     out = sorted({float(r) for r in ratios})
     if not out or out[0] <= 0:
         raise AugmentError(f"ratios must be positive numbers, got {list(ratios)}")

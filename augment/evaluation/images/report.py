@@ -21,7 +21,7 @@ from augment.evaluation.images.recipes import (
 from augment.evaluation.images.runner import FULL, IMAGE_METRICS
 from augment.evaluation.metrics import METRIC_LABELS
 from augment.evaluation.recipes import recipe_ratio, synth_recipe
-from augment.evaluation.report import _cell, _ci3, _clean, _plural, _rounded, _write_csv
+from augment.evaluation.report import ci3, ci_cell, json_ready, plural, rounded, write_csv
 from augment.fsutil import write_atomic, write_json, write_text
 
 PRDC = ("precision", "recall", "density", "coverage")
@@ -40,9 +40,9 @@ def write_image_evaluation(
     if given, ``details`` (the whole result as JSON, per-seed scores included)."""
     plots = Path(plots)
     out = {
-        "metrics": write_json(metrics, _clean(metrics_json(result))),
-        "gain_vs_ratio": _write_csv(plots / "gain_vs_ratio.csv", gain_vs_ratio(result)),
-        "gain_vs_per_class": _write_csv(plots / "gain_vs_per_class.csv", gain_vs_per_class(result)),
+        "metrics": write_json(metrics, json_ready(metrics_json(result))),
+        "gain_vs_ratio": write_csv(plots / "gain_vs_ratio.csv", gain_vs_ratio(result)),
+        "gain_vs_per_class": write_csv(plots / "gain_vs_per_class.csv", gain_vs_per_class(result)),
         "summary": write_text(summary, summary_markdown(result)),
     }
     samples = result.get("samples")
@@ -50,7 +50,7 @@ def write_image_evaluation(
         png = base64.b64decode(samples["png_base64"])
         out["samples"] = write_atomic(plots / "samples.png", lambda tmp: tmp.write_bytes(png))
     if details is not None:
-        out["details"] = write_json(details, _clean(result))
+        out["details"] = write_json(details, json_ready(result))
     return out
 
 
@@ -70,7 +70,7 @@ def metrics_json(result: dict[str, Any]) -> dict[str, Any]:
         "classifier": result["classifier"],
         "seeds": result["settings"]["seeds"],
         "real": {m: ci["mean"] for m, ci in full["summary"][REAL].items()},
-        "gain": {recipe: _ci3(per[metric]) for recipe, per in full["gains"].items()},
+        "gain": {recipe: ci3(per[metric]) for recipe, per in full["gains"].items()},
     }
     low = {}
     for key in _sweep_keys(result):
@@ -78,7 +78,7 @@ def metrics_json(result: dict[str, Any]) -> dict[str, Any]:
         low[key] = {
             "images": block["images"],
             "real": block["summary"][REAL][metric]["mean"],
-            "gain": {recipe: _ci3(per[metric]) for recipe, per in block["gains"].items()},
+            "gain": {recipe: ci3(per[metric]) for recipe, per in block["gains"].items()},
         }
     if low:
         out["low_data"] = low
@@ -86,7 +86,7 @@ def metrics_json(result: dict[str, Any]) -> dict[str, Any]:
     out["fidelity"] = _fid_numbers(fid)
     if "frechet_distance" in fid.get("inception", {}):
         out["inception"] = _fid_numbers(fid["inception"])
-    return _rounded(out)
+    return rounded(out)
 
 
 def _fid_numbers(fid: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +166,7 @@ def summary_markdown(result: dict[str, Any]) -> str:
         f"split ({ds['images']['test']} images of {ds['size']}×{ds['size']} px, "
         f"{len(ds['classes'])} classes; no synthesizer or classifier ever trains on it). Gains "
         "are paired per seed (recipe minus real only, same seed) and shown as mean [95% "
-        f"Student-t interval] over {_plural(s['seeds'], 'seed')}. An interval that contains 0 "
+        f"Student-t interval] over {plural(s['seeds'], 'seed')}. An interval that contains 0 "
         f"is no evidence of a gain (not significant). The best ratio is the one with the highest "
         f"mean {label} gain; its interval is not adjusted for picking the best of several ratios.",
         "",
@@ -251,9 +251,9 @@ def _gain_table(block: dict[str, Any]) -> list[str]:
     header = "| recipe | " + " | ".join(cols) + " | " + " | ".join(f"{c} vs classic" for c in cols)
     lines = [header + " |", "|" + "---|" * (1 + 2 * len(IMAGE_METRICS))]
     for recipe in _recipe_order(list(block["gains"])):
-        cells = [_cell(block["gains"][recipe][m]) for m in IMAGE_METRICS]
+        cells = [ci_cell(block["gains"][recipe][m]) for m in IMAGE_METRICS]
         vs = block["vs_classic"].get(recipe)
-        cells += [_cell(vs[m]) if vs else "" for m in IMAGE_METRICS]
+        cells += [ci_cell(vs[m]) if vs else "" for m in IMAGE_METRICS]
         lines.append(f"| {recipe} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -277,7 +277,7 @@ def _sweep_table(result: dict[str, Any]) -> list[str]:
     for recipe in _recipe_order(result["sweep_recipes"]):
         if recipe == REAL:
             continue
-        cells = " | ".join(_cell(b["gains"][recipe][metric]) for b in blocks)
+        cells = " | ".join(ci_cell(b["gains"][recipe][metric]) for b in blocks)
         lines.append(f"| {recipe} | {cells} |")
     return lines
 
@@ -337,7 +337,7 @@ def _settings_lines(result: dict[str, Any]) -> list[str]:
         "for scoring.",
         f"- Ratios {', '.join(f'{r:g}' for r in s['ratios'])}; mix ratio {result['mix_ratio']:g};"
         f" images per class in the sweep: {', '.join(str(k) for k in s['per_class']) or 'none'}; "
-        f"{_plural(s['seeds'], 'seed')}; base seed {s['seed']}; flip {str(s['flip']).lower()}.",
+        f"{plural(s['seeds'], 'seed')}; base seed {s['seed']}; flip {str(s['flip']).lower()}.",
         f"- Device {s['device']}"
         + (f", {s['n_threads']} CPU thread(s)" if s["n_threads"] else "")
         + f"; fidelity on {s['fidelity_images']} test images.",

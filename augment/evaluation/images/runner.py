@@ -73,20 +73,24 @@ from augment.evaluation.images.recipes import (
     recipe_split,
     sweep_recipes,
 )
-from augment.evaluation.metrics import classification_scores, mean_ci, paired_gains
+from augment.evaluation.metrics import (
+    METRIC_LABELS,
+    classification_scores,
+    mean_ci,
+    paired_gains,
+)
 from augment.evaluation.recipes import synth_recipe
 from augment.evaluation.runner import (
-    _check_ratios,
-    _fmt,
-    _Timer,
+    StageTimer,
+    check_ratios,
     derive_seed,
-    model_factory,
+    format_ci,
+    synthesizers_for,
 )
 from augment.images.bundle import ImageBundle, ImageSplit
 from augment.images.schema import ImageSchema
 from augment.log import logger
 from augment.runtime import resolve_device
-from augment.synthesizer import load_synthesizer
 from augment.training import cpu_thread_limit
 
 PRIMARY_METRIC = "macro_f1"
@@ -147,7 +151,7 @@ def evaluate_images(
     if not isinstance(bundle, ImageBundle):
         bundle = ImageBundle.load(bundle)
     schema = bundle.schema
-    ratios = _check_ratios(ratios)
+    ratios = check_ratios(ratios)
     ks = _check_per_class(per_class)
     if int(seeds) < 1:
         raise AugmentError(f"seeds must be at least 1, got {seeds}")
@@ -188,20 +192,15 @@ def evaluate_images(
         logger.warning("%s", note)
         skipped.append({"per_class": k, "reason": note})
 
-    if synthesizer is None:
-        if model_dir is None:
-            raise AugmentError("evaluate needs a trained model directory (or a synthesizer)")
-        synthesizer = load_synthesizer(model_dir, device)
-    if sweep and factory is None:
-        if model_dir is None:
-            raise AugmentError("the low-data sweep needs a model directory or a factory")
-        factory = model_factory(model_dir, device, sweep_hyperparameters)
+    synthesizer, factory = synthesizers_for(
+        model_dir, synthesizer, factory, bool(sweep), device, sweep_hyperparameters
+    )
 
     mix = mix_ratio(ratios)
     recipes = main_recipes(ratios, mix)
     low_recipes = sweep_recipes(mix)
     total = seeds * len(recipes) + len(sweep) * (1 + seeds * len(low_recipes))
-    timer = _Timer()
+    timer = StageTimer()
     bar = tqdm(
         total=total,
         desc="evaluate",
@@ -359,7 +358,7 @@ class _Context:
     batch_size: int
     flip: bool
     bar: Any
-    timer: _Timer
+    timer: StageTimer
 
     def steps_for(self, n: int) -> int:
         if self.epochs is None:
@@ -533,12 +532,12 @@ def verdict(result: dict[str, Any]) -> str:
     seeds = result["settings"]["seeds"]
     best_of = f", best of {len(ratios)} ratios" if len(ratios) > 1 else ""
     mix = result["mix_ratio"]
-    label = {"macro_f1": "macro-F1"}.get(metric, metric)
+    label = METRIC_LABELS.get(metric, metric)
     return (
-        f"{_significance(ci)}real + {r:g}× synthetic: {label} {_fmt(ci)} vs real only "
+        f"{_significance(ci)}real + {r:g}× synthetic: {label} {format_ci(ci)} vs real only "
         f"({result['classifier']}, 95% CI, {seeds} seed{'s' if seeds != 1 else ''}{best_of}); "
-        f"classic augmentation: {_fmt(gains[CLASSIC][metric])}; classic + {mix:g}× synthetic: "
-        f"{_fmt(gains[classic_synth_recipe(mix)][metric])}"
+        f"classic augmentation: {format_ci(gains[CLASSIC][metric])}; classic + {mix:g}× synthetic: "
+        f"{format_ci(gains[classic_synth_recipe(mix)][metric])}"
     )
 
 
@@ -551,12 +550,12 @@ def low_data_verdict(result: dict[str, Any]) -> str:
     metric = result["primary_metric"]
     mix = result["mix_ratio"]
     ci = block["gains"][synth_recipe(mix)][metric]
-    label = {"macro_f1": "macro-F1"}.get(metric, metric)
+    label = METRIC_LABELS.get(metric, metric)
     return (
         f"with {keys[0]} real images per class ({block['images']} images): {_significance(ci)}"
-        f"real + {mix:g}× synthetic: {label} {_fmt(ci)}; classic augmentation: "
-        f"{_fmt(block['gains'][CLASSIC][metric])}; classic + {mix:g}× synthetic: "
-        f"{_fmt(block['gains'][classic_synth_recipe(mix)][metric])}"
+        f"real + {mix:g}× synthetic: {label} {format_ci(ci)}; classic augmentation: "
+        f"{format_ci(block['gains'][CLASSIC][metric])}; classic + {mix:g}× synthetic: "
+        f"{format_ci(block['gains'][classic_synth_recipe(mix)][metric])}"
     )
 
 
