@@ -14,7 +14,6 @@ image ``i`` is of class ``labels[i]``, by construction.
 from __future__ import annotations
 
 import copy
-import platform
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
-import augment
 from augment.errors import AugmentError
-from augment.fsutil import atomic_dir, read_json, write_json
 from augment.images.bundle import ImageSplit
 from augment.images.diffaugment import DEFAULT_POLICY, diff_augment, parse_policy
 from augment.images.grid import save_grid
@@ -38,6 +34,7 @@ from augment.images.networks import (
     set_memory_format,
 )
 from augment.images.schema import ImageSchema
+from augment.modelfiles import load_network, open_model, save_model
 from augment.runtime import resolve_device, torch_generator
 from augment.synthesizer import checked_config
 from augment.tracking import RunLog
@@ -257,35 +254,18 @@ class ImageGAN:
         """Write ``weights.safetensors`` (the sampling generator) and ``config.json`` atomically."""
         if self.generator is None or self.schema is None:
             raise AugmentError("the synthesizer is not fitted: nothing to save")
-        state = {
-            f"generator.{k}": v.detach().cpu().contiguous()
-            for k, v in self.generator.state_dict().items()
-        }
         config = {
             "model": self.name,
             "hyperparameters": self.config.to_dict(),
             "schema": self.schema.to_dict(),
             "training": self.summary,
-            "versions": {
-                "augment": augment.__version__,
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-            },
         }
-        with atomic_dir(directory) as tmp:
-            save_file(state, str(tmp / "weights.safetensors"), metadata={"format": "pt"})
-            write_json(tmp / "config.json", config)
+        save_model(directory, {"generator": self.generator}, config)
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> ImageGAN:
         """Rebuild a saved ImageGAN from JSON and safetensors only (no pickle, no code runs)."""
-        directory = Path(directory)
-        config = read_json(directory / "config.json", "model config")
-        if config.get("model") != cls.name:
-            raise AugmentError(f"{directory} holds a {config.get('model')!r} model, not imagegan")
-        weights = directory / "weights.safetensors"
-        if not weights.is_file():
-            raise AugmentError(f"model weights not found: {weights}")
+        config, weights = open_model(directory, cls.name)
         gan = cls(**config.get("hyperparameters", {}))
         try:
             gan.schema = ImageSchema.from_dict(config["schema"])
@@ -293,15 +273,7 @@ class ImageGAN:
             raise AugmentError(f"{directory}/config.json has no valid schema: {exc}") from None
         gan.summary = config.get("training", {})
         gan.device = resolve_device(device)
-        generator = make_generator(gan.config, gan.schema)
-        prefix = "generator."
-        state = {
-            k[len(prefix) :]: v for k, v in load_file(str(weights)).items() if k.startswith(prefix)
-        }
-        try:
-            generator.load_state_dict(state)
-        except RuntimeError as exc:
-            raise AugmentError(f"weights in {weights} do not fit the saved config: {exc}") from None
+        generator = load_network(make_generator(gan.config, gan.schema), weights)
         gan.generator = _for_sampling(generator, gan.device)
         return gan
 

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 
 import augment
 from augment.errors import AugmentError
-from augment.fsutil import atomic_dir, read_json, write_json
+from augment.fsutil import read_json
+from augment.modelfiles import load_network, open_model, save_model
 from augment.runtime import resolve_device, torch_generator
 from augment.schema import TableSchema
 from augment.synthesizer import checked_config
@@ -271,10 +271,6 @@ class TabGAN:
         """Write ``weights.safetensors``, ``config.json`` and ``encoder.json`` atomically."""
         if self.generator is None or self.encoder is None:
             raise AugmentError("the synthesizer is not fitted: nothing to save")
-        state = {
-            f"generator.{k}": v.detach().cpu().contiguous()
-            for k, v in self.generator.state_dict().items()
-        }
         config = {
             "model": self.name,
             "augment_version": augment.__version__,
@@ -283,36 +279,21 @@ class TabGAN:
             "schema": self.schema.to_dict(),
             "training": self.summary,
         }
-        with atomic_dir(directory) as tmp:
-            save_file(state, str(tmp / "weights.safetensors"), metadata={"format": "pt"})
-            write_json(tmp / "encoder.json", self.encoder.to_dict())
-            write_json(tmp / "config.json", config)
+        encoder = {"encoder.json": self.encoder.to_dict()}
+        save_model(directory, {"generator": self.generator}, config, extra_json=encoder)
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> TabGAN:
         """Rebuild a saved TabGAN from JSON and safetensors only (no pickle, no code runs)."""
         directory = Path(directory)
-        config = read_json(directory / "config.json", "model config")
-        if config.get("model") != cls.name:
-            raise AugmentError(f"{directory} holds a {config.get('model')!r} model, not tabgan")
-        weights = directory / "weights.safetensors"
-        if not weights.is_file():
-            raise AugmentError(f"model weights not found: {weights}")
+        config, weights = open_model(directory, cls.name)
         gan = cls(**config.get("hyperparameters", {}))
         gan.schema = TableSchema.from_dict(config["schema"])
         gan.encoder = TableEncoder.from_dict(read_json(directory / "encoder.json", "encoder"))
         gan.summary = config.get("training", {})
         gan.device = resolve_device(device)
         gan.layout = gan.encoder.layout(gan.device)
-        generator = _make_generator(gan.config, gan.layout)
-        prefix = "generator."
-        state = {
-            k[len(prefix) :]: v for k, v in load_file(str(weights)).items() if k.startswith(prefix)
-        }
-        try:
-            generator.load_state_dict(state)
-        except RuntimeError as exc:
-            raise AugmentError(f"weights in {weights} do not fit the saved config: {exc}") from None
+        generator = load_network(_make_generator(gan.config, gan.layout), weights)
         gan.generator = generator.to(gan.device).eval()
         return gan
 
