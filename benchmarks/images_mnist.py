@@ -41,6 +41,8 @@ try:
 except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine import cpu_model  # benchmarks/machine.py, beside this script
+
 from augment.errors import AugmentError
 from augment.evaluation.images import evaluate_images
 from augment.evaluation.images.runner import FULL
@@ -187,7 +189,7 @@ def _gain(ci: dict[str, float]) -> str:
 def _machine() -> dict[str, Any]:
     info = {
         "platform": platform.platform(),
-        "processor": _cpu_name(),
+        "processor": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -195,16 +197,6 @@ def _machine() -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _save(results: dict[str, Any], out: Path) -> None:

@@ -41,6 +41,8 @@ try:
 except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine import cpu_model  # benchmarks/machine.py, beside this script
+
 from augment.errors import AugmentError, MissingExtraError
 from augment.fsutil import write_json, write_text
 from augment.runtime import resolve_device, seed_everything
@@ -310,7 +312,7 @@ def machine_info(device: str) -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(resolve_device(device)),
@@ -328,16 +330,6 @@ def machine_info(device: str) -> dict[str, Any]:
         except ImportError:
             info[package] = None
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def markdown(results: dict[str, Any]) -> str:

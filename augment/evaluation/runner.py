@@ -131,14 +131,7 @@ def evaluate_tabular(
     per_block = len(recipes) * len(classifiers)
     total = per_block * (seeds + n_sweep * len(sweep))
     timer = StageTimer()
-    bar = tqdm(
-        total=total,
-        desc="evaluate",
-        unit="fit",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
+    bar = fit_bar(total, progress)
     ctx = _Context(
         schema=schema,
         test=test,
@@ -255,6 +248,18 @@ def evaluate_tabular(
         privacy["share_closer_to_train"],
     )
     return result
+
+
+def fit_bar(total: int, progress: bool) -> tqdm:
+    """The one progress bar (stderr) over an evaluation's classifier fits and GAN retrains."""
+    return tqdm(
+        total=total,
+        desc="evaluate",
+        unit="fit",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
 
 
 def synthesizers_for(

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,7 +44,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from augment.errors import AugmentError
 from augment.evaluation.images import classifiers as clf_mod
@@ -84,6 +82,7 @@ from augment.evaluation.runner import (
     StageTimer,
     check_ratios,
     derive_seed,
+    fit_bar,
     format_ci,
     synthesizers_for,
 )
@@ -201,14 +200,7 @@ def evaluate_images(
     low_recipes = sweep_recipes(mix)
     total = seeds * len(recipes) + len(sweep) * (1 + seeds * len(low_recipes))
     timer = StageTimer()
-    bar = tqdm(
-        total=total,
-        desc="evaluate",
-        unit="fit",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
+    bar = fit_bar(total, progress)
     ctx = _Context(
         schema=schema,
         arch=arch,
