@@ -37,3 +37,17 @@ def small_csv(tmp_path, small_table) -> str:
     frame["city"] = frame["city"].fillna("?")
     frame.to_csv(path, index=False)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def mixed_kinds() -> dict[str, str]:
+    """Column kinds of the mixed tables built by the TabGAN and encoder tests."""
+    return {
+        "age": "continuous",
+        "income": "continuous",
+        "city": "categorical",
+        "rooms": "categorical",
+        "member": "categorical",
+        "joined": "datetime",
+        "label": "categorical",
+    }

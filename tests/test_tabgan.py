@@ -49,25 +49,14 @@ def make_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-KINDS = {
-    "age": "continuous",
-    "income": "continuous",
-    "city": "categorical",
-    "rooms": "categorical",
-    "member": "categorical",
-    "joined": "datetime",
-    "label": "categorical",
-}
-
-
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     return make_table()
 
 
 @pytest.fixture(scope="module")
-def fitted(table) -> tuple[TabGAN, dict]:
-    schema = build_schema(table, "label", KINDS, [], {})
+def fitted(table, mixed_kinds) -> tuple[TabGAN, dict]:
+    schema = build_schema(table, "label", mixed_kinds, [], {})
     gan = TabGAN(**FAST)
     summary = gan.fit(table, schema, seed=0, device="cpu", progress=False)
     return gan, summary
@@ -133,11 +122,11 @@ def test_make_synthesizer_rejects_unknown_hyperparameters():
         TabGAN(batch_size=55, pac=10)
 
 
-def test_missing_values_are_learned_and_generated(table):
+def test_missing_values_are_learned_and_generated(table, mixed_kinds):
     # A column that is missing half the time: the GAN must model the missing flag itself.
     frame = table.copy()
     frame.loc[frame.index % 2 == 0, "income"] = np.nan
-    schema = build_schema(frame, "label", KINDS, [], {})
+    schema = build_schema(frame, "label", mixed_kinds, [], {})
     gan = TabGAN(**{**FAST, "max_steps": 60})
     gan.fit(frame, schema, seed=1, device="cpu", progress=False)
     out = gan.sample(["no"] * 400, seed=0)

@@ -37,25 +37,14 @@ def make_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-KINDS = {
-    "age": "continuous",
-    "income": "continuous",
-    "city": "categorical",
-    "rooms": "categorical",
-    "member": "categorical",
-    "joined": "datetime",
-    "label": "categorical",
-}
-
-
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     return make_table()
 
 
 @pytest.fixture(scope="module")
-def schema(table):
-    return build_schema(table, "label", KINDS, [], {})
+def schema(table, mixed_kinds):
+    return build_schema(table, "label", mixed_kinds, [], {})
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +117,11 @@ def test_generated_values_are_clipped_and_rounded(schema, encoder):
     assert set(out["city"].dropna()) <= {"Oslo", "Lima", "Pune"}
 
 
-def test_integer_column_with_missing_stays_integer_valued(schema):
+def test_integer_column_with_missing_stays_integer_valued(schema, mixed_kinds):
     frame = make_table()
     frame["age"] = frame["age"].astype(float)
     frame.loc[::11, "age"] = np.nan  # ingest keeps such a column as float64
-    sch = build_schema(frame, "label", KINDS, [], {})
+    sch = build_schema(frame, "label", mixed_kinds, [], {})
     enc = TableEncoder().fit(frame, sch)
     back = enc.inverse_transform(enc.transform(frame))
     assert back["age"].dtype == np.float64
