@@ -206,18 +206,12 @@ class TabGAN:
         from augment.evaluation.fidelity import quality_report
 
         real = data.sample(min(rows, len(data)), random_state=seed)
-        categories = pd.Index(encoder.category_index(schema.label)["categories"], dtype=object)
-        codes = categories.get_indexer(pd.Index(list(real[schema.label]), dtype=object))
+        codes = label_codes(encoder, schema, real[schema.label])
 
         def probe(step: int) -> dict[str, float]:
-            self.generator, self.layout, self.device = (
-                task.final_generator(),
-                task.layout,
-                task.device,
-            )
-            self.encoder, self.schema = encoder, schema
-            matrix = torch.cat(list(self._generate_chunks(codes, seed)), dim=0)
-            report = quality_report(real, encoder.inverse_transform(matrix), schema)
+            chunks = generate_rows(task.final_generator(), task.layout, self.config, codes, seed)
+            synthetic = encoder.inverse_transform(torch.cat(list(chunks), dim=0))
+            report = quality_report(real, synthetic, schema)
             return {"fidelity": report["overall"], "column_shapes": report["column_shapes"]}
 
         return probe
@@ -231,40 +225,12 @@ class TabGAN:
     def _label_codes(self, labels: Sequence[Any] | np.ndarray) -> np.ndarray:
         if self.generator is None or self.encoder is None:
             raise AugmentError("the synthesizer is not fitted: call fit() or load() first")
-        categories = self.encoder.category_index(self.schema.label)["categories"]
-        values = pd.Index(list(np.asarray(labels, dtype=object).reshape(-1)), dtype=object)
-        codes = pd.Index(categories, dtype=object).get_indexer(values)
-        if (codes < 0).any():
-            bad = values[int(np.flatnonzero(codes < 0)[0])]
-            raise AugmentError(
-                f"unknown label {bad!r} for {self.schema.label!r}: the classes are "
-                + ", ".join(repr(c) for c in categories)
-            )
-        return codes
+        return label_codes(self.encoder, self.schema, labels)
 
     @torch.inference_mode()
     def _generate(self, codes: np.ndarray, seed: int) -> Iterator[torch.Tensor]:
         with cpu_thread_limit(self.device, self.config.threads):
-            yield from self._generate_chunks(codes, seed)
-
-    def _generate_chunks(self, codes: np.ndarray, seed: int) -> Iterator[torch.Tensor]:
-        layout, gen = self.layout, torch_generator(seed, self.device)
-        label_cols = layout.cond_index[
-            layout.label_span, : int(layout.cond_width[layout.label_span])
-        ]
-        column = torch.tensor(layout.label_span, device=self.device)
-        if len(codes) == 0:
-            yield torch.zeros(0, layout.data_dim)
-        for start in range(0, len(codes), SAMPLE_CHUNK):
-            category = torch.as_tensor(codes[start : start + SAMPLE_CHUNK], device=self.device)
-            cond = one_hot_condition(layout, column.expand(len(category)), category)
-            noise = torch.randn(
-                len(category), self.config.noise_dim, device=self.device, generator=gen
-            )
-            out = activate(self.generator(noise, cond), layout, self.config.tau, generator=gen)
-            # The condition already steers the label; writing it makes the label exact.
-            out[:, label_cols] = torch.nn.functional.one_hot(category, len(label_cols)).float()
-            yield out.cpu()
+            yield from generate_rows(self.generator, self.layout, self.config, codes, seed)
 
     # ------------------------------------------------------------ save/load
     def save(self, directory: str | Path) -> None:
@@ -296,6 +262,42 @@ class TabGAN:
         generator = load_network(_make_generator(gan.config, gan.layout), weights)
         gan.generator = generator.to(gan.device).eval()
         return gan
+
+
+def label_codes(
+    encoder: TableEncoder, schema: TableSchema, labels: Sequence[Any] | np.ndarray
+) -> np.ndarray:
+    """Positions of ``labels`` among the label's categories; an unknown label is an error."""
+    categories = encoder.category_index(schema.label)["categories"]
+    values = pd.Index(list(np.asarray(labels, dtype=object).reshape(-1)), dtype=object)
+    codes = pd.Index(categories, dtype=object).get_indexer(values)
+    if (codes < 0).any():
+        bad = values[int(np.flatnonzero(codes < 0)[0])]
+        raise AugmentError(
+            f"unknown label {bad!r} for {schema.label!r}: the classes are "
+            + ", ".join(repr(c) for c in categories)
+        )
+    return codes
+
+
+def generate_rows(
+    generator: Generator, layout: SpanLayout, cfg: TabGANConfig, codes: np.ndarray, seed: int
+) -> Iterator[torch.Tensor]:
+    """Encoded rows of the classes ``codes``, in chunks, on the generator's device; the label's
+    one-hot is written from the condition, so every row has exactly the class asked for."""
+    device = next(generator.parameters()).device
+    gen = torch_generator(seed, device)
+    label_cols = layout.cond_index[layout.label_span, : int(layout.cond_width[layout.label_span])]
+    column = torch.tensor(layout.label_span, device=device)
+    if len(codes) == 0:
+        yield torch.zeros(0, layout.data_dim)
+    for start in range(0, len(codes), SAMPLE_CHUNK):
+        category = torch.as_tensor(codes[start : start + SAMPLE_CHUNK], device=device)
+        cond = one_hot_condition(layout, column.expand(len(category)), category)
+        noise = torch.randn(len(category), cfg.noise_dim, device=device, generator=gen)
+        out = activate(generator(noise, cond), layout, cfg.tau, generator=gen)
+        out[:, label_cols] = torch.nn.functional.one_hot(category, len(label_cols)).float()
+        yield out.cpu()
 
 
 def make_encoder(cfg: TabGANConfig, seed: int = 0) -> TableEncoder:
