@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from augment.errors import AugmentError
+from augment.runtime import torch_generator
 
 CLASSIFIERS: tuple[str, ...] = ("auto", "cnn", "resnet18")
 SMALL_MAX_SIZE = 32  # ``auto``: the CNN up to this size, ResNet-18 above
@@ -208,8 +209,7 @@ def train_classifier(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = build_classifier(arch, channels, size, num_classes).to(device)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
+    gen = torch_generator(seed, device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=max(steps, 2), pct_start=0.15
