@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from augment.errors import AugmentError
-from augment.fsutil import atomic_dir, read_json
+from augment.fsutil import PREPARED_DATA, atomic_dir, read_json
 from augment.schema import TableSchema
 
 if TYPE_CHECKING:
@@ -82,11 +82,15 @@ def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
 
 
 def write_bundle(
-    out: str | Path, schema: TableSchema, splits: dict[str, pd.DataFrame]
+    out: str | Path,
+    schema: TableSchema,
+    splits: dict[str, pd.DataFrame],
+    inputs: tuple[str | Path, ...] = (),
 ) -> TabularBundle:
-    """Write all splits and the schema into a fresh directory, swapped into place at the end."""
+    """Write all splits and the schema into a fresh directory, swapped into place at the end;
+    ``out`` may not hold any of ``inputs``."""
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, PREPARED_DATA, inputs) as tmp:
         for name in SPLITS:
             splits[name].reset_index(drop=True).to_parquet(tmp / f"{name}.parquet", index=False)
         schema.save(tmp / "schema.json")

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,18 +67,98 @@ def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
         raise AugmentError(f"cannot read {what} {path}: {exc}") from None
 
 
-@contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Build a directory under a temporary name and swap it into place when the block succeeds."""
+OWNER_MARKER = ".augment-output.json"  # written only by atomic_dir: this folder is augment's
+
+# The kinds of output folder; a folder of one kind is never replaced by another.
+PREPARED_DATA = "prepared data"
+MODEL = "a model"
+SYNTHETIC_SET = "a synthetic set"
+
+
+def check_output_dir(
+    path: str | os.PathLike[str],
+    kind: str,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Refuse an output folder that ``augment`` may not replace; return it as a ``Path``.
+
+    A folder may be replaced only when it does not exist, is empty, or holds the owner marker
+    that :func:`atomic_dir` wrote for an output of the same ``kind`` ("prepared data", "model",
+    ...). It may never be, hold or lie inside one of the command's ``inputs`` (paths only: the
+    callers leave built-in sources such as ``adult`` out). Called by each step
+    before any work starts, and again by :func:`atomic_dir` just before the swap.
+    """
     target = Path(path)
+    resolved = target.resolve()
+    for source in inputs:
+        source_path = Path(source).resolve()
+        if source_path == resolved or resolved in source_path.parents:
+            raise AugmentError(
+                f"refusing to write {kind} to {target}: it holds the input {source}; "
+                "choose another --out"
+            )
+        if source_path in resolved.parents:
+            raise AugmentError(
+                f"refusing to write {kind} to {target}: it lies inside the input {source}; "
+                "choose another --out"
+            )
+    if not target.exists() and not target.is_symlink():
+        return target
+    if target.is_symlink() or not target.is_dir():
+        raise AugmentError(
+            f"refusing to replace {target}: it is a file, not a folder that augment wrote; "
+            "choose another --out"
+        )
+    if not any(target.iterdir()):
+        return target
+    owner = _owner_kind(target)
+    if owner is None:
+        raise AugmentError(
+            f"refusing to replace {target}: it holds files that augment did not write "
+            f"(no {OWNER_MARKER}); choose a new or empty folder"
+        )
+    if owner != kind:
+        raise AugmentError(
+            f"refusing to replace {target}: it holds {owner}, not {kind}; choose another --out"
+        )
+    return target
+
+
+def _owner_kind(folder: Path) -> str | None:
+    marker = folder / OWNER_MARKER
+    if not marker.is_file() or marker.is_symlink():
+        return None
+    try:
+        content = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    kind = content.get("kind") if isinstance(content, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+@contextmanager
+def atomic_dir(
+    path: str | os.PathLike[str],
+    kind: str,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Iterator[Path]:
+    """Build a ``kind`` output folder under a temporary name and swap it into place when the
+    block succeeds. Only a folder that :func:`check_output_dir` allows is replaced; the new one
+    carries the owner marker, so a later run of the same command may replace it in turn."""
+    target = check_output_dir(path, kind, inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared model from other users
     try:
         yield tmp
+        write_json(tmp / OWNER_MARKER, {"kind": kind, "written_by": "augment"})
+        check_output_dir(target, kind, inputs)  # it may have changed while we worked
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            # A fresh name for the old copy: a user's folder that happens to be called
+            # ``.NAME.old`` is never touched.
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+            )
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 import augment
 from augment.errors import AugmentError
-from augment.fsutil import atomic_dir, read_json, write_json
+from augment.fsutil import MODEL, atomic_dir, read_json, write_json
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"
@@ -42,7 +42,7 @@ def save_model(
         for name, net in networks.items()
         for key, value in net.state_dict().items()
     }
-    with atomic_dir(directory) as tmp:
+    with atomic_dir(directory, MODEL) as tmp:
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
         for name, obj in (extra_json or {}).items():
             write_json(tmp / name, obj)

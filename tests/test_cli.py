@@ -69,7 +69,7 @@ def test_ingest_reads_params_file_and_options_override(tmp_path, monkeypatch, sm
 
 def test_train_writes_a_safe_model(workdir):
     files = sorted(p.name for p in (workdir / "model").iterdir())
-    assert files == ["config.json", "encoder.json", "weights.safetensors"]
+    assert files == [".augment-output.json", "config.json", "encoder.json", "weights.safetensors"]
     config = json.loads((workdir / "model" / "config.json").read_text())
     assert config["model"] == "tabgan" and config["hyperparameters"]["epochs"] == 2
 

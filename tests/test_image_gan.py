@@ -179,7 +179,11 @@ def test_training_is_seeded():
 def test_save_load_round_trip(fitted, tmp_path):
     out = tmp_path / "model"
     fitted.save(out)
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "weights.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".augment-output.json",
+        "config.json",
+        "weights.safetensors",
+    ]
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == "imagegan"
     assert config["hyperparameters"]["steps"] == FAST["steps"]

@@ -51,7 +51,7 @@ def test_fit_save_load_sample(model, table, tmp_path, monkeypatch):
 
     synth.save(tmp_path / "model")
     files = sorted(p.name for p in (tmp_path / "model").iterdir())
-    assert files == ["bank.parquet", "config.json"]
+    assert files == [".augment-output.json", "bank.parquet", "config.json"]
     for path in (tmp_path / "model").iterdir():
         assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
     config = model_config(tmp_path / "model")

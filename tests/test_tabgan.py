@@ -103,7 +103,7 @@ def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     gan, summary = fitted
     gan.save(tmp_path / "model")
     files = sorted(p.name for p in (tmp_path / "model").iterdir())
-    assert files == ["config.json", "encoder.json", "weights.safetensors"]
+    assert files == [".augment-output.json", "config.json", "encoder.json", "weights.safetensors"]
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["model"] == "tabgan" and config["training"]["steps"] == summary["steps"]
     assert config["hyperparameters"]["batch_size"] == FAST["batch_size"]

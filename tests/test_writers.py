@@ -32,12 +32,12 @@ def test_failed_write_leaves_nothing(tmp_path, schema, small_table):
 def test_outputs_get_normal_permissions(tmp_path):
     import os
 
-    from augment.fsutil import atomic_dir, write_text
+    from augment.fsutil import MODEL, atomic_dir, write_text
 
     old = os.umask(0o022)
     try:
         write_text(tmp_path / "a.txt", "x")
-        with atomic_dir(tmp_path / "model") as tmp:
+        with atomic_dir(tmp_path / "model", MODEL) as tmp:
             (tmp / "f").write_text("y")
     finally:
         os.umask(old)

@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 
 from augment.errors import AugmentError, MissingExtraError
-from augment.fsutil import atomic_dir, read_json, write_json
+from augment.fsutil import MODEL, atomic_dir, read_json, write_json
 from augment.log import logger
 from augment.runtime import resolve_device, seed_everything
 from augment.schema import TableSchema
@@ -306,7 +306,7 @@ class SDVSynthesizer:
             },
             "versions": {"torch": torch.__version__, "pandas": pd.__version__},
         }
-        with atomic_dir(directory) as tmp:
+        with atomic_dir(directory, MODEL) as tmp:
             self._bank.to_parquet(tmp / BANK_FILE, index=False)
             write_json(tmp / CONFIG_FILE, config)
 

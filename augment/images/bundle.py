@@ -16,7 +16,7 @@ from safetensors.numpy import load_file, save_file
 
 from augment.bundle import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
-from augment.fsutil import atomic_dir
+from augment.fsutil import PREPARED_DATA, atomic_dir
 from augment.images.schema import ImageSchema
 
 
@@ -89,11 +89,15 @@ class ImageBundle:
 
 
 def write_image_bundle(
-    out: str | Path, schema: ImageSchema, splits: dict[str, ImageSplit]
+    out: str | Path,
+    schema: ImageSchema,
+    splits: dict[str, ImageSplit],
+    inputs: tuple[str | Path, ...] = (),
 ) -> ImageBundle:
-    """Write all splits and the schema into a fresh directory, swapped into place at the end."""
+    """Write all splits and the schema into a fresh directory, swapped into place at the end;
+    ``out`` may not hold any of ``inputs``."""
     out = Path(out)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, PREPARED_DATA, inputs) as tmp:
         for name in SPLITS:
             data = splits[name]
             tensors = {"images": data.images, "labels": data.labels}

@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 from augment.errors import AugmentError
+from augment.fsutil import PREPARED_DATA, check_output_dir
 from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
 from augment.images.readers import (
     DEFAULT_SIZE,
@@ -100,6 +101,8 @@ def ingest_images(
         (1, 8, 8)
     """
     _check_options(size, channels, test_size, validation_size, per_class, max_bad_fraction)
+    inputs = () if str(source) in BUILTIN_IMAGES else (source,)
+    check_output_dir(out, PREPARED_DATA, inputs)
     loaded = _load(source, size, max_bad_fraction, progress)
     _check_classes(loaded, str(source))
 
@@ -141,7 +144,7 @@ def ingest_images(
         splits={name: len(split) for name, split in splits.items()},
         skipped=loaded.skipped,
     )
-    bundle = write_image_bundle(out, schema, splits)
+    bundle = write_image_bundle(out, schema, splits, inputs)
     logger.info(
         "ingested %s: %d classes, %dx%d px, %d channel%s; train %d, validation %d, test %d"
         " images%s; %d skipped -> %s",

@@ -3,7 +3,8 @@ class folder present, even if empty), ``manifest.csv`` (file, label) and ``class
 names in the real data's order, so label indices line up).
 
 The folder is built under a temporary name beside ``out`` and swapped into place at the end, so
-a crash never leaves a half-written set that looks complete. PNG encoding runs in a thread pool:
+a crash never leaves a half-written set that looks complete; only an empty folder or an earlier
+synthetic set is replaced. PNG encoding runs in a thread pool:
 zlib and Pillow's encoder release the GIL, so writing keeps up with the generator.
 """
 
@@ -21,9 +22,7 @@ import numpy as np
 from PIL import Image
 
 from augment.errors import AugmentError
-from augment.fsutil import atomic_dir, safe_child
-
-MARKER = "generation.json"  # written last by ``augment generate``: marks a folder it owns
+from augment.fsutil import SYNTHETIC_SET, atomic_dir, check_output_dir, safe_child
 
 
 class ImageFolderWriter:
@@ -40,16 +39,17 @@ class ImageFolderWriter:
         *,
         digits: int = 6,
         workers: int | None = None,
+        inputs: Sequence[str | Path] = (),
     ) -> None:
-        self.out = Path(out)
+        self.out = check_output_dir(out, SYNTHETIC_SET, inputs)
+        self.inputs = tuple(inputs)
         self.classes = [str(c) for c in classes]
         self.digits = digits
         self.workers = workers or min(8, os.cpu_count() or 1)
         self.counts = [0] * len(self.classes)
-        _check_replaceable(self.out)
 
     def __enter__(self) -> ImageFolderWriter:
-        self._atomic = atomic_dir(self.out)
+        self._atomic = atomic_dir(self.out, SYNTHETIC_SET, self.inputs)
         self._tmp = self._atomic.__enter__()
         self._folders = [safe_child(self._tmp, name) for name in self.classes]
         if len({f.name for f in self._folders}) != len(self._folders):
@@ -106,14 +106,3 @@ def _save_png(image: np.ndarray, path: Path) -> None:
     channels = image.shape[0]
     pixels = image[0] if channels == 1 else np.ascontiguousarray(image.transpose(1, 2, 0))
     Image.fromarray(pixels).save(path, compress_level=6)  # 2-D uint8 is "L", (H, W, 3) "RGB"
-
-
-def _check_replaceable(out: Path) -> None:
-    """Only replace a folder that is empty or an earlier output of ``augment generate``."""
-    if out.exists() and not out.is_dir():
-        raise AugmentError(f"--out must be a folder, but {out} is a file")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise AugmentError(
-            f"refusing to replace {out}: it holds files that `augment generate` did not write"
-            f" (no {MARKER}); choose an empty or new folder"
-        )

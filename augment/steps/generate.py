@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from augment.errors import AugmentError
-from augment.fsutil import write_json
+from augment.fsutil import SYNTHETIC_SET, atomic_dir, check_output_dir, write_json
 from augment.images.writer import ImageFolderWriter
 from augment.labels import chunked_labels, plan_counts
 from augment.log import logger
@@ -73,9 +73,8 @@ def generate(
             f"unsupported output format {format!r} for {kind}: use {', '.join(allowed)}"
         )
     plan = plan_counts(schema.classes, schema.class_counts, n=n, balance=balance, counts=counts)
-    out_dir = Path(out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise AugmentError(f"--out must be a folder, but {out_dir} is a file")
+    inputs = (model,) if isinstance(model, str | Path) else ()
+    out_dir = check_output_dir(out, SYNTHETIC_SET, inputs)
 
     started = time.perf_counter()
     unit = "image" if images else "row"
@@ -90,7 +89,7 @@ def generate(
         "model": getattr(synth, "name", type(synth).__name__),
     }
     if images:
-        with ImageFolderWriter(out_dir, schema.classes) as writer:
+        with ImageFolderWriter(out_dir, schema.classes, inputs=inputs) as writer:
             for labels, batch in chunks:
                 writer.write(batch, labels)
             summary["seconds"] = round(time.perf_counter() - started, 3)
@@ -99,12 +98,13 @@ def generate(
         target = out_dir
     else:
         target = out_dir / f"synthetic.{format}"
-        with TableWriter(target, schema, format) as writer:
-            for _, frame in chunks:
-                writer.write(frame)
-        summary["seconds"] = round(time.perf_counter() - started, 3)
-        summary["file"] = target.name
-        write_json(out_dir / "generation.json", summary)
+        with atomic_dir(out_dir, SYNTHETIC_SET, inputs) as tmp:
+            with TableWriter(tmp / target.name, schema, format) as writer:
+                for _, frame in chunks:
+                    writer.write(frame)
+            summary["seconds"] = round(time.perf_counter() - started, 3)
+            summary["file"] = target.name
+            write_json(tmp / "generation.json", summary)
     bar.close()
     logger.info(
         "generated %d %ss (%s) in %.1f s -> %s",

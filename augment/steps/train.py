@@ -7,6 +7,7 @@ from typing import Any
 
 from augment.bundle import TabularBundle, load_bundle
 from augment.errors import AugmentError
+from augment.fsutil import MODEL, check_output_dir
 from augment.images.bundle import ImageBundle
 from augment.log import logger
 from augment.synthesizer import (
@@ -52,6 +53,8 @@ def train(
         >>> images.shape, images.dtype.name
         ((3, 1, 8, 8), 'uint8')
     """
+    inputs = [data.path if isinstance(data, TabularBundle | ImageBundle) else data]
+    check_output_dir(out, MODEL, inputs)  # before training, not after it
     bundle = data if isinstance(data, TabularBundle | ImageBundle) else load_bundle(data)
     modality = bundle.schema.modality
     model = default_model(modality) if model in (None, "auto") else model

@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 
 from augment.bundle import TabularBundle, write_bundle
 from augment.errors import AugmentError
+from augment.fsutil import PREPARED_DATA, check_output_dir
 from augment.log import logger
 from augment.schema import KINDS, ColumnSpec, TableSchema
 
@@ -63,6 +64,8 @@ def ingest_table(
         raise AugmentError("test_size + validation_size must leave rows for training")
     missing = list(missing_values)
     source_str = str(source)
+    inputs = () if source_str in BUILTIN_TABLES else (source_str,)
+    check_output_dir(out, PREPARED_DATA, inputs)
     official_test: pd.DataFrame | None = None
     if source_str in BUILTIN_TABLES:
         frame, official_test = load_adult()
@@ -109,7 +112,8 @@ def ingest_table(
     schema.splits = {"train": len(train), "validation": len(validation), "test": len(test)}
     train_counts = train[label].value_counts()
     schema.class_counts = [int(train_counts.get(c, 0)) for c in schema.classes]
-    bundle = write_bundle(out, schema, {"train": train, "validation": validation, "test": test})
+    splits = {"train": train, "validation": validation, "test": test}
+    bundle = write_bundle(out, schema, splits, inputs)
     logger.info(
         "ingested %s: %d columns (%s), label %r with %d classes; "
         "train %d, validation %d, test %d rows -> %s",
