@@ -24,7 +24,7 @@ _LAZY = {
     "train": "augment.steps.train",
     "generate": "augment.steps.generate",
     "evaluate": "augment.steps.evaluate",
-    "Synthesizer": "augment.synthesizers",
+    "Synthesizer": "augment.synthesizer",
 }
 __all__ = ["__version__", *_LAZY]
 

@@ -15,14 +15,14 @@ import typer
 from augment import __version__
 from augment.errors import AugmentError
 from augment.log import configure
-from augment.params import (
+from augment.registry import MODEL_CHOICES
+from augment.settings import (
     load_params,
     parse_assignments,
     select_pipeline,
     split_train_settings,
     stage_settings,
 )
-from augment.synthesizer import MODEL_CHOICES
 
 app = typer.Typer(
     name="augment",
@@ -450,7 +450,7 @@ def report(
 
     Example: augment report --out reports/summary.html
     """
-    from augment.reporting import write_report
+    from augment.reporting.html import write_report
 
     with user_errors():
         stages = select_pipeline(load_params(params), pipeline)

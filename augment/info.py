@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from augment.core.models import model_config
 from augment.errors import AugmentError
-from augment.synthesizer import model_config
 
 
 def model_info(directory: str | Path) -> dict[str, Any]:

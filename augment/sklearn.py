@@ -16,27 +16,20 @@ import numpy as np
 import pandas as pd
 from imblearn.over_sampling.base import BaseOverSampler
 from imblearn.utils import check_target_type
-from imblearn.utils._validation import _check_X
 from scipy import sparse
-from sklearn.utils import check_consistent_length, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import check_array, check_consistent_length, check_random_state
+from sklearn.utils.validation import validate_data
 
-try:
-    from sklearn.utils.validation import validate_data  # scikit-learn >= 1.6
-except ImportError:  # older scikit-learn: imbalanced-learn's compatibility layer
-    from sklearn_compat.utils.validation import validate_data
-
+from augment.core.models import GenerativeModel
+from augment.core.runtime import resolve_device
+from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
-from augment.runtime import resolve_device
-from augment.schema import TableSchema
-from augment.synthesizer import SDV_MODELS, TABLE_MODELS, TabularSynthesizer, make_synthesizer
+from augment.registry import MODELS, TABULAR, make_synthesizer, models_for
 from augment.tabular.ingest import build_schema, infer_kinds
-from augment.training import cpu_thread_limit
+from augment.tabular.schema import TableSchema
 
 __all__ = ["GANOverSampler"]
 
-# Models trained for a number of epochs with mini-batches (the others ignore both settings).
-_EPOCH_MODELS = ("tabgan", "sdv-ctgan", "sdv-tvae")
 _SEED_LIMIT = 2**31 - 1
 
 
@@ -74,7 +67,7 @@ class GANOverSampler(BaseOverSampler):
         sampling_strategy_: ``{class: rows generated}``, computed from ``sampling_strategy``.
         synthesizer_: the synthesizer fitted by the last ``fit_resample`` (``None`` when there
             was nothing to generate).
-        schema_: the :class:`augment.schema.TableSchema` it was fitted with (columns as in
+        schema_: the :class:`augment.tabular.schema.TableSchema` it was fitted with (columns as in
             ``X``, or ``x0, x1...`` for arrays and non-text column names, plus the label).
         seeds_: ``(training seed, sampling seed)`` drawn from ``random_state``.
         n_features_in_, feature_names_in_: as everywhere in scikit-learn.
@@ -106,9 +99,11 @@ class GANOverSampler(BaseOverSampler):
 
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
-        "model": [StrOptions(set(TABLE_MODELS + SDV_MODELS))],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        # Types only: scikit-learn's richer constraint classes are private; values are checked
+        # in _check_settings.
+        "model": [str],
+        "epochs": [Integral],
+        "batch_size": [Integral],
         "hyperparameters": [dict, None],
         "device": [str],
         "progress": ["boolean"],
@@ -144,8 +139,10 @@ class GANOverSampler(BaseOverSampler):
                 "GANOverSampler needs dense X (a numpy array or a pandas DataFrame), "
                 "got a sparse matrix"
             )
+        self._check_settings()
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
-        X = _check_X(X)
+        if not isinstance(X, pd.DataFrame):
+            X = check_array(X, dtype=None, ensure_all_finite=False)
         check_consistent_length(X, y)
         if X.ndim != 2 or X.shape[1] < 1:
             raise ValueError(f"X must be 2-D with at least one column, got shape {X.shape}")
@@ -154,6 +151,14 @@ class GANOverSampler(BaseOverSampler):
             raise ValueError(f"X has duplicate column names ({dup!r}): rename them")
         validate_data(self, X=X, y=y, reset=True, skip_check_array=True)
         return X, y, binarize_y
+
+    def _check_settings(self) -> None:
+        tables = models_for(TABULAR)
+        if self.model not in tables:
+            raise ValueError(f"model must be one of {', '.join(tables)}, got {self.model!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -185,7 +190,7 @@ class GANOverSampler(BaseOverSampler):
             ]
             or [np.empty(0, dtype=object)]
         )
-        self.synthesizer_: TabularSynthesizer | None = None
+        self.synthesizer_: GenerativeModel | None = None
         if len(labels):
             settings = self._synthesizer_settings()
             self.synthesizer_ = make_synthesizer(self.model, settings)
@@ -230,7 +235,7 @@ class GANOverSampler(BaseOverSampler):
                 f"set {' and '.join(clash)} with GANOverSampler's own parameter(s) of that name, "
                 "not in hyperparameters"
             )
-        if self.model in _EPOCH_MODELS:
+        if MODELS[self.model].epochs:
             settings.update(epochs=int(self.epochs), batch_size=int(self.batch_size))
         return settings
 

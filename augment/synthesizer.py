@@ -1,121 +1,153 @@
-"""What every synthesizer offers, and how a model directory is turned back into one.
+"""``augment.Synthesizer``: fit a GAN on data you hold in memory and sample from it.
 
-A model directory holds ``config.json`` (``{"model": <name>, ...}``) plus the model's own files.
-Loading reads JSON and safetensors only: never pickle, so loading a model cannot run code.
+For a pipeline of your own, without a prepared bundle on disk: a pandas DataFrame with a label
+column, or images as an array with labels (or an image folder, MNIST IDX files, an .npz). The
+data is prepared exactly as ``augment ingest`` would prepare it (kinds inferred, missing values
+handled; images resized and converted), then the project's GAN for that modality is fitted.
+Saved models are the same folders ``augment train`` writes, so the CLI can use them too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from augment.core.labels import chunked_labels, match_class, plan_counts
 from augment.errors import AugmentError
-from augment.fsutil import read_json
-from augment.schema import TableSchema
-
-TABLE_MODELS = ("tabgan",)
-IMAGE_MODELS = ("imagegan",)
-OWN_MODELS = TABLE_MODELS + IMAGE_MODELS
-SDV_MODELS = ("sdv-ctgan", "sdv-tvae", "sdv-gaussiancopula")
-MODEL_CHOICES = OWN_MODELS + SDV_MODELS
-C = TypeVar("C")
+from augment.registry import default_model, load_synthesizer, make_synthesizer, models_for
 
 
-@runtime_checkable
-class TabularSynthesizer(Protocol):
-    """A fitted-or-not generator of labelled rows in the original schema.
+class Synthesizer:
+    """A class-conditional synthesizer for a table or an image set.
 
-    ``sample(labels)`` returns one row per entry of ``labels``, in ``schema.names`` order and
-    dtypes, whose label column equals ``labels`` exactly (conditioning, not rejection).
+    ``model`` is ``auto`` (``tabgan`` for tables, ``imagegan`` for images) or a model name;
+    ``hyperparameters`` go to the model (``epochs`` for tables, ``steps`` for images, ...).
+
+    Example (tiny budgets; real runs train far longer):
+        >>> import augment, pandas as pd
+        >>> table = pd.DataFrame({"age": [23, 35, 47, 51, 62, 29] * 20,
+        ...                       "plan": ["a", "b", "a", "c", "b", "a"] * 20,
+        ...                       "churn": ["no", "no", "yes", "no", "yes", "no"] * 20})
+        >>> synth = augment.Synthesizer(epochs=2).fit(table, label="churn", device="cpu",
+        ...                                            progress=False)
+        >>> rows = synth.sample(10, labels={"yes": 4, "no": 6}, seed=0)
+        >>> list(rows.columns), rows["churn"].value_counts().to_dict()
+        (['age', 'plan', 'churn'], {'no': 6, 'yes': 4})
+        >>> synth.save(tmp / "churn-gan")
+        >>> augment.Synthesizer.load(tmp / "churn-gan").sample(3, seed=1).shape
+        (3, 3)
+
+        Images: an array with labels (or a folder path), then images and their class names.
+
+        >>> from sklearn.datasets import load_digits
+        >>> digits = load_digits()
+        >>> gan = augment.Synthesizer(steps=5).fit((digits.images * 16).astype("uint8"),
+        ...                                        labels=digits.target, device="cpu",
+        ...                                        progress=False)
+        >>> images, names = gan.sample(4, labels=[7, 7, 3, 3], seed=0)
+        >>> images.shape, names.tolist()
+        ((4, 1, 8, 8), ['7', '7', '3', '3'])
     """
 
-    name: str
-    schema: TableSchema | None
+    def __init__(self, model: str = "auto", **hyperparameters: Any) -> None:
+        self.model_name = model
+        self.hyperparameters = dict(hyperparameters)
+        self.model: Any = None
+
+    @property
+    def modality(self) -> str | None:
+        return None if self.model is None else self.model.schema.modality
+
+    @property
+    def classes(self) -> list[Any]:
+        """The label's classes, in the model's order (label index ``i`` is ``classes[i]``)."""
+        self._check_fitted()
+        return list(self.model.schema.classes)
 
     def fit(
         self,
-        data: pd.DataFrame,
-        schema: TableSchema,
+        data: pd.DataFrame | np.ndarray | str | Path,
+        label: str | None = None,
         *,
+        labels: Sequence[Any] | np.ndarray | None = None,
+        size: int | None = None,
+        channels: int | None = None,
+        kinds: Mapping[str, str] | None = None,
         seed: int = 0,
         device: str = "auto",
         progress: bool = True,
-    ) -> dict[str, Any]: ...
+    ) -> Synthesizer:
+        """Fit on a DataFrame (``label``: its label column; ``kinds`` overrides column kinds) or
+        on images (an array with ``labels``, or a folder / IDX / .npz / ``digits`` path;
+        ``size`` and ``channels`` as for ``augment ingest``). Returns ``self``."""
+        if isinstance(data, pd.DataFrame):
+            from augment.tabular.ingest import prepare_frame
 
-    def sample(self, labels: Sequence[Any] | np.ndarray, *, seed: int = 0) -> pd.DataFrame: ...
+            if label is None:
+                raise AugmentError("fit(table, label=...) needs the label column's name")
+            frame, schema = prepare_frame(data, label, kinds=dict(kinds or {}))
+            train, modality = frame, "tabular"
+        else:
+            from augment.images.ingest import prepare_images
 
-    def save(self, directory: str | Path) -> None: ...
+            train, schema = prepare_images(
+                data, labels, size=size, channels=channels, progress=progress
+            )
+            modality = "image"
+        name = default_model(modality) if self.model_name == "auto" else self.model_name
+        if name not in models_for(modality):
+            raise AugmentError(f"model {name!r} cannot fit {modality} data")
+        self.model = make_synthesizer(name, self.hyperparameters)
+        self.model.fit(train, schema, seed=seed, device=device, progress=progress)
+        return self
 
+    def sample(
+        self,
+        n: int | None = None,
+        labels: Sequence[Any] | Mapping[Any, int] | None = None,
+        *,
+        balance: bool = False,
+        seed: int = 0,
+    ) -> pd.DataFrame | tuple[np.ndarray, np.ndarray]:
+        """``n`` samples in the training data's class mix (``balance``: equal classes), or
+        exactly ``labels``: one class per sample (a sequence) or ``{class: count}``.
 
-def checked_config(config_class: type[C], model: str, hyperparameters: dict[str, Any]) -> C:
-    """``config_class(**hyperparameters)``, with a one-line error naming any unknown key."""
-    known = {f.name for f in dataclasses.fields(config_class)}  # type: ignore[arg-type]
-    unknown = sorted(set(hyperparameters) - known)
-    if unknown:
-        raise AugmentError(
-            f"unknown {model} hyper-parameter(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    return config_class(**hyperparameters)
+        Tables: a DataFrame in the original schema. Images: ``(images, class_names)``, uint8
+        ``(N, C, H, W)`` and the class name of each image.
+        """
+        self._check_fitted()
+        schema = self.model.schema
+        if labels is not None and not isinstance(labels, Mapping):
+            codes = np.asarray([match_class(x, schema.classes) for x in labels], dtype=np.int64)
+            if n is not None and n != len(codes):
+                raise AugmentError(f"n={n} but {len(codes)} labels were given")
+        else:
+            plan = plan_counts(
+                schema.classes, schema.class_counts, n=n, balance=balance, counts=labels
+            )
+            codes = next(chunked_labels(plan, max(1, sum(plan)), seed), np.zeros(0, np.int64))
+        names = np.asarray(schema.classes, dtype=object)[codes]
+        if schema.modality == "image":
+            return self.model.sample(codes, seed=seed), names.astype(str)
+        return self.model.sample(names, seed=seed)
 
+    def save(self, path: str | Path) -> None:
+        """A model folder (safetensors + JSON), the same as ``augment train`` writes."""
+        self._check_fitted()
+        self.model.save(path)
 
-def make_synthesizer(
-    model: str, hyperparameters: dict[str, Any] | None = None
-) -> TabularSynthesizer:
-    """A new, unfitted synthesizer: ``tabgan`` or ``imagegan`` (this project's GANs) or an
-    ``sdv-*`` baseline for tables."""
-    hyperparameters = dict(hyperparameters or {})
-    if model == "tabgan":
-        from augment.tabular.gan import TabGAN
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> Synthesizer:
+        """Load a model folder written by :meth:`save` or ``augment train``; no code runs."""
+        model = load_synthesizer(path, device=device)
+        synth = cls(getattr(model, "name", "auto"))
+        synth.model = model
+        return synth
 
-        return TabGAN(**hyperparameters)
-    if model == "imagegan":
-        from augment.images.gan import ImageGAN
-
-        return ImageGAN(**hyperparameters)
-    if model in SDV_MODELS:
-        from augment.baselines.sdv import SDVSynthesizer
-
-        return SDVSynthesizer(model, **hyperparameters)
-    raise AugmentError(f"unknown model {model!r}: use one of {', '.join(MODEL_CHOICES)}")
-
-
-def load_synthesizer(directory: str | Path, device: str = "auto") -> TabularSynthesizer:
-    """Load a trained model directory written by ``save``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise AugmentError(f"model not found: {directory} (run `augment train` first)")
-    config = read_json(directory / "config.json", "model config")
-    model = config.get("model")
-    if model == "tabgan":
-        from augment.tabular.gan import TabGAN
-
-        return TabGAN.load(directory, device=device)
-    if model == "imagegan":
-        from augment.images.gan import ImageGAN
-
-        return ImageGAN.load(directory, device=device)
-    if model in SDV_MODELS:
-        from augment.baselines.sdv import SDVSynthesizer
-
-        return SDVSynthesizer.load(directory)
-    raise AugmentError(f"{directory}/config.json names an unknown model {model!r}")
-
-
-def models_for(modality: str) -> tuple[str, ...]:
-    """The models that can be trained on a dataset of this modality."""
-    return IMAGE_MODELS if modality == "image" else TABLE_MODELS + SDV_MODELS
-
-
-def default_model(modality: str) -> str:
-    return models_for(modality)[0]
-
-
-def model_config(directory: str | Path) -> dict[str, Any]:
-    """The JSON config of a trained model (its name, hyper-parameters, schema, training summary)."""
-    return read_json(Path(directory) / "config.json", "model config")
+    def _check_fitted(self) -> None:
+        if self.model is None or self.model.schema is None:
+            raise AugmentError("the synthesizer is not fitted: call fit() or load() first")

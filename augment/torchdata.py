@@ -47,10 +47,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from augment.core.files import read_json
+from augment.core.labels import plan_counts, proportional_counts
 from augment.errors import AugmentError
-from augment.fsutil import read_json
 from augment.images.bundle import ImageBundle, ImageSplit
-from augment.labels import plan_counts, proportional_counts
 
 Transform = Callable[[Any], Any]
 
@@ -381,7 +381,7 @@ class GeneratorDataset(Dataset):
 def _image_model(model: Any, device: str) -> Any:
     """A fitted image model from a directory or an object, or a one-line error."""
     if isinstance(model, str | Path):
-        from augment.synthesizer import load_synthesizer
+        from augment.registry import load_synthesizer
 
         model = load_synthesizer(model, device=device)
     schema = getattr(model, "schema", None)

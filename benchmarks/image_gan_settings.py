@@ -23,10 +23,9 @@ try:
 except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from augment.evaluation.images import evaluate_images
-from augment.evaluation.images.runner import FULL
+from augment.images.evaluation.runner import FULL, evaluate_images
 from augment.images.ingest import ingest_images
-from augment.synthesizer import make_synthesizer
+from augment.registry import make_synthesizer
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 

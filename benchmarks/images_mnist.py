@@ -43,13 +43,12 @@ except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
 
+from augment.core.files import write_json
 from augment.errors import AugmentError
-from augment.evaluation.images import evaluate_images
-from augment.evaluation.images.runner import FULL
-from augment.fsutil import write_json
 from augment.images.bundle import ImageBundle
+from augment.images.evaluation.runner import FULL, evaluate_images
 from augment.images.ingest import ingest_images
-from augment.synthesizer import make_synthesizer
+from augment.registry import make_synthesizer
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "images_mnist.json"

@@ -43,14 +43,14 @@ except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
 
+from augment.core.files import write_json, write_text
+from augment.core.runtime import resolve_device, seed_everything
 from augment.errors import AugmentError, MissingExtraError
-from augment.fsutil import write_json, write_text
-from augment.runtime import resolve_device, seed_everything
-from augment.schema import TableSchema
-from augment.synthesizer import SDV_MODELS, make_synthesizer
+from augment.registry import MODELS, make_synthesizer
 from augment.tabular.ingest import ADULT_COLUMNS, build_schema, infer_kinds, load_adult
+from augment.tabular.schema import TableSchema
 
-MODELS = ("tabgan", *SDV_MODELS)
+BENCH_MODELS = ("tabgan", *(name for name in MODELS if name.startswith("sdv-")))
 LABEL = "income"
 POSITIVE = ">50K"
 DEFAULT_ADULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult"
@@ -145,7 +145,7 @@ def fit_sdv(
     model: str, train: pd.DataFrame, schema: TableSchema, epochs: int | None, seed: int,
     device: str, progress: bool,
 ) -> Fitted:  # fmt: skip
-    from augment.baselines.sdv import TABLE, build_sdv_synthesizer, on_device, sdv_quiet
+    from augment.tabular.sdv import TABLE, build_sdv_synthesizer, on_device, sdv_quiet
 
     torch_device = resolve_device(device)
     params = {} if model == "sdv-gaussiancopula" or epochs is None else {"epochs": epochs}
@@ -412,7 +412,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--models",
         default="tabgan,sdv-ctgan",
-        help=f"comma-separated, from: {', '.join(MODELS)} (default: %(default)s)",
+        help=f"comma-separated, from: {', '.join(BENCH_MODELS)} (default: %(default)s)",
     )
     parser.add_argument(
         "--adult-dir",
@@ -458,9 +458,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--progress", action="store_true", help="show the models' progress bars")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in args.models if m not in MODELS]
+    unknown = [m for m in args.models if m not in BENCH_MODELS]
     if unknown or not args.models:
-        parser.error(f"unknown model(s) {', '.join(unknown)}: use {', '.join(MODELS)}")
+        parser.error(f"unknown model(s) {', '.join(unknown)}: use {', '.join(BENCH_MODELS)}")
     if args.repeats < 1 or args.sample_rows < 1 or (args.rows is not None and args.rows < 100):
         parser.error("--repeats and --sample-rows must be positive, --rows at least 100")
     try:
@@ -474,7 +474,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def check_models(models: list[str]) -> None:
     """Fail before any training when a model or scorer cannot be imported."""
-    from augment.baselines.sdv import require_sdv
+    from augment.tabular.sdv import require_sdv
 
     try:
         import sdmetrics  # noqa: F401

@@ -12,10 +12,10 @@ MODULES = [
     "augment.steps.train",
     "augment.steps.generate",
     "augment.steps.evaluate",
-    "augment.synthesizers",
+    "augment.synthesizer",
     "augment.info",
     "augment.reporting.html",
-    "augment.tracking",
+    "augment.core.tracking",
     "augment.sklearn",
     "augment.torchdata",
 ]

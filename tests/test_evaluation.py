@@ -16,19 +16,24 @@ import pytest
 from scipy import stats
 from sklearn.datasets import load_wine
 
-from augment.bundle import TabularBundle
-from augment.evaluation import evaluate_tabular, write_evaluation
-from augment.evaluation.classifiers import make_classifier
-from augment.evaluation.metrics import classification_scores, mean_ci, paired_gains
-from augment.evaluation.privacy import dcr_report
-from augment.evaluation.recipes import (
+from augment.evaluation.stats import classification_scores, mean_ci, paired_gains
+from augment.steps.ingest import ingest
+from augment.tabular.bundle import TabularBundle
+from augment.tabular.evaluation.classifiers import make_classifier
+from augment.tabular.evaluation.privacy import dcr_report
+from augment.tabular.evaluation.recipes import (
     SyntheticPool,
     proportional_counts,
     smote_oversample,
     stratified_subset,
 )
-from augment.evaluation.report import gain_vs_fraction, gain_vs_ratio, gains_long
-from augment.steps.ingest import ingest
+from augment.tabular.evaluation.report import (
+    gain_vs_fraction,
+    gain_vs_ratio,
+    gains_long,
+    write_evaluation,
+)
+from augment.tabular.evaluation.runner import evaluate_tabular
 
 
 # -- fixtures --------------------------------------------------------------------------------
@@ -202,7 +207,7 @@ def test_classifiers_handle_missing_datetime_and_multiclass(name: str, bundle) -
 
 
 def test_datetime_features(bundle) -> None:
-    from augment.schema import ColumnSpec, TableSchema
+    from augment.tabular.schema import ColumnSpec, TableSchema
 
     schema = TableSchema.from_dict(bundle.schema.to_dict())
     schema.columns.append(ColumnSpec(name="when", kind="datetime", dtype="datetime64[ns]"))
@@ -278,7 +283,7 @@ def test_smote_balances_classes_and_keeps_real_rows(bundle) -> None:
 
 @pytest.mark.parametrize("kind", ["continuous", "categorical"])
 def test_smote_variants_for_single_kind_features(kind: str) -> None:
-    from augment.schema import ColumnSpec, TableSchema
+    from augment.tabular.schema import ColumnSpec, TableSchema
 
     rng = np.random.default_rng(0)
     n = 60
@@ -303,7 +308,7 @@ def test_smote_variants_for_single_kind_features(kind: str) -> None:
         columns=[*specs, ColumnSpec("y", "categorical", "object", categories=["a", "b"])],
         classes=["a", "b"],
     )
-    from augment.evaluation.recipes import smote_variant
+    from augment.tabular.evaluation.recipes import smote_variant
 
     assert smote_variant(schema) == expected
     out = smote_oversample(frame, schema, seed=0)

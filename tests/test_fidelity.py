@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augment.evaluation.fidelity import cramers_v, ks_complement, quality_report
-from augment.schema import ColumnSpec, TableSchema
+from augment.tabular.evaluation.fidelity import cramers_v, ks_complement, quality_report
+from augment.tabular.schema import ColumnSpec, TableSchema
 
 
 def make_schema(frame: pd.DataFrame, label: str, kinds: dict[str, str]) -> TableSchema:

@@ -17,28 +17,29 @@ import pandas as pd
 import pytest
 import torch
 
+from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
-from augment.evaluation.images import classifiers as clf_mod
-from augment.evaluation.images import evaluate_images, write_image_evaluation
-from augment.evaluation.images.classifiers import (
+from augment.evaluation.stats import mean_ci, paired_gains
+from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
+from augment.images.evaluation import classifiers as clf_mod
+from augment.images.evaluation.classifiers import (
     build_classifier,
     classic_augment,
     predict_proba,
     resolve_classifier,
     train_classifier,
 )
-from augment.evaluation.images.fidelity import (
+from augment.images.evaluation.fidelity import (
     frechet_distance,
     frechet_distance_from_stats,
     inception_features,
     load_inception,
     prdc,
 )
-from augment.evaluation.images.recipes import ImagePool, mix_ratio, per_class_subset
-from augment.evaluation.metrics import mean_ci, paired_gains
-from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
+from augment.images.evaluation.recipes import ImagePool, mix_ratio, per_class_subset
+from augment.images.evaluation.report import write_image_evaluation
+from augment.images.evaluation.runner import evaluate_images
 from augment.images.schema import ImageSchema
-from augment.training import cpu_thread_limit
 
 SIZE = 8
 CLASSES = ["stripes", "bars", "square"]
@@ -418,7 +419,7 @@ def test_outputs_are_written(result: dict[str, Any], tmp_path: Path) -> None:
 def test_verdict_says_not_significant_when_the_interval_holds_zero(
     result: dict[str, Any],
 ) -> None:
-    from augment.evaluation.images.runner import verdict
+    from augment.images.evaluation.runner import verdict
 
     fake = json.loads(json.dumps(result))
     for recipe in ("real+synth@0.5", "real+synth@1.0"):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from augment.core.labels import chunked_labels, plan_counts, proportional_counts
 from augment.errors import AugmentError
-from augment.labels import chunked_labels, plan_counts, proportional_counts
 
 
 def test_proportional_counts_are_exact():

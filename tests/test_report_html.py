@@ -25,13 +25,14 @@ from augment.errors import AugmentError
 from augment.images.bundle import ImageSplit, write_image_bundle
 from augment.images.schema import ImageSchema
 from augment.images.writer import ImageFolderWriter
-from augment.reporting import markdown_html, render_report, write_report
 from augment.reporting.figures import (
     association_matrix,
     category_frequencies,
     column_distributions,
 )
-from augment.schema import ColumnSpec, TableSchema
+from augment.reporting.html import render_report, write_report
+from augment.reporting.markdown import markdown_html
+from augment.tabular.schema import ColumnSpec, TableSchema
 
 EVIL = "<script>alert('x')</script>"
 TABLE_VERDICT = (
@@ -368,7 +369,7 @@ def test_table_report_samples_the_model_when_no_set_is_given(table_run, monkeypa
             calls.append((len(labels), seed))
             return frame.sample(len(labels), replace=True, random_state=seed)
 
-    monkeypatch.setattr("augment.synthesizer.load_synthesizer", lambda model, device: Fake())
+    monkeypatch.setattr("augment.registry.load_synthesizer", lambda model, device: Fake())
     page = render_report(
         metrics=table_run["x"] / "metrics.json",
         plots=table_run["x"] / "plots",
@@ -456,7 +457,7 @@ def test_image_report_samples_the_model(image_run, monkeypatch):
         def sample(self, labels, *, seed=0):
             return _images(np.asarray(labels), np.random.default_rng(seed))
 
-    monkeypatch.setattr("augment.synthesizer.load_synthesizer", lambda model, device: Fake())
+    monkeypatch.setattr("augment.registry.load_synthesizer", lambda model, device: Fake())
     page = render_report(
         metrics=image_run["x"] / "metrics.json",
         plots=image_run["x"] / "plots",

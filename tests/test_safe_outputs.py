@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from augment.cli import app
+from augment.core.files import MODEL, OWNER_MARKER, atomic_dir, check_output_dir
 from augment.errors import AugmentError
-from augment.fsutil import MODEL, OWNER_MARKER, atomic_dir, check_output_dir
 
 runner = CliRunner()
 TINY_TRAIN = ["--epochs", "1", "--batch-size", "100", "--device", "cpu"]

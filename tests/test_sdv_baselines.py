@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from augment.core.models import model_config
 from augment.errors import AugmentError, MissingExtraError
-from augment.synthesizer import load_synthesizer, make_synthesizer, model_config
+from augment.registry import load_synthesizer, make_synthesizer
 from augment.tabular.ingest import build_schema, infer_kinds
 
 SDV_HYPERPARAMETERS = {

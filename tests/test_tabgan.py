@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
+from augment.core.training import LoopConfig, cpu_threads, resolve_precision, train_gan
 from augment.errors import AugmentError
-from augment.synthesizer import TabularSynthesizer, load_synthesizer, make_synthesizer
-from augment.tabular import TabGAN
+from augment.registry import GenerativeModel, load_synthesizer, make_synthesizer
+from augment.tabular.gan import TabGAN
 from augment.tabular.ingest import build_schema
-from augment.training import LoopConfig, cpu_threads, resolve_precision, train_gan
 
 # Tiny settings: the point is behaviour, not quality.
 FAST = {
@@ -64,7 +64,7 @@ def fitted(table, mixed_kinds) -> tuple[TabGAN, dict]:
 
 def test_fit_returns_the_loop_summary(fitted):
     gan, summary = fitted
-    assert isinstance(gan, TabularSynthesizer) and gan.name == "tabgan"
+    assert isinstance(gan, GenerativeModel) and gan.name == "tabgan"
     assert summary["steps"] == FAST["max_steps"] and summary["device"] == "cpu"
     assert set(summary["final_losses"]) == {"loss_d", "gp", "loss_g", "cond"}
     assert all(math.isfinite(v) for v in summary["final_losses"].values())

@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
+from augment.core.tracking import RunLog
 from augment.images.bundle import ImageSplit
 from augment.images.gan import ImageGAN
 from augment.images.schema import ImageSchema
 from augment.tabular.gan import TabGAN
 from augment.tabular.ingest import build_schema, infer_kinds
-from augment.tracking import RunLog
 
 
 def _tsv(path) -> list[dict[str, str]]:

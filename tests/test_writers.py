@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from augment.steps.ingest import ingest
-from augment.writers import TableWriter
+from augment.tabular.writer import TableWriter
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_failed_write_leaves_nothing(tmp_path, schema, small_table):
 def test_outputs_get_normal_permissions(tmp_path):
     import os
 
-    from augment.fsutil import MODEL, atomic_dir, write_text
+    from augment.core.files import MODEL, atomic_dir, write_text
 
     old = os.umask(0o022)
     try:

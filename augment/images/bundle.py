@@ -14,9 +14,9 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from augment.bundle import SPLITS, check_split, schema_file
+from augment.core.files import PREPARED_DATA, atomic_dir
+from augment.core.splits import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
-from augment.fsutil import PREPARED_DATA, atomic_dir
 from augment.images.schema import ImageSchema
 
 

@@ -3,7 +3,7 @@
 A ResNet generator with class-conditional BatchNorm against a projection discriminator with
 spectral norm (:mod:`augment.images.networks`), hinge loss, DiffAugment on real and generated
 images in both steps (:mod:`augment.images.diffaugment`), and an exponential moving average of the
-generator's weights that is what samples. Run by the shared loop in :mod:`augment.training`,
+generator's weights that is what samples. Run by the shared loop in :mod:`augment.core.training`,
 which owns the device, precision, threads, seeds and progress.
 
 The whole training set lives on the device as uint8 and batches are drawn there, so a step makes
@@ -23,6 +23,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from augment.core.modelfiles import load_network, open_model, save_model
+from augment.core.models import checked_config
+from augment.core.runtime import resolve_device, torch_generator
+from augment.core.tracking import RunLog
+from augment.core.training import (
+    PRECISIONS,
+    LoopConfig,
+    cpu_thread_limit,
+    train_gan,
+)
 from augment.errors import AugmentError
 from augment.images.bundle import ImageSplit
 from augment.images.diffaugment import DEFAULT_POLICY, diff_augment, parse_policy
@@ -34,16 +44,6 @@ from augment.images.networks import (
     set_memory_format,
 )
 from augment.images.schema import ImageSchema
-from augment.modelfiles import load_network, open_model, save_model
-from augment.runtime import resolve_device, torch_generator
-from augment.synthesizer import checked_config
-from augment.tracking import RunLog
-from augment.training import (
-    PRECISIONS,
-    LoopConfig,
-    cpu_thread_limit,
-    train_gan,
-)
 
 SAMPLE_PIXELS = 2**20  # images x pixels per generator forward when sampling (bounds memory)
 NOISE_BLOCK = 4096  # noise vectors drawn at a time when sampling
@@ -80,7 +80,9 @@ class ImageGANConfig:
     diffaugment: str = DEFAULT_POLICY  # comma-separated subset of color,translation,cutout
     snapshot_every: int = 500  # steps between snapshot grids, when fit() is given a folder
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
-    threads: int | None = None  # CPU threads; None: the free cores (augment.training.cpu_threads)
+    threads: int | None = (
+        None  # CPU threads; None: the free cores (augment.core.training.cpu_threads)
+    )
     max_seconds: float | None = None  # wall-clock training budget; stops after the step
     log_every: int = 50
 
@@ -339,7 +341,7 @@ def _adam(net: torch.nn.Module, lr: float, cfg: ImageGANConfig) -> torch.optim.O
 
 
 class _ImageGANTask:
-    """The GAN's side of :func:`augment.training.train_gan`: networks, D-step and G-step."""
+    """The GAN's side of :func:`augment.core.training.train_gan`: networks, D-step and G-step."""
 
     def __init__(
         self,
@@ -488,7 +490,7 @@ class _ImageGANTask:
     def pixel_fd(self, step: int, n: int = 1000) -> dict[str, float]:
         """Fréchet distance between ``n`` images of the sampling generator and ``n`` real ones,
         on raw pixels: a cheap fidelity curve (lower is better), not the evaluation's FD."""
-        from augment.evaluation.images.fidelity import frechet_distance
+        from augment.images.evaluation.fidelity import frechet_distance
 
         net = self._standing_stats(self._sampler()).eval()
         gen = torch_generator(self.seed + SNAPSHOT_SEED_OFFSET + 2, self.device)

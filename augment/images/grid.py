@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augment.core.files import atomic_path
 from augment.errors import AugmentError
-from augment.fsutil import atomic_path
 
 MIN_CELL = 56  # images smaller than this (pixels) are enlarged, nearest neighbour
 PAD, PAD_VALUE = 2, 96  # a dark-grey rule between images, visible on black and white ones

@@ -24,8 +24,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
+from augment.core.files import PREPARED_DATA, check_output_dir
 from augment.errors import AugmentError
-from augment.fsutil import PREPARED_DATA, check_output_dir
 from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
 from augment.images.readers import (
     DEFAULT_SIZE,

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from augment.core.files import read_json, write_json
 from augment.errors import AugmentError
-from augment.fsutil import read_json, write_json
 
 IMAGE_SCHEMA_VERSION = 1
 MIN_SIZE, MAX_SIZE = 8, 64

@@ -21,8 +21,8 @@ from types import TracebackType
 import numpy as np
 from PIL import Image
 
+from augment.core.files import SYNTHETIC_SET, atomic_dir, check_output_dir, safe_child
 from augment.errors import AugmentError
-from augment.fsutil import SYNTHETIC_SET, atomic_dir, check_output_dir, safe_child
 
 
 class ImageFolderWriter:

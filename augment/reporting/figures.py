@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment.evaluation.classifiers import numeric_values
-from augment.evaluation.fidelity import cramers_v
-from augment.schema import ColumnSpec, TableSchema
+from augment.tabular.evaluation.classifiers import numeric_values
+from augment.tabular.evaluation.fidelity import cramers_v
+from augment.tabular.schema import ColumnSpec, TableSchema
 
 DPI = 100
 REAL_COLOUR, SYNTH_COLOUR = "#4c72b0", "#dd8452"

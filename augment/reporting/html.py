@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment.bundle import load_bundle
+import augment.reporting.figures as figures
+from augment.core.files import write_text
 from augment.errors import AugmentError
-from augment.fsutil import write_text
-from augment.reporting import figures
+from augment.registry import load_bundle
 from augment.reporting.figures import Series
 from augment.reporting.inputs import (
     Summary,

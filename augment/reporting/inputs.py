@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from augment.core.files import read_json
 from augment.errors import AugmentError
-from augment.fsutil import read_json
 from augment.images.schema import ImageSchema
-from augment.schema import TableSchema
+from augment.tabular.schema import TableSchema
 
 TABLE_FILES = ("synthetic.parquet", "synthetic.csv", "synthetic.csv.gz")
 
@@ -111,7 +111,7 @@ def read_synthetic_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
 
 def sample_table(model: str | Path, schema: TableSchema, n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` rows from the trained model, labels in the training split's proportions (CPU)."""
-    from augment.synthesizer import load_synthesizer
+    from augment.registry import load_synthesizer
 
     synth = load_synthesizer(model, device="cpu")
     weights = np.asarray(schema.class_counts or [1] * len(schema.classes), dtype=np.float64)
@@ -175,7 +175,7 @@ def sample_images(
     model: str | Path, schema: ImageSchema, per_class: int, seed: int = 0
 ) -> dict[int, np.ndarray]:
     """``per_class`` images of every class from the trained model (CPU)."""
-    from augment.synthesizer import load_synthesizer
+    from augment.registry import load_synthesizer
 
     synth = load_synthesizer(model, device="cpu")
     labels = np.repeat(np.arange(len(schema.classes)), per_class)

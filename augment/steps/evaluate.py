@@ -1,7 +1,7 @@
 """``augment evaluate``: run the evaluation protocol; write metrics, plot data and the summary.
 
 Tables go to :func:`augment.evaluation.evaluate_tabular`, images to
-:func:`augment.evaluation.images.evaluate_images`; which one is the prepared data's modality.
+:func:`augment.images.evaluation.evaluate_images`; which one is the prepared data's modality.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from augment.bundle import load_bundle
+from augment.core.files import read_json
+from augment.core.models import model_config
+from augment.core.tracking import RunLog
 from augment.errors import AugmentError
-from augment.evaluation import evaluate_tabular
-from augment.evaluation.report import write_evaluation
-from augment.fsutil import read_json
-from augment.synthesizer import model_config
-from augment.tracking import RunLog
+from augment.registry import load_bundle
+from augment.tabular.evaluation.report import write_evaluation
+from augment.tabular.evaluation.runner import evaluate_tabular
 
 # Settings the runners take from params.yaml / the CLI (not the Python-only injections).
 _PYTHON_ONLY = {"bundle", "model_dir", "synthesizer", "factory", "progress", "device", "seed"}
@@ -48,7 +48,7 @@ def evaluate(
     ``settings`` are the runner's options: for tables
     :func:`augment.evaluation.evaluate_tabular`'s (``ratios``, ``fractions``, ``seeds``,
     ``classifiers``, ``smote``, ...), for images
-    :func:`augment.evaluation.images.evaluate_images`'s (``ratios``, ``per_class``, ``seeds``,
+    :func:`augment.images.evaluation.evaluate_images`'s (``ratios``, ``per_class``, ``seeds``,
     ``classifier``, ``flip``, ...). ``dvclive``: a folder where the metrics JSON's numbers are
     also logged with DVCLive. Returns the full result.
 
@@ -67,7 +67,8 @@ def evaluate(
     bundle = load_bundle(data)
     _check_model_matches(model, bundle.schema.modality, data)
     if bundle.schema.modality == "image":
-        from augment.evaluation.images import evaluate_images, write_image_evaluation
+        from augment.images.evaluation.report import write_image_evaluation
+        from augment.images.evaluation.runner import evaluate_images
 
         tabular_only = {k: v for k, v in settings.items() if k != "classifiers"}
         _check_settings(tabular_only, settings_of(evaluate_images), "image")

@@ -15,19 +15,19 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from augment.core.files import SYNTHETIC_SET, atomic_dir, check_output_dir, write_json
+from augment.core.labels import chunked_labels, plan_counts
 from augment.errors import AugmentError
-from augment.fsutil import SYNTHETIC_SET, atomic_dir, check_output_dir, write_json
 from augment.images.writer import ImageFolderWriter
-from augment.labels import chunked_labels, plan_counts
 from augment.log import logger
-from augment.synthesizer import TabularSynthesizer, load_synthesizer
-from augment.writers import FORMATS, TableWriter
+from augment.registry import GenerativeModel, load_synthesizer
+from augment.tabular.writer import FORMATS, TableWriter
 
 IMAGE_FORMATS = ("png",)
 
 
 def generate(
-    model: str | Path | TabularSynthesizer = "models/tabular",
+    model: str | Path | GenerativeModel = "models/tabular",
     n: int | None = 10000,
     out: str | Path = "synth",
     *,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from augment.bundle import TabularBundle
 from augment.images.bundle import ImageBundle
 from augment.images.ingest import ingest_images, is_image_source
 from augment.log import logger
+from augment.tabular.bundle import TabularBundle
 from augment.tabular.ingest import DEFAULT_MISSING_VALUES, ingest_table
 
 

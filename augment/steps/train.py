@@ -5,23 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from augment.bundle import TabularBundle, load_bundle
+from augment.core.files import MODEL, check_output_dir
+from augment.core.models import GenerativeModel
+from augment.core.tracking import RunLog
 from augment.errors import AugmentError
-from augment.fsutil import MODEL, check_output_dir
 from augment.images.bundle import ImageBundle
 from augment.log import logger
-from augment.synthesizer import (
-    MODEL_CHOICES,
-    OWN_MODELS,
-    TabularSynthesizer,
-    default_model,
-    make_synthesizer,
-    models_for,
-)
-from augment.tracking import RunLog
-
-# GaussianCopula has no epochs or batches: the shared train settings do not apply to it.
-_NOT_FOR_COPULA = ("epochs", "batch_size")
+from augment.registry import IMAGE, MODEL_CHOICES, load_bundle, make_synthesizer, resolve_model
+from augment.tabular.bundle import TabularBundle
 
 
 def train(
@@ -36,7 +27,7 @@ def train(
     dvclive: str | Path | None = None,
     fidelity_every: int = 0,
     **hyperparameters: Any,
-) -> TabularSynthesizer:
+) -> GenerativeModel:
     """Fit ``model`` on the bundle's train split (never validation or test) and save it to ``out``.
 
     ``model="auto"`` picks the project's GAN for the data: ``tabgan`` for tables, ``imagegan``
@@ -57,22 +48,16 @@ def train(
     check_output_dir(out, MODEL, inputs)  # before training, not after it
     bundle = data if isinstance(data, TabularBundle | ImageBundle) else load_bundle(data)
     modality = bundle.schema.modality
-    model = default_model(modality) if model in (None, "auto") else model
-    if model not in models_for(modality):
-        if model not in MODEL_CHOICES:
-            raise AugmentError(f"unknown model {model!r}: use one of {', '.join(MODEL_CHOICES)}")
-        what = "images" if modality == "image" else "tables"
-        raise AugmentError(
-            f"model {model!r} cannot train on {what}: use one of {', '.join(models_for(modality))}"
-        )
+    spec = resolve_model(model, modality)
+    model = spec.name
     hyperparameters = model_hyperparameters(model, hyperparameters)
     synth = make_synthesizer(model, hyperparameters)
     fit_options: dict[str, Any] = {"seed": seed, "device": device, "progress": progress}
-    if modality == "image":
+    if modality == IMAGE:
         fit_options["snapshots"] = snapshots
     elif snapshots is not None:
         logger.warning("snapshots are sample grids of images: ignored for a table")
-    if dvclive is not None and model in OWN_MODELS:
+    if dvclive is not None and spec.own:
         with RunLog(dvclive) as curves:
             summary = synth.fit(
                 bundle.train, bundle.schema, curves=curves, fidelity_every=fidelity_every,
@@ -84,7 +69,7 @@ def train(
             logger.warning("training curves are logged for the project's GANs only, not %s", model)
         summary = synth.fit(bundle.train, bundle.schema, **fit_options)
     synth.save(out)
-    unit = "images" if modality == "image" else "rows"
+    unit = "images" if modality == IMAGE else "rows"
     logger.info(
         "trained %s on %d %s: %s -> %s", model, len(bundle.train), unit, _brief(summary), out
     )
@@ -92,18 +77,23 @@ def train(
 
 
 def model_hyperparameters(model: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """The train settings that apply to ``model``: shared keys plus its own sub-section.
+    """The hyper-parameters for ``model``: its own sub-section, then any flat keys.
 
-    ``params.yaml`` may hold sub-sections per model (``tabgan: {...}``, ``sdv-ctgan: {...}``);
-    only the chosen model's is used.
+    ``params.yaml`` holds one sub-section per model (``tabgan: {epochs: ...}``, ``imagegan:
+    {steps: ...}``), so one ``train`` section serves tables and images; only the chosen model's
+    is used. Flat keys (``--epochs``, ``--set lr=...``, keyword arguments) win over it, and one
+    that the model does not take is an error that names it.
     """
-    own = dict(settings.get(model) or {})
-    shared = {
-        k: v for k, v in settings.items() if not isinstance(v, dict) and k not in MODEL_CHOICES
-    }
-    if model == "sdv-gaussiancopula":
-        shared = {k: v for k, v in shared.items() if k not in _NOT_FOR_COPULA}
-    return {**shared, **own}
+    own = settings.get(model) or {}
+    if not isinstance(own, dict):
+        raise AugmentError(f"train.{model} must be a mapping of hyper-parameters, got {own!r}")
+    flat = {k: v for k, v in settings.items() if k not in MODEL_CHOICES}
+    nested = sorted(k for k, v in flat.items() if isinstance(v, dict))
+    if nested:
+        raise AugmentError(
+            f"unknown model section(s) {', '.join(nested)} in train: use {', '.join(MODEL_CHOICES)}"
+        )
+    return {**own, **flat}
 
 
 def _numbers(summary: dict[str, Any]) -> dict[str, Any]:

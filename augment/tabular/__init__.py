@@ -1,6 +1,1 @@
-"""The project's own conditional tabular GAN and the encoder it trains on."""
-
-from augment.tabular.encoder import TableEncoder
-from augment.tabular.gan import TabGAN, TabGANConfig
-
-__all__ = ["TabGAN", "TabGANConfig", "TableEncoder"]
+"""The table modality: schema, prepared bundles, the encoder, TabGAN, writers, evaluation."""

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from augment.errors import AugmentError
-from augment.schema import TableSchema
+from augment.tabular.schema import TableSchema
 
 ENCODER_VERSION = 1
 _NEG = -1e9  # logit bias that removes a padding slot from a softmax

@@ -2,7 +2,7 @@
 
 Mode-specific normalisation (:mod:`augment.tabular.encoder`), a conditional generator trained by
 sampling (:mod:`augment.tabular.conditions`), a PacGAN critic with WGAN-GP
-(:mod:`augment.tabular.networks`), run by the shared loop in :mod:`augment.training`. Sampling
+(:mod:`augment.tabular.networks`), run by the shared loop in :mod:`augment.core.training`. Sampling
 conditions on the label, so the label column equals what was asked, row for row.
 """
 
@@ -21,17 +21,17 @@ import pandas as pd
 import torch
 
 import augment
+from augment.core.files import read_json
+from augment.core.modelfiles import load_network, open_model, save_model
+from augment.core.models import checked_config
+from augment.core.runtime import resolve_device, torch_generator
+from augment.core.tracking import RunLog
+from augment.core.training import PRECISIONS, LoopConfig, cpu_thread_limit, train_gan
 from augment.errors import AugmentError
-from augment.fsutil import read_json
-from augment.modelfiles import load_network, open_model, save_model
-from augment.runtime import resolve_device, torch_generator
-from augment.schema import TableSchema
-from augment.synthesizer import checked_config
 from augment.tabular.conditions import ConditionSampler, one_hot_condition
 from augment.tabular.encoder import SpanLayout, TableEncoder
 from augment.tabular.networks import Discriminator, Generator, activate, condition_loss
-from augment.tracking import RunLog
-from augment.training import PRECISIONS, LoopConfig, cpu_thread_limit, train_gan
+from augment.tabular.schema import TableSchema
 
 SAMPLE_CHUNK = 50_000  # rows per generator forward when sampling
 
@@ -79,7 +79,9 @@ class TabGANConfig:
     max_point_masses: int = 20
     point_mass_fraction: float = 0.05
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
-    threads: int | None = None  # CPU threads; None: the free cores (augment.training.cpu_threads)
+    threads: int | None = (
+        None  # CPU threads; None: the free cores (augment.core.training.cpu_threads)
+    )
     log_every: int = 50
 
     def __post_init__(self) -> None:
@@ -112,7 +114,7 @@ class TabGANConfig:
 
 
 class TabGAN:
-    """Conditional tabular GAN implementing :class:`augment.synthesizer.TabularSynthesizer`.
+    """Conditional tabular GAN implementing :class:`augment.registry.GenerativeModel`.
 
     Example:
         >>> gan = TabGAN(epochs=10)  # doctest: +SKIP
@@ -203,7 +205,7 @@ class TabGAN:
         rows: int = 1000,
     ) -> Callable[[int], dict[str, float]]:
         """Quality of ``rows`` rows from the current EMA generator against as many real ones."""
-        from augment.evaluation.fidelity import quality_report
+        from augment.tabular.evaluation.fidelity import quality_report
 
         real = data.sample(min(rows, len(data)), random_state=seed)
         codes = label_codes(encoder, schema, real[schema.label])
@@ -327,7 +329,7 @@ def _adam(net: torch.nn.Module, lr: float, cfg: TabGANConfig) -> torch.optim.Opt
 
 
 class _TabGANTask:
-    """The GAN's side of :func:`augment.training.train_gan`: networks, D-step and G-step."""
+    """The GAN's side of :func:`augment.core.training.train_gan`: networks, D-step and G-step."""
 
     def __init__(
         self,

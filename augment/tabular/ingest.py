@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from augment.bundle import TabularBundle, write_bundle
+from augment.core.files import PREPARED_DATA, check_output_dir
 from augment.errors import AugmentError
-from augment.fsutil import PREPARED_DATA, check_output_dir
 from augment.log import logger
-from augment.schema import KINDS, ColumnSpec, TableSchema
+from augment.tabular.bundle import TabularBundle, write_bundle
+from augment.tabular.schema import KINDS, ColumnSpec, TableSchema
 
 DEFAULT_MISSING_VALUES = ("", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 BUILTIN_TABLES = ("adult",)

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from augment.core.labels import proportional_counts
 from augment.errors import AugmentError
 from augment.evaluation.recipes import recipe_ratio, synth_recipe
 from augment.images.bundle import ImageSplit
-from augment.labels import proportional_counts
 
 REAL = "real"
 CLASSIC = "real+classic"

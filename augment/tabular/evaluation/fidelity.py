@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment.evaluation.classifiers import numeric_values
-from augment.schema import TableSchema
+from augment.tabular.evaluation.classifiers import numeric_values
+from augment.tabular.schema import TableSchema
 
 CORRELATION_THRESHOLD = 0.5  # SDMetrics 0.32 DEFAULT_REAL_CORRELATION_THRESHOLD
 ASSOCIATION_THRESHOLD = 0.3  # SDMetrics 0.32 DEFAULT_REAL_ASSOCIATION_THRESHOLD

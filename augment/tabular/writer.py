@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from augment.core.files import atomic_path
 from augment.errors import AugmentError
-from augment.fsutil import atomic_path
-from augment.schema import ColumnSpec, TableSchema
+from augment.tabular.schema import ColumnSpec, TableSchema
 
 FORMATS = ("parquet", "csv")
 

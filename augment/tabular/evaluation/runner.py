@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,39 +30,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
-from augment.bundle import TabularBundle
+from augment.core.models import GenerativeModel
 from augment.errors import AugmentError
-from augment.evaluation.classifiers import CLASSIFIERS, encode_labels, make_classifier
-from augment.evaluation.fidelity import quality_report
-from augment.evaluation.metrics import METRICS, classification_scores, mean_ci, paired_gains
-from augment.evaluation.privacy import dcr_report
-from augment.evaluation.recipes import (
-    REAL,
+from augment.evaluation.common import (
+    StageTimer,
+    SynthesizerFactory,
+    check_ratios,
+    derive_seed,
+    fit_bar,
+    format_ci,
+    synthesizers_for,
+)
+from augment.evaluation.recipes import REAL, SYNTH, recipe_ratio, synth_recipe
+from augment.evaluation.stats import METRICS, classification_scores, mean_ci, paired_gains
+from augment.log import logger
+from augment.tabular.bundle import TabularBundle
+from augment.tabular.evaluation.classifiers import CLASSIFIERS, encode_labels, make_classifier
+from augment.tabular.evaluation.fidelity import quality_report
+from augment.tabular.evaluation.privacy import dcr_report
+from augment.tabular.evaluation.recipes import (
     SMOTE,
-    SYNTH,
     SyntheticPool,
     mix,
-    recipe_ratio,
     smote_oversample,
     smote_variant,
     stratified_subset,
-    synth_recipe,
 )
-from augment.log import logger
-from augment.schema import TableSchema
-from augment.synthesizer import (
-    TabularSynthesizer,
-    load_synthesizer,
-    make_synthesizer,
-    model_config,
-)
+from augment.tabular.schema import TableSchema
 
 PRIMARY_METRIC = "macro_f1"
 SWEEP_RETRAIN = ("fraction", "seed")
-# A fitted synthesizer for a subset: factory(rows, schema, seed) -> synthesizer.
-SynthesizerFactory = Callable[[pd.DataFrame, TableSchema, int], TabularSynthesizer]
 
 
 def evaluate_tabular(
@@ -86,7 +83,7 @@ def evaluate_tabular(
     device: str = "auto",
     progress: bool = True,
     seed: int = 0,
-    synthesizer: TabularSynthesizer | None = None,
+    synthesizer: GenerativeModel | None = None,
     factory: SynthesizerFactory | None = None,
 ) -> dict[str, Any]:
     """Train downstream classifiers on every recipe, score them on real test data, and report
@@ -99,8 +96,8 @@ def evaluate_tabular(
     instead. ``n_threads`` caps the OpenMP/BLAS threads of the classifiers and SMOTE (None: the
     libraries' default): on a shared 2-core machine, HistGradientBoosting's OpenMP threads
     spin-waiting on a busy core turned a 1 s fit into 70 s, while one thread is never more than
-    about twice as slow. Returns a JSON-ready dict;
-    :func:`augment.evaluation.report.write_evaluation` writes the metrics, plot data and summary.
+    about twice as slow. Returns a JSON-ready dict; :func:`~augment.tabular.evaluation.report.
+    write_evaluation` writes the metrics, plot data and summary.
     """
     started = time.perf_counter()
     if not isinstance(bundle, TabularBundle):
@@ -250,68 +247,6 @@ def evaluate_tabular(
     return result
 
 
-def fit_bar(total: int, progress: bool) -> tqdm:
-    """The one progress bar (stderr) over an evaluation's classifier fits and GAN retrains."""
-    return tqdm(
-        total=total,
-        desc="evaluate",
-        unit="fit",
-        file=sys.stderr,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-
-
-def synthesizers_for(
-    model_dir: str | Path | None,
-    synthesizer: Any,
-    factory: Callable[..., Any] | None,
-    sweep: bool,
-    device: str,
-    sweep_hyperparameters: dict[str, Any] | None,
-) -> tuple[Any, Callable[..., Any] | None]:
-    """The fitted synthesizer to evaluate and, when a low-data sweep runs, the factory that
-    retrains one on a subset: the caller's, else built from ``model_dir``."""
-    if synthesizer is None:
-        if model_dir is None:
-            raise AugmentError("evaluate needs a trained model directory (or a synthesizer)")
-        synthesizer = load_synthesizer(model_dir, device)
-    if sweep and factory is None:
-        if model_dir is None:
-            raise AugmentError("the low-data sweep needs a model directory or a factory")
-        factory = model_factory(model_dir, device, sweep_hyperparameters)
-    return synthesizer, factory
-
-
-def model_factory(
-    model_dir: str | Path, device: str = "auto", overrides: dict[str, Any] | None = None
-) -> SynthesizerFactory:
-    """Fit a fresh copy of the trained model's kind and hyper-parameters on a subset."""
-    config = model_config(model_dir)
-    name = config.get("model")
-    hyper = {**(config.get("hyperparameters") or {}), **(overrides or {})}
-
-    def fit(rows: pd.DataFrame, schema: TableSchema, seed: int) -> TabularSynthesizer:
-        synth = make_synthesizer(name, hyper)
-        synth.fit(rows, schema, seed=seed, device=device, progress=False)
-        return synth
-
-    return fit
-
-
-def derive_seed(base: int, *keys: Any) -> int:
-    """A stable 32-bit seed for a purpose (``"subset"``, ``"fit"``...) and its indices."""
-    words = [int(base) & 0xFFFFFFFF]
-    for key in keys:
-        if isinstance(key, str):
-            words.extend(key.encode())
-        elif isinstance(key, float):
-            words.append(int(round(key * 1_000_000)))
-        else:
-            words.append(int(key) & 0xFFFFFFFF)
-    return int(np.random.SeedSequence(words).generate_state(1)[0])
-
-
 # -- one block: one real-data fraction, all seeds ---------------------------------------------
 @dataclass
 class _Context:
@@ -335,7 +270,7 @@ def _run_block(
     ctx: _Context,
     fraction: float,
     subsets: list[pd.DataFrame],
-    synths: list[TabularSynthesizer],
+    synths: list[GenerativeModel],
 ) -> tuple[dict[str, Any], SyntheticPool]:
     """Scores of every recipe and classifier for each seed (seed ``s`` trains on ``subsets[s]``
     and draws from ``synths[s]``), their means and intervals, and the paired gains."""
@@ -402,13 +337,6 @@ def _recipe_data(
     return mix(real, pool.take(round(ratio * len(real))))
 
 
-# -- verdicts ------------------------------------------------------------------------------------
-def format_ci(ci: dict[str, float]) -> str:
-    if math.isnan(ci["low"]):
-        return f"{ci['mean']:+.3f} [no interval: {ci['n']} seed]"
-    return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"
-
-
 def best_ratio(gains: dict[str, Any], ratios: Sequence[float], clf: str, metric: str) -> float:
     """The ratio whose mean paired gain is highest (ties: the smaller ratio)."""
     best = max(ratios, key=lambda r: (gains[synth_recipe(r)][clf][metric]["mean"], -r))
@@ -470,26 +398,6 @@ def _key(fraction: float) -> str:
     return f"{float(fraction):g}" if fraction != 1 else "1.0"
 
 
-class StageTimer:
-    def __init__(self) -> None:
-        self.totals: dict[str, float] = {}
-
-    def __call__(self, name: str) -> StageTimerSpan:
-        return StageTimerSpan(self, f"{name}_s")
-
-
-class StageTimerSpan:
-    def __init__(self, timer: StageTimer, name: str) -> None:
-        self.timer, self.name = timer, name
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        spent = time.perf_counter() - self.start
-        self.timer.totals[self.name] = round(self.timer.totals.get(self.name, 0.0) + spent, 2)
-
-
 def _known_labels(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     codes = encode_labels(frame[schema.label], schema)
     unknown = int((codes < 0).sum())
@@ -497,13 +405,6 @@ def _known_labels(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
         logger.warning("test split: ignoring %d rows whose label is not in the schema", unknown)
         frame = frame.loc[codes >= 0]
     return frame.reset_index(drop=True)
-
-
-def check_ratios(ratios: Sequence[float]) -> list[float]:
-    out = sorted({float(r) for r in ratios})
-    if not out or out[0] <= 0:
-        raise AugmentError(f"ratios must be positive numbers, got {list(ratios)}")
-    return out
 
 
 def _check_fractions(fractions: Sequence[float]) -> list[float]:

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from augment.core.files import read_json, write_json
 from augment.errors import AugmentError
-from augment.fsutil import read_json, write_json
 
 SCHEMA_VERSION = 1
 ColumnKind = Literal["continuous", "categorical", "datetime"]

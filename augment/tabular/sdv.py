@@ -1,7 +1,7 @@
 """SDV's CTGAN, TVAE and GaussianCopula as optional baselines, saved as a bank of sampled rows.
 
 ``SDVSynthesizer("sdv-ctgan" | "sdv-tvae" | "sdv-gaussiancopula", **hyperparameters)`` follows
-the ``TabularSynthesizer`` protocol. SDV (Business Source License) is an optional extra: it is
+the ``GenerativeModel`` protocol. SDV (Business Source License) is an optional extra: it is
 imported inside the functions that need it, through its public API only, and a missing install
 is a one-line ``MissingExtraError``.
 
@@ -42,11 +42,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from augment.core.files import MODEL, atomic_dir, read_json, write_json
+from augment.core.runtime import resolve_device, seed_everything
 from augment.errors import AugmentError, MissingExtraError
-from augment.fsutil import MODEL, atomic_dir, read_json, write_json
 from augment.log import logger
-from augment.runtime import resolve_device, seed_everything
-from augment.schema import TableSchema
+from augment.tabular.schema import TableSchema
 
 SDV_CLASSES = {
     "sdv-ctgan": "CTGANSynthesizer",
@@ -130,7 +130,7 @@ def restore_dtypes(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
 
 
 class SDVSynthesizer:
-    """One of SDV's single-table synthesizers behind the ``TabularSynthesizer`` protocol.
+    """One of SDV's single-table synthesizers behind the ``GenerativeModel`` protocol.
 
     Hyper-parameters: ``bank_size`` and ``bank_min_per_class`` (see the module notes); every
     other keyword goes to the SDV class (``epochs``, ``batch_size``, ``enforce_min_max_values``,

@@ -11,18 +11,18 @@ from typing import Any
 
 import pandas as pd
 
-from augment.evaluation.images.recipes import (
+from augment.core.files import write_atomic, write_json, write_text
+from augment.evaluation.output import ci3, ci_cell, json_ready, plural, rounded, write_csv
+from augment.evaluation.recipes import recipe_ratio, synth_recipe
+from augment.evaluation.stats import METRIC_LABELS
+from augment.images.evaluation.recipes import (
     CLASSIC,
     REAL,
     SYNTH,
     classic_synth_ratio,
     classic_synth_recipe,
 )
-from augment.evaluation.images.runner import FULL, IMAGE_METRICS
-from augment.evaluation.metrics import METRIC_LABELS
-from augment.evaluation.recipes import recipe_ratio, synth_recipe
-from augment.evaluation.report import ci3, ci_cell, json_ready, plural, rounded, write_csv
-from augment.fsutil import write_atomic, write_json, write_text
+from augment.images.evaluation.runner import FULL, IMAGE_METRICS
 
 PRDC = ("precision", "recall", "density", "coverage")
 
@@ -213,7 +213,7 @@ def summary_markdown(result: dict[str, Any]) -> str:
 
 
 def _classic_text(flip: bool) -> str:
-    from augment.evaluation.images.classifiers import AUG_DEGREES, AUG_SCALE, AUG_SHIFT_SHARE
+    from augment.images.evaluation.classifiers import AUG_DEGREES, AUG_SCALE, AUG_SHIFT_SHARE
 
     text = (
         f"random shift (crop of the zero-padded image) of up to 1/{1 / AUG_SHIFT_SHARE:.0f} of "

@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from augment.core.files import PREPARED_DATA, atomic_dir
+from augment.core.splits import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
-from augment.fsutil import PREPARED_DATA, atomic_dir, read_json
-from augment.schema import TableSchema
+from augment.tabular.schema import TableSchema
 
 if TYPE_CHECKING:
-    from augment.images.bundle import ImageBundle
-
-SPLITS = ("train", "validation", "test")
+    pass
 
 
 @dataclass
@@ -54,31 +53,6 @@ class TabularBundle:
     @property
     def test(self) -> pd.DataFrame:
         return self.split("test")
-
-
-def schema_file(path: Path) -> Path:
-    """``path/schema.json`` of a prepared dataset, or an error saying what is missing."""
-    if not path.is_dir():
-        raise AugmentError(f"prepared data not found: {path} (run `augment ingest` first)")
-    schema_path = path / "schema.json"
-    if not schema_path.is_file():
-        raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
-    return schema_path
-
-
-def check_split(name: str) -> None:
-    if name not in SPLITS:
-        raise AugmentError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
-
-
-def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
-    """A prepared dataset of either modality, as its ``schema.json`` says."""
-    modality = read_json(schema_file(Path(path)), "schema").get("modality", "tabular")
-    if modality == "image":
-        from augment.images.bundle import ImageBundle
-
-        return ImageBundle.load(path)
-    return TabularBundle.load(path)
 
 
 def write_bundle(

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import augment
+from augment.core.files import MODEL, atomic_dir, read_json, write_json
 from augment.errors import AugmentError
-from augment.fsutil import MODEL, atomic_dir, read_json, write_json
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "config.json"

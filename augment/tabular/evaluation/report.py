@@ -10,9 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from augment.evaluation.metrics import METRIC_LABELS, METRICS
-from augment.evaluation.recipes import REAL, SMOTE, SYNTH, recipe_ratio, synth_recipe
-from augment.fsutil import write_atomic, write_json, write_text
+from augment.core.files import write_json, write_text
+from augment.evaluation.output import ci3, ci_cell, json_ready, plural, rounded, write_csv
+from augment.evaluation.recipes import REAL, SYNTH, recipe_ratio, synth_recipe
+from augment.evaluation.stats import METRIC_LABELS, METRICS
+from augment.tabular.evaluation.recipes import SMOTE
 
 LONG_COLUMNS = ["fraction", "recipe", "ratio", "classifier", "metric", "mean", "low", "high", "n"]
 
@@ -95,18 +97,6 @@ def metrics_json(result: dict[str, Any]) -> dict[str, Any]:
     return rounded(out)
 
 
-def ci3(ci: dict[str, float]) -> dict[str, float]:
-    return {"mean": ci["mean"], "low": ci["low"], "high": ci["high"]}
-
-
-def rounded(obj: Any, digits: int = 6) -> Any:
-    if isinstance(obj, dict):
-        return {k: rounded(v, digits) for k, v in obj.items()}
-    if isinstance(obj, float) and math.isfinite(obj):
-        return round(obj, digits)
-    return obj
-
-
 # -- plot data -----------------------------------------------------------------------------------
 # DVC's plot definitions draw one line per y column (they have no group-by), so the two plot
 # files are wide: one column per classifier, plus its interval bounds. ``gains_long`` holds
@@ -174,10 +164,6 @@ def _wide(per: dict[str, Any], classifiers: list[str], metric: str) -> dict[str,
 
 def _wide_columns(classifiers: list[str]) -> list[str]:
     return [name for clf in classifiers for name in (clf, f"{clf}_low", f"{clf}_high")]
-
-
-def write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 # -- Markdown summary ----------------------------------------------------------------------------
@@ -257,15 +243,6 @@ def summary_markdown(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def ci_cell(ci: dict[str, float]) -> str:
-    if ci["mean"] is None or math.isnan(ci["mean"]):
-        return "n/a"
-    if math.isnan(ci["low"]):
-        return f"{ci['mean']:+.3f}"
-    mark = " *" if ci["low"] > 0 or ci["high"] < 0 else ""
-    return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]{mark}"
 
 
 def _recipe_order(names: list[str]) -> list[str]:
@@ -362,10 +339,6 @@ def _privacy_lines(priv: dict[str, Any]) -> list[str]:
     ]
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _num(value: float | None) -> str:
     return "n/a" if _isnan(value) else f"{value:.3f}"
 
@@ -376,19 +349,6 @@ def _isnan(value: float | None) -> bool:
 
 def _sort_key(value: float | None) -> float:
     return math.inf if _isnan(value) else float(value)  # type: ignore[arg-type]
-
-
-def json_ready(obj: Any) -> Any:
-    """JSON has no NaN: undefined numbers (an interval from one seed) become null."""
-    if isinstance(obj, dict):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_ready(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 __all__ = [

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from augment.core.runtime import resolve_device, seed_everything
 from augment.errors import AugmentError
 from augment.log import logger
-from augment.runtime import resolve_device, seed_everything
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -60,7 +60,7 @@ class LoopConfig:
     log_every: int = 50  # read losses to the host (one sync) every this many steps
     desc: str = "train"
     # Called with (step, values) whenever losses reach the host, and with a fidelity probe's
-    # scores every probe_every steps: training curves (augment.tracking) hook in here.
+    # scores every probe_every steps: training curves (augment.core.tracking) hook in here.
     on_log: Callable[[int, dict[str, float]], None] | None = None
     probe: Callable[[int], dict[str, float]] | None = None
     probe_every: int = 0

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from augment.core.runtime import torch_generator
 from augment.errors import AugmentError
-from augment.runtime import torch_generator
 
 CLASSIFIERS: tuple[str, ...] = ("auto", "cnn", "resnet18")
 SMALL_MAX_SIZE = 32  # ``auto``: the CNN up to this size, ResNet-18 above

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from augment.errors import AugmentError
-from augment.schema import TableSchema
+from augment.tabular.schema import TableSchema
 
 CLASSIFIERS: tuple[str, ...] = ("hgb", "logreg")
 HGB_MAX_CATEGORIES = 255  # HistGradientBoosting's native categorical limit (max_bins)

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from augment.evaluation.classifiers import numeric_values
-from augment.runtime import resolve_device
-from augment.schema import TableSchema
+from augment.core.runtime import resolve_device
+from augment.tabular.evaluation.classifiers import numeric_values
+from augment.tabular.schema import TableSchema
 
 CHUNK_ROWS = 2048
 

@@ -26,7 +26,7 @@ Protocol (DESIGN.md, "Evaluation protocol"), mirroring the tabular one:
   be kept. A k above the smallest class's training count is skipped with a note; the full
   training split is the sweep's last point (the main block);
 * fidelity on the penultimate-layer features of the real-only classifier of the first seed (see
-  :mod:`augment.evaluation.images.fidelity`): synthetic images (drawn with the labels of the real
+  :mod:`augment.images.evaluation.fidelity`): synthetic images (drawn with the labels of the real
   images they are compared with) against the real **test** images; the same scores for real
   training images against the test images are the reference a perfect generator would reach.
 """
@@ -45,21 +45,39 @@ from typing import Any
 import numpy as np
 import torch
 
+from augment.core.runtime import resolve_device
+from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
-from augment.evaluation.images import classifiers as clf_mod
-from augment.evaluation.images.classifiers import (
+from augment.evaluation.common import (
+    StageTimer,
+    check_ratios,
+    derive_seed,
+    fit_bar,
+    format_ci,
+    synthesizers_for,
+)
+from augment.evaluation.recipes import synth_recipe
+from augment.evaluation.stats import (
+    METRIC_LABELS,
+    classification_scores,
+    mean_ci,
+    paired_gains,
+)
+from augment.images.bundle import ImageBundle, ImageSplit
+from augment.images.evaluation import classifiers as clf_mod
+from augment.images.evaluation.classifiers import (
     ImageClassifier,
     features,
     predict_proba,
     resolve_classifier,
 )
-from augment.evaluation.images.fidelity import (
+from augment.images.evaluation.fidelity import (
     check_inception_weights,
     fidelity_scores,
     inception_features,
     load_inception,
 )
-from augment.evaluation.images.recipes import (
+from augment.images.evaluation.recipes import (
     CLASSIC,
     REAL,
     ImagePool,
@@ -71,26 +89,8 @@ from augment.evaluation.images.recipes import (
     recipe_split,
     sweep_recipes,
 )
-from augment.evaluation.metrics import (
-    METRIC_LABELS,
-    classification_scores,
-    mean_ci,
-    paired_gains,
-)
-from augment.evaluation.recipes import synth_recipe
-from augment.evaluation.runner import (
-    StageTimer,
-    check_ratios,
-    derive_seed,
-    fit_bar,
-    format_ci,
-    synthesizers_for,
-)
-from augment.images.bundle import ImageBundle, ImageSplit
 from augment.images.schema import ImageSchema
 from augment.log import logger
-from augment.runtime import resolve_device
-from augment.training import cpu_thread_limit
 
 PRIMARY_METRIC = "macro_f1"
 IMAGE_METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
@@ -143,7 +143,7 @@ def evaluate_images(
     cores); on a shared 2-core machine one thread is the safe choice (a 2-thread CNN step ran
     7x slower than a 1-thread one while another process used a core).
 
-    Returns a JSON-ready dict; :func:`augment.evaluation.images.write_image_evaluation` writes
+    Returns a JSON-ready dict; :func:`augment.images.evaluation.write_image_evaluation` writes
     the metrics, plot data, sample grid and summary.
     """
     started = time.perf_counter()

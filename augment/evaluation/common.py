@@ -1,0 +1,117 @@
+"""Helpers both evaluation runners share: seeds, the progress bar, stage timers, the model
+under test and its retraining factory, interval formatting."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from augment.core.models import GenerativeModel, model_config
+from augment.errors import AugmentError
+from augment.registry import load_synthesizer, make_synthesizer
+
+# A fitted synthesizer for a subset: factory(rows or images, schema, seed) -> synthesizer.
+SynthesizerFactory = Callable[[Any, Any, int], GenerativeModel]
+
+
+def fit_bar(total: int, progress: bool) -> tqdm:
+    """The one progress bar (stderr) over an evaluation's classifier fits and GAN retrains."""
+    return tqdm(
+        total=total,
+        desc="evaluate",
+        unit="fit",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+
+
+def synthesizers_for(
+    model_dir: str | Path | None,
+    synthesizer: Any,
+    factory: Callable[..., Any] | None,
+    sweep: bool,
+    device: str,
+    sweep_hyperparameters: dict[str, Any] | None,
+) -> tuple[Any, Callable[..., Any] | None]:
+    """The fitted synthesizer to evaluate and, when a low-data sweep runs, the factory that
+    retrains one on a subset: the caller's, else built from ``model_dir``."""
+    if synthesizer is None:
+        if model_dir is None:
+            raise AugmentError("evaluate needs a trained model directory (or a synthesizer)")
+        synthesizer = load_synthesizer(model_dir, device)
+    if sweep and factory is None:
+        if model_dir is None:
+            raise AugmentError("the low-data sweep needs a model directory or a factory")
+        factory = model_factory(model_dir, device, sweep_hyperparameters)
+    return synthesizer, factory
+
+
+def model_factory(
+    model_dir: str | Path, device: str = "auto", overrides: dict[str, Any] | None = None
+) -> SynthesizerFactory:
+    """Fit a fresh copy of the trained model's kind and hyper-parameters on a subset."""
+    config = model_config(model_dir)
+    name = config.get("model")
+    hyper = {**(config.get("hyperparameters") or {}), **(overrides or {})}
+
+    def fit(rows: Any, schema: Any, seed: int) -> GenerativeModel:
+        synth = make_synthesizer(name, hyper)
+        synth.fit(rows, schema, seed=seed, device=device, progress=False)
+        return synth
+
+    return fit
+
+
+def derive_seed(base: int, *keys: Any) -> int:
+    """A stable 32-bit seed for a purpose (``"subset"``, ``"fit"``...) and its indices."""
+    words = [int(base) & 0xFFFFFFFF]
+    for key in keys:
+        if isinstance(key, str):
+            words.extend(key.encode())
+        elif isinstance(key, float):
+            words.append(int(round(key * 1_000_000)))
+        else:
+            words.append(int(key) & 0xFFFFFFFF)
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+# -- verdicts ------------------------------------------------------------------------------------
+def format_ci(ci: dict[str, float]) -> str:
+    if math.isnan(ci["low"]):
+        return f"{ci['mean']:+.3f} [no interval: {ci['n']} seed]"
+    return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"
+
+
+class StageTimer:
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def __call__(self, name: str) -> StageTimerSpan:
+        return StageTimerSpan(self, f"{name}_s")
+
+
+class StageTimerSpan:
+    def __init__(self, timer: StageTimer, name: str) -> None:
+        self.timer, self.name = timer, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        spent = time.perf_counter() - self.start
+        self.timer.totals[self.name] = round(self.timer.totals.get(self.name, 0.0) + spent, 2)
+
+
+def check_ratios(ratios: Sequence[float]) -> list[float]:
+    out = sorted({float(r) for r in ratios})
+    if not out or out[0] <= 0:
+        raise AugmentError(f"ratios must be positive numbers, got {list(ratios)}")
+    return out

@@ -1,0 +1,122 @@
+"""The one registry of models and modalities: which model serves which data, what it takes, how
+a model folder or a prepared folder is opened again.
+
+Each model's class lives in its modality's package and is imported only when that model is
+used (SDV is optional, and ``augment --help`` should not wait for torch). Loading reads JSON and
+safetensors only, never pickle, so opening a model folder cannot run code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from augment.core.files import read_json
+from augment.core.models import GenerativeModel
+from augment.core.splits import schema_file
+from augment.errors import AugmentError
+from augment.images.bundle import ImageBundle
+from augment.tabular.bundle import TabularBundle
+
+TABULAR = "tabular"
+IMAGE = "image"
+MODALITIES = (TABULAR, IMAGE)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the rest of the code needs to know about one model."""
+
+    name: str
+    modality: str
+    module: str  # where its class lives
+    class_name: str
+    own: bool  # the project's own GAN (training curves, checkpoints), not an SDV baseline
+    epochs: bool  # its training length is set in epochs over the data (else in steps or none)
+    summary: str
+
+    def model_class(self) -> Any:
+        return getattr(import_module(self.module), self.class_name)
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("tabgan", TABULAR, "augment.tabular.gan", "TabGAN", True, True,
+                  "the project's conditional tabular GAN (CTGAN-class)"),
+        ModelSpec("imagegan", IMAGE, "augment.images.gan", "ImageGAN", True, False,
+                  "the project's class-conditional image GAN"),
+        ModelSpec("sdv-ctgan", TABULAR, "augment.tabular.sdv", "SDVSynthesizer", False, True,
+                  "SDV's CTGAN (optional [sdv] extra)"),
+        ModelSpec("sdv-tvae", TABULAR, "augment.tabular.sdv", "SDVSynthesizer", False, True,
+                  "SDV's TVAE (optional [sdv] extra)"),
+        ModelSpec("sdv-gaussiancopula", TABULAR, "augment.tabular.sdv", "SDVSynthesizer", False,
+                  False, "SDV's Gaussian copula (optional [sdv] extra)"),
+    )
+}  # fmt: skip
+MODEL_CHOICES = tuple(MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise AugmentError(f"unknown model {name!r}: use one of {', '.join(MODEL_CHOICES)}")
+    return MODELS[name]
+
+
+def models_for(modality: str) -> tuple[str, ...]:
+    """The models that can be trained on a dataset of this modality, the default first."""
+    return tuple(name for name, spec in MODELS.items() if spec.modality == modality)
+
+
+def default_model(modality: str) -> str:
+    return models_for(modality)[0]
+
+
+def resolve_model(name: str | None, modality: str) -> ModelSpec:
+    """The model to train on data of ``modality``: ``auto`` (or none) picks the project's GAN."""
+    if name in (None, "auto"):
+        name = default_model(modality)
+    spec = model_spec(name)
+    if spec.modality != modality:
+        what = "images" if modality == IMAGE else "tables"
+        raise AugmentError(
+            f"model {name!r} cannot train on {what}: use one of {', '.join(models_for(modality))}"
+        )
+    return spec
+
+
+def make_synthesizer(model: str, hyperparameters: dict[str, Any] | None = None) -> GenerativeModel:
+    """A new, unfitted model by registry name."""
+    spec = model_spec(model)
+    hyperparameters = dict(hyperparameters or {})
+    if spec.module == "augment.tabular.sdv":
+        return spec.model_class()(model, **hyperparameters)
+    return spec.model_class()(**hyperparameters)
+
+
+def load_synthesizer(directory: str | Path, device: str = "auto") -> GenerativeModel:
+    """Load a trained model directory written by ``save``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AugmentError(f"model not found: {directory} (run `augment train` first)")
+    config = read_json(directory / "config.json", "model config")
+    name = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(name, str) or name not in MODELS:
+        raise AugmentError(f"{directory}/config.json names an unknown model {name!r}")
+    spec = MODELS[name]
+    if spec.own:
+        return spec.model_class().load(directory, device=device)
+    return spec.model_class().load(directory)
+
+
+def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
+    """A prepared dataset of either modality, as its ``schema.json`` says."""
+    schema = read_json(schema_file(Path(path)), "schema")
+    modality = schema.get("modality", TABULAR) if isinstance(schema, dict) else None
+    if modality == IMAGE:
+        return ImageBundle.load(path)
+    if modality == TABULAR:
+        return TabularBundle.load(path)
+    raise AugmentError(f"{path}/schema.json names an unknown modality {modality!r}")

@@ -1,0 +1,1 @@
+"""Table evaluation: classifiers, recipes (SMOTE-NC), fidelity, privacy, the runner."""
