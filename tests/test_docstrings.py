@@ -18,6 +18,10 @@ MODULES = [
     "augment.core.tracking",
     "augment.sklearn",
     "augment.torchdata",
+    "augment.torchdata.folder",
+    "augment.torchdata.generator",
+    "augment.torchdata.mix",
+    "augment.torchdata.real",
 ]
 
 
@@ -32,4 +36,5 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     for test in tests:
         runner.run(test)
     results = runner.summarize(verbose=False)
+    assert results.attempted > 0, f"{name} has no docstring example"
     assert results.failed == 0, f"{results.failed} docstring example(s) failed in {name}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 from collections import Counter
 
 import numpy as np
@@ -18,7 +17,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-import augment.sklearn
 from augment.errors import AugmentError
 from augment.sklearn import GANOverSampler
 
@@ -297,8 +295,3 @@ def test_bad_input_is_a_clear_error():
     duplicated = pd.DataFrame(X[:, :2], columns=["a", "a"])
     with pytest.raises(ValueError, match="duplicate column"):
         GANOverSampler(**FAST).fit_resample(duplicated, y)
-
-
-def test_docstring_example_runs():
-    result = doctest.testmod(augment.sklearn, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

@@ -4,7 +4,6 @@ them into a real dataset: labels in the right class order, determinism, safety, 
 from __future__ import annotations
 
 import csv
-import doctest
 import json
 import os
 from collections import Counter
@@ -15,7 +14,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, RandomSampler, Subset
 
-import augment.torchdata
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
 from augment.images.gan import ImageGAN
@@ -402,11 +400,6 @@ def test_a_dataloader_over_the_mix_trains_a_model(gan_dir, tmp_path):
         optimizer.step()
         assert torch.isfinite(loss)
         assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(augment.torchdata, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 10 and result.failed == 0
 
 
 def test_mix_on_real_digits_shipped_with_scikit_learn(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,3 +38,16 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     return gen
+
+
+def derive_seed(base: int, *keys: Any) -> int:
+    """A stable 32-bit seed for a purpose (``"subset"``, ``"fit"``...) and its indices."""
+    words = [int(base) & 0xFFFFFFFF]
+    for key in keys:
+        if isinstance(key, str):
+            words.extend(key.encode())
+        elif isinstance(key, float):
+            words.append(int(round(key * 1_000_000)))
+        else:
+            words.append(int(key) & 0xFFFFFFFF)
+    return int(np.random.SeedSequence(words).generate_state(1)[0])

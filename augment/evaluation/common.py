@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from augment.core.models import GenerativeModel, model_config
@@ -68,19 +67,6 @@ def model_factory(
         return synth
 
     return fit
-
-
-def derive_seed(base: int, *keys: Any) -> int:
-    """A stable 32-bit seed for a purpose (``"subset"``, ``"fit"``...) and its indices."""
-    words = [int(base) & 0xFFFFFFFF]
-    for key in keys:
-        if isinstance(key, str):
-            words.extend(key.encode())
-        elif isinstance(key, float):
-            words.append(int(round(key * 1_000_000)))
-        else:
-            words.append(int(key) & 0xFFFFFFFF)
-    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 # -- verdicts ------------------------------------------------------------------------------------

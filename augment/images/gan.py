@@ -80,9 +80,7 @@ class ImageGANConfig:
     diffaugment: str = DEFAULT_POLICY  # comma-separated subset of color,translation,cutout
     snapshot_every: int = 500  # steps between snapshot grids, when fit() is given a folder
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
-    threads: int | None = (
-        None  # CPU threads; None: the free cores (augment.core.training.cpu_threads)
-    )
+    threads: int | None = None  # CPU threads; None: the free cores (core.training)
     max_seconds: float | None = None  # wall-clock training budget; stops after the step
     log_every: int = 50
 

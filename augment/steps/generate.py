@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from augment.core.files import SYNTHETIC_SET, atomic_dir, check_output_dir, write_json
 from augment.core.labels import chunked_labels, plan_counts
+from augment.core.runtime import derive_seed
 from augment.errors import AugmentError
 from augment.images.writer import ImageFolderWriter
 from augment.log import logger
@@ -124,7 +125,7 @@ def _chunks(
     position, so the output depends on the seed and chunk size only."""
     classes = np.asarray(synth.schema.classes, dtype=object)
     for index, label_idx in enumerate(chunked_labels(plan, chunk_size, seed)):
-        chunk_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+        chunk_seed = derive_seed(seed, index)
         # Image models take class indices; table models the label values themselves.
         wanted = label_idx if images else classes[label_idx]
         yield label_idx, synth.sample(wanted, seed=chunk_seed)

@@ -79,9 +79,7 @@ class TabGANConfig:
     max_point_masses: int = 20
     point_mass_fraction: float = 0.05
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
-    threads: int | None = (
-        None  # CPU threads; None: the free cores (augment.core.training.cpu_threads)
-    )
+    threads: int | None = None  # CPU threads; None: the free cores (core.training)
     log_every: int = 50
 
     def __post_init__(self) -> None:

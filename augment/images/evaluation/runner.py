@@ -45,13 +45,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from augment.core.runtime import resolve_device
+from augment.core.runtime import derive_seed, resolve_device
 from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
 from augment.evaluation.common import (
     StageTimer,
     check_ratios,
-    derive_seed,
     fit_bar,
     format_ci,
     synthesizers_for,

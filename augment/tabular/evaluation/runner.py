@@ -32,12 +32,12 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from augment.core.models import GenerativeModel
+from augment.core.runtime import derive_seed
 from augment.errors import AugmentError
 from augment.evaluation.common import (
     StageTimer,
     SynthesizerFactory,
     check_ratios,
-    derive_seed,
     fit_bar,
     format_ci,
     synthesizers_for,
