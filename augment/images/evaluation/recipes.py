@@ -76,7 +76,7 @@ def cas_recipe() -> Recipe:
         only.name,
         only.label,
         only.role,
-        description=only.description + " (the classification accuracy score, CAS)",
+        description=only.description + "; its score is the classification accuracy score, CAS",
     )
 
 
