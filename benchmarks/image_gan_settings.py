@@ -23,7 +23,7 @@ try:
 except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from augment.images.evaluation.runner import FULL, evaluate_images
+from augment.images.evaluation.runner import evaluate_images
 from augment.images.ingest import ingest_images
 from augment.registry import make_synthesizer
 
@@ -52,14 +52,14 @@ def main() -> int:
             result = evaluate_images(bundle, out / name, ratios=[1.0], per_class=[],
                                      seeds=args.seeds, device="cpu", progress=False,
                                      n_threads=args.threads, fidelity_images=1000)  # fmt: skip
-            block, fid = result["per_class"][FULL], result["fidelity"]
+            block, fid = result.full, result.fidelity.classifier.synthetic
             row = {
                 "setting": name,
                 "gan": params,
                 "fit_s": round(fit_seconds),
-                "real": block["summary"]["real"]["macro_f1"]["mean"],
-                "synthetic_gain": block["gains"]["real+synth@1.0"]["macro_f1"]["mean"],
-                "cas": block["summary"]["synth"]["macro_f1"]["mean"],
+                "real": block.score("real", "cnn", "macro_f1").mean,
+                "synthetic_gain": block.gain("real+synth@1.0", "cnn", "macro_f1").mean,
+                "cas": block.score("synth", "cnn", "macro_f1").mean,
                 **{k: fid[k] for k in ("precision", "recall", "coverage", "frechet_distance")},
             }
             print(json.dumps(row), flush=True)

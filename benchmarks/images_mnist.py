@@ -46,7 +46,7 @@ from machine import cpu_model  # benchmarks/machine.py, beside this script
 from augment.core.files import write_json
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
-from augment.images.evaluation.runner import FULL, evaluate_images
+from augment.images.evaluation.runner import evaluate_images
 from augment.images.ingest import ingest_images
 from augment.registry import make_synthesizer
 
@@ -106,9 +106,16 @@ def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> di
         seed=args.seed,
         fidelity_images=args.fidelity_images,
     )
-    block = result["per_class"][FULL]
-    r = result["mix_ratio"]
+    block, clf = result.full, result.primary_classifier
+    r = result.sweep_ratio
     names = [name.format(r=r) for name in RECIPES]
+
+    def scores(recipe: str) -> dict[str, Any]:
+        return {m: block.score(recipe, clf, m).to_dict() for m in result.metrics}
+
+    def gains(recipe: str, versus: str = "real") -> dict[str, Any]:
+        return {m: block.gain(recipe, clf, m, versus).to_dict() for m in result.metrics}  # type: ignore[union-attr]
+
     return {
         "train_images": len(bundle.train),
         "gan_fit_seconds": round(fit_seconds, 1),
@@ -116,12 +123,12 @@ def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> di
             key: training.get(key)
             for key in ("steps", "seconds", "images_per_second", "device", "precision", "threads")
         },
-        "scores": {name: block["summary"][name] for name in ["real", *names]},
-        "gains": {name: block["gains"][name] for name in names},
-        "classic_synth_vs_classic": block["vs_classic"][names[2]],
-        "fidelity": result.get("fidelity"),
-        "evaluate_seconds": result.get("timings", {}).get("total_s"),
-        "verdict": result["verdict"],
+        "scores": {name: scores(name) for name in ["real", *names]},
+        "gains": {name: gains(name) for name in names},
+        "classic_synth_vs_classic": gains(names[2], versus="real+classic"),
+        "fidelity": result.to_dict()["fidelity"],
+        "evaluate_seconds": result.timings.get("total_s"),
+        "verdict": result.verdict.text,
     }
 
 

@@ -198,7 +198,8 @@ def test_evaluate_writes_metrics_plots_and_verdict(workdir):
     metrics = json.loads((workdir / "m" / "tab.json").read_text())
     assert "real+synth@1.0" in metrics["gain"] and "fidelity" in metrics
     summary = (workdir / "r" / "summary.md").read_text()
-    assert summary.splitlines()[0].startswith("real + 1")
+    # the verdict first: whether synthetic data helps, then the best mix's gain
+    assert ": real + 1× synthetic: macro-F1 " in summary.splitlines()[0]
     assert (workdir / "p" / "gain_vs_ratio.csv").is_file()
     assert (workdir / "p" / "gain_vs_fraction.csv").is_file()
 

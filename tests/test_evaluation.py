@@ -16,7 +16,18 @@ import pytest
 from scipy import stats
 from sklearn.datasets import load_wine
 
+from augment.evaluation.recipes import (
+    BASELINE,
+    MIX,
+    Recipe,
+    mix_recipe,
+    ordered,
+    real_recipe,
+    synthetic_only_recipe,
+)
+from augment.evaluation.results import Block, EvaluationResult, Interval
 from augment.evaluation.stats import classification_scores, mean_ci, paired_gains
+from augment.evaluation.verdict import Choice, build_verdict, build_verdicts, format_gain
 from augment.steps.ingest import ingest
 from augment.tabular.bundle import TabularBundle
 from augment.tabular.evaluation.classifiers import make_classifier
@@ -31,6 +42,7 @@ from augment.tabular.evaluation.report import (
     gain_vs_fraction,
     gain_vs_ratio,
     gains_long,
+    summary_markdown,
     write_evaluation,
 )
 from augment.tabular.evaluation.runner import evaluate_tabular
@@ -106,7 +118,7 @@ def bootstrap_factory(rows: pd.DataFrame, schema, seed: int) -> Bootstrap:
 
 
 @pytest.fixture(scope="module")
-def result(bundle: TabularBundle) -> dict[str, Any]:
+def result(bundle: TabularBundle) -> EvaluationResult:
     FITS.clear()
     synth = Bootstrap(log=FITS)
     synth.fit(bundle.train, bundle.schema)
@@ -336,26 +348,33 @@ def test_test_split_never_reaches_fit(result, bundle) -> None:
 
 
 def test_gains_are_paired_per_seed(result) -> None:
-    block = result["fractions"]["1.0"]
-    scores = block["scores"]
-    for recipe, by_clf in block["gains"].items():
-        for clf, per in by_clf.items():
-            diffs = np.subtract(scores[recipe][clf]["macro_f1"], scores["real"][clf]["macro_f1"])
+    block = result.full
+    for recipe in block.recipes:
+        if recipe == "real":
+            continue
+        for clf in result.classifiers:
+            diffs = np.subtract(
+                block.values(recipe, clf, "macro_f1"), block.values("real", clf, "macro_f1")
+            )
             expected = mean_ci(diffs)
-            assert per["macro_f1"]["mean"] == pytest.approx(expected["mean"])
-            assert per["macro_f1"]["n"] == 3
+            got = block.gain(recipe, clf, "macro_f1")
+            assert got.mean == pytest.approx(expected["mean"])
+            assert got.n == 3
             if not math.isnan(expected["low"]):
-                assert per["macro_f1"]["low"] == pytest.approx(expected["low"])
+                assert got.low == pytest.approx(expected["low"])
 
 
 def test_result_layout(result) -> None:
-    assert set(result["fractions"]) == {"0.3", "1.0"}
-    recipes = set(result["fractions"]["1.0"]["gains"])
-    assert recipes == {"real+synth@0.5", "real+synth@1.0", "synth", "real+smote"}
-    assert result["smote_variant"] == "SMOTE-NC"
-    assert 0 <= result["fidelity"]["overall"] <= 1
-    assert 0 <= result["privacy"]["share_closer_to_train"] <= 1
-    assert result["dataset"]["minority_class"] == "c"
+    assert result.modality == "tabular"
+    assert [b.key for b in result.blocks] == ["0.3", "1.0"]  # least real data first
+    assert result.full.key == "1.0" and [b.key for b in result.sweep] == ["0.3"]
+    recipes = [r.name for r in result.recipes_in(result.full, reference=False)]
+    assert recipes == ["real+smote", "real+synth@0.5", "real+synth@1.0", "synth"]
+    assert result.recipe("real+smote").label == "real + SMOTE-NC"
+    assert 0 <= result.fidelity.overall <= 1
+    assert 0 <= result.privacy.dcr_share_closer_to_train <= 1
+    assert result.dataset.minority_class == "c"
+    assert result.dataset.unit == "rows" and result.sweep_ratio == 1.0
 
 
 def test_seeded_runs_repeat(bundle) -> None:
@@ -373,24 +392,31 @@ def test_seeded_runs_repeat(bundle) -> None:
     )
     a = evaluate_tabular(bundle, **kwargs)
     b = evaluate_tabular(bundle, **kwargs)
-    assert a["fractions"]["1.0"]["scores"] == b["fractions"]["1.0"]["scores"]
+    assert a.full.scores == b.full.scores
+    assert a.to_dict() == b.to_dict() | {"timings": a.timings}
 
 
 def test_verdict_line_format(result) -> None:
     import re
 
+    number = r"[+-]\d\.\d{3}"
+    ci = rf"{number} \[{number}, {number}\]"
     pattern = (
-        r"^(no significant gain: |synthetic rows hurt: )?real \+ (0\.5|1)× synthetic: macro-F1 "
-        r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] vs real only \(hgb, 95% CI, 3 seeds, "
-        r"best of 2 ratios\); SMOTE-NC: [+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]$"
+        rf"^(synthetic data helps|synthetic data hurts|no significant gain): real \+ (0\.5|1)× "
+        rf"synthetic: macro-F1 {ci} vs real only \(hgb, 95% CI over 3 seeds, best of 2 ratios\); "
+        rf"real \+ SMOTE-NC: {ci}$"
     )
-    assert re.match(pattern, result["verdict"]), result["verdict"]
-    ci = result["fractions"]["1.0"]["gains"]
-    best = max((0.5, 1.0), key=lambda r: ci[f"real+synth@{r}"]["hgb"]["macro_f1"]["mean"])
-    assert f"real + {best:g}× synthetic" in result["verdict"]
-    g = ci[f"real+synth@{best}"]["hgb"]["macro_f1"]
-    says_none = result["verdict"].startswith("no significant gain")
-    assert says_none == (g["low"] <= 0 <= g["high"])
+    text = result.verdict.text
+    assert re.match(pattern, text), text
+    full = result.full
+    best = max((0.5, 1.0), key=lambda r: full.gain(f"real+synth@{r}", "hgb", "macro_f1").mean)
+    assert f"real + {best:g}× synthetic" in text
+    g = full.gain(f"real+synth@{best}", "hgb", "macro_f1")
+    says_none = text.startswith("no significant gain")
+    assert says_none == (g.low <= 0 <= g.high)
+    low = result.low_data_verdict
+    assert low is not None and low.block == "0.3"
+    assert low.text.startswith("with 30% of the real rows (")
 
 
 def test_outputs_written(result, tmp_path) -> None:
@@ -400,11 +426,14 @@ def test_outputs_written(result, tmp_path) -> None:
         plots=tmp_path / "plots",
         summary=tmp_path / "reports" / "summary.md",
         gains=tmp_path / "reports" / "gains.csv",
-        details=tmp_path / "reports" / "evaluation.json",
     )
     metrics = json.loads(paths["metrics"].read_text())
+    # the tracked numbers, under the keys dvc metrics show reads
+    assert metrics["primary_metric"] == "macro_f1" and metrics["seeds"] == 3
     assert set(metrics["real"]) == {"hgb", "logreg"}
+    assert set(metrics["real"]["hgb"]) == {"accuracy", "macro_f1", "roc_auc", "minority_recall"}
     assert set(metrics["gain"]["real+synth@1.0"]["hgb"]["macro_f1"]) == {"mean", "low", "high"}
+    assert metrics["low_data"]["0.3"]["rows"] == result.sweep[0].size
     assert set(metrics["low_data"]["0.3"]["gain"]["real+smote"]["logreg"]) == {
         "mean",
         "low",
@@ -412,6 +441,14 @@ def test_outputs_written(result, tmp_path) -> None:
     }
     assert {"overall", "column_shapes", "column_pair_trends"} <= set(metrics["fidelity"])
     assert "dcr_share_closer_to_train" in metrics["privacy"]
+    gain = result.full.gain("real+synth@0.5", "logreg", "macro_f1")
+    assert metrics["gain"]["real+synth@0.5"]["logreg"]["macro_f1"]["mean"] == round(gain.mean, 6)
+    # and the whole result, which reads back to the same numbers, verdict and summary
+    assert metrics["modality"] == "tabular"
+    back = EvaluationResult.from_dict(metrics)
+    assert back.tracked() == result.tracked()
+    assert back.verdicts == result.verdicts
+    assert summary_markdown(back) == summary_markdown(result)
 
     ratio = pd.read_csv(paths["gain_vs_ratio"])
     assert list(ratio.columns) == [
@@ -428,12 +465,14 @@ def test_outputs_written(result, tmp_path) -> None:
     assert len(long) == 2 * 4 * 2 * 4  # fractions x recipes x classifiers x metrics
 
     summary = paths["summary"].read_text(encoding="utf-8").splitlines()
-    assert summary[0] == result["verdict"]
+    assert summary[0] == result.verdict.text
+    assert summary[2] == f"Where real data is scarce: {result.low_data_verdict.text}."
+    assert summary[4].startswith("Each interval is a 95% Student-t interval over seeds")
+    assert "which synthetic rows are drawn and the SMOTE draw" in summary[4]
     text = "\n".join(summary)
     for heading in ("## Gains over real only", "## Low-data sweep", "## Fidelity", "## Privacy"):
         assert heading in text
-    for name in ("details", "metrics"):  # strict JSON: no NaN or Infinity
-        json.loads(paths[name].read_text(), parse_constant=_refuse_constant)
+    json.loads(paths["metrics"].read_text(), parse_constant=_refuse_constant)  # strict JSON
 
 
 def _refuse_constant(constant: str) -> None:
@@ -442,12 +481,110 @@ def _refuse_constant(constant: str) -> None:
 
 def test_plot_frames_match_the_result(result) -> None:
     ratio = gain_vs_ratio(result)
-    g = result["fractions"]["1.0"]["gains"]["real+synth@0.5"]["logreg"]["macro_f1"]
-    assert ratio.loc[ratio["ratio"] == 0.5, "logreg"].item() == pytest.approx(g["mean"])
+    g = result.full.gain("real+synth@0.5", "logreg", "macro_f1")
+    assert ratio.loc[ratio["ratio"] == 0.5, "logreg"].item() == pytest.approx(g.mean)
     fraction = gain_vs_fraction(result)
-    g = result["fractions"]["0.3"]["gains"]["real+synth@1.0"]["hgb"]["macro_f1"]
-    assert fraction.loc[fraction["fraction"] == 0.3, "hgb"].item() == pytest.approx(g["mean"])
+    g = result.block("0.3").gain("real+synth@1.0", "hgb", "macro_f1")
+    assert fraction.loc[fraction["fraction"] == 0.3, "hgb"].item() == pytest.approx(g.mean)
     assert len(gains_long(result)) == 64
+
+
+# -- the typed result and the one verdict builder -----------------------------------------------
+def _block(gains: dict[str, list[float]], key: str = "1.0", full: bool = True) -> Block:
+    """A block whose real-only scores are 0.5 for every seed, so each recipe's per-seed scores
+    are 0.5 plus the given gains."""
+    n = len(next(iter(gains.values())))
+    scores = {"real": {"clf": {"f1": [0.5] * n}}}
+    scores.update({name: {"clf": {"f1": [0.5 + g for g in v]}} for name, v in gains.items()})
+    return Block(key, key, f"{key} of the rows", 10, float(key), full, "fake", scores)
+
+
+def _result(blocks: list[Block], recipes: list[Recipe]) -> EvaluationResult:
+    from augment.evaluation.results import Dataset, TableFidelity
+
+    fidelity = TableFidelity(0.9, 0.9, 0.9, 0.9, 10, 10, 0.5, 0.3, [], [])
+    return EvaluationResult(
+        modality="tabular",
+        dataset=Dataset("d", ["a", "b"], "rows", 10, 5, 5, label="y", minority_class="b"),
+        model={"name": "fake", "dir": None},
+        settings={"seeds": 3},
+        metrics=["f1"],
+        primary_metric="f1",
+        classifiers=["clf"],
+        recipes=recipes,
+        blocks=blocks,
+        fidelity=fidelity,
+        sweep_ratio=1.0,
+        interval_covers="the draws",
+    )
+
+
+SMOTE_LIKE = Recipe("real+smote", "real + SMOTE", BASELINE)
+
+
+def test_verdict_tone_best_mix_and_baselines() -> None:
+    recipes = [real_recipe("rows"), mix_recipe(0.5, "rows"), mix_recipe(2.0, "rows"), SMOTE_LIKE]
+    helps = {"real+synth@0.5": [0.01, 0.02, 0.03], "real+synth@2.0": [0.02, 0.03, 0.04]}
+    result = _result([_block({**helps, "real+smote": [0.0, 0.01, -0.01]})], recipes)
+    verdict = build_verdict(result, result.full)
+    assert verdict.recipe == "real+synth@2.0" and verdict.tone == "helps"
+    assert verdict.text == (
+        "synthetic data helps: real + 2× synthetic: f1 +0.030 [+0.005, +0.055] vs real only "
+        "(clf, 95% CI over 3 seeds, best of 2 ratios); real + SMOTE: +0.000 [-0.025, +0.025]"
+    )
+    hurts = _result([_block({"real+synth@0.5": [-0.03, -0.025, -0.02]})], recipes[:2])
+    assert build_verdict(hurts, hurts.full).text == (
+        "synthetic data hurts: real + 0.5× synthetic: f1 -0.025 [-0.037, -0.013] vs real only "
+        "(clf, 95% CI over 3 seeds)"
+    )
+    tied = {"real+synth@0.5": [0.0, 0.1, -0.1], "real+synth@2.0": [0.1, 0.0, -0.1]}
+    tie = _result([_block(tied)], recipes[:3])
+    verdict = build_verdict(tie, tie.full)
+    assert verdict.recipe == "real+synth@0.5" and verdict.tone == "unclear"  # tie: smaller ratio
+    assert verdict.text.startswith("no significant gain: ")
+    one = _result([_block({"real+synth@0.5": [0.02]})], recipes[:2])
+    verdict = build_verdict(one, one.full)
+    assert verdict.tone == "untested" and "+0.020 (no interval)" in verdict.text
+    assert verdict.text.endswith("vs real only (clf, 1 seed)")
+
+
+def test_a_new_recipe_and_a_validation_choice_need_no_new_branch() -> None:
+    curated = Recipe("real+curated@1.0", "real + 1× curated synthetic", MIX, 1.0, "real+curated@r")
+    recipes = [real_recipe("rows"), mix_recipe(1.0, "rows"), curated]
+    gains = {"real+synth@1.0": [0.01, 0.02, 0.03], "real+curated@1.0": [0.03, 0.04, 0.05]}
+    sweep = _block({k: [v - 0.01 for v in g] for k, g in gains.items()}, "0.1", full=False)
+    result = _result([_block(gains), sweep], recipes)
+    verdicts = build_verdicts(result)
+    assert [v.block for v in verdicts] == ["1.0", "0.1"]
+    assert verdicts[0].recipe == "real+curated@1.0" and "best of 2 mixes" in verdicts[0].text
+    assert verdicts[1].text.startswith("with 0.1 of the rows (10 rows): synthetic data helps")
+
+    def on_validation(result: EvaluationResult, block: Block) -> Choice:
+        return Choice(result.recipe("real+synth@1.0"), "chosen on the validation split")
+
+    verdict = build_verdict(result, result.full, on_validation)
+    assert verdict.recipe == "real+synth@1.0" and verdict.chosen == "chosen on the validation split"
+    assert "(clf, 95% CI over 3 seeds, chosen on the validation split)" in verdict.text
+
+
+def test_recipes_have_one_order_and_round_trip() -> None:
+    shuffled = [synthetic_only_recipe("rows"), mix_recipe(2, "rows"), SMOTE_LIKE]
+    shuffled += [mix_recipe(0.5, "rows"), real_recipe("rows")]
+    names = [r.name for r in ordered(shuffled)]
+    assert names == ["real", "real+smote", "real+synth@0.5", "real+synth@2.0", "synth"]
+    recipe = mix_recipe(0.25, "images")
+    assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+    with pytest.raises(ValueError, match="role"):
+        Recipe("x", "x", "favourite")
+
+
+def test_interval_formats() -> None:
+    assert format_gain(Interval(0.0123, -0.01, 0.03, 3)) == "+0.012 [-0.010, +0.030]"
+    assert format_gain(Interval(math.nan, math.nan, math.nan, 0)) == "n/a"
+    assert Interval.of([0.19, 0.2, 0.21]).direction == "up"
+    assert Interval.of([-0.19, -0.2, -0.21]).direction == "down"
+    assert Interval.of([-0.1, 0.2, 0.3]).direction == "none"
+    assert Interval.of([0.1]).direction == "unknown"
 
 
 # -- privacy -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import torch
 
 from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
+from augment.evaluation.results import EvaluationResult
 from augment.evaluation.stats import mean_ci, paired_gains
 from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
 from augment.images.evaluation import classifiers as clf_mod
@@ -37,7 +38,7 @@ from augment.images.evaluation.fidelity import (
     prdc,
 )
 from augment.images.evaluation.recipes import ImagePool, mix_ratio, per_class_subset
-from augment.images.evaluation.report import write_image_evaluation
+from augment.images.evaluation.report import summary_markdown, write_image_evaluation
 from augment.images.evaluation.runner import evaluate_images
 from augment.images.schema import ImageSchema
 
@@ -138,7 +139,7 @@ FAST = {"steps": 15, "batch_size": 32, "fidelity_images": 20, "samples_per_class
 
 
 @pytest.fixture(scope="module")
-def result(bundle: ImageBundle) -> dict[str, Any]:
+def result(bundle: ImageBundle) -> EvaluationResult:
     FITS.clear()
     TRAINED.clear()
     original = clf_mod.train_classifier
@@ -308,7 +309,7 @@ def test_training_is_deterministic_per_seed(bundle: ImageBundle) -> None:
 
 
 # -- the protocol --------------------------------------------------------------------------------
-def test_test_images_never_reach_a_fit(result: dict[str, Any], bundle: ImageBundle) -> None:
+def test_test_images_never_reach_a_fit(result: EvaluationResult, bundle: ImageBundle) -> None:
     test_images = {img.tobytes() for img in bundle.test.images}
     train_images = {img.tobytes() for img in bundle.train.images}
     assert FITS and TRAINED
@@ -319,13 +320,14 @@ def test_test_images_never_reach_a_fit(result: dict[str, Any], bundle: ImageBund
         assert not any(img.tobytes() in test_images for img in images)
     # One GAN retrain per usable sweep point, on exactly k images per class.
     assert [np.bincount(s.labels).tolist() for s in FITS[1:]] == [[5, 5, 5]]
-    main, sweep = len(result["recipes"]), len(result["sweep_recipes"])
+    main, sweep = len(result.full.recipes), len(result.sweep[0].recipes)
     assert len(TRAINED) == 3 * main + 3 * sweep
 
 
-def test_result_blocks_recipes_and_skipped_points(result: dict[str, Any]) -> None:
-    assert set(result["per_class"]) == {"all", "5"}
-    assert result["recipes"] == [
+def test_result_blocks_recipes_and_skipped_points(result: EvaluationResult) -> None:
+    assert result.modality == "image" and result.classifiers == ["cnn"]
+    assert [b.key for b in result.blocks] == ["5", "all"]
+    assert [r.name for r in result.recipes_in(result.full)] == [
         "real",
         "real+classic",
         "real+synth@0.5",
@@ -333,48 +335,59 @@ def test_result_blocks_recipes_and_skipped_points(result: dict[str, Any]) -> Non
         "real+classic+synth@1.0",
         "synth",
     ]
-    assert result["sweep_recipes"] == [
+    assert [r.name for r in result.recipes_in(result.block("5"))] == [
         "real",
         "real+classic",
         "real+synth@1.0",
         "real+classic+synth@1.0",
     ]
-    assert result["per_class"]["5"]["images"] == 15
-    assert [s["per_class"] for s in result["skipped"]] == [25]
-    assert "'square' has only 20" in result["skipped"][0]["reason"]
-    fid = result["fidelity"]
-    assert fid["images"] == 20 and fid["real_split"] == "test"
-    assert fid["frechet_distance"] >= 0 and 0 <= fid["precision"] <= 1
-    assert "skipped" in fid["inception"]
-    json.dumps(result)  # JSON-ready
+    roles = {r.name: r.role for r in result.recipes}
+    assert roles["real+classic"] == "baseline" and roles["real+classic+synth@1.0"] == "combined"
+    assert result.block("5").size == 15 and result.block("5").per_class == 5
+    assert [s["per_class"] for s in result.skipped] == [25]
+    assert "'square' has only 20" in result.skipped[0]["reason"]
+    fid = result.fidelity
+    assert fid.images == 20 and fid.real_split == "test"
+    assert fid.classifier.synthetic["frechet_distance"] >= 0
+    assert 0 <= fid.classifier.synthetic["precision"] <= 1
+    assert fid.inception is None and "never downloaded" in fid.inception_skipped
+    assert result.samples.startswith(b"\x89PNG")
 
 
-def test_gains_are_paired_per_seed(result: dict[str, Any]) -> None:
-    for block in result["per_class"].values():
-        scores = block["scores"]
-        for recipe, per in scores.items():
-            assert len(per["macro_f1"]) == 3
+def test_gains_are_paired_per_seed(result: EvaluationResult) -> None:
+    for block in result.blocks:
+        for recipe in block.recipes:
+            values = block.values(recipe, "cnn", "macro_f1")
+            assert len(values) == 3
             if recipe == "real":
                 continue
-            want = mean_ci(paired_gains(per["macro_f1"], scores["real"]["macro_f1"]))
-            got = block["gains"][recipe]["macro_f1"]
+            want = mean_ci(paired_gains(values, block.values("real", "cnn", "macro_f1")))
+            got = block.gain(recipe, "cnn", "macro_f1")
             for key in ("mean", "low", "high"):
-                assert got[key] == pytest.approx(want[key], nan_ok=True)
-            vs = block["vs_classic"].get(recipe)
-            if vs is not None:
-                want = mean_ci(paired_gains(per["macro_f1"], scores["real+classic"]["macro_f1"]))
-                assert vs["macro_f1"]["mean"] == pytest.approx(want["mean"])
+                assert getattr(got, key) == pytest.approx(want[key], nan_ok=True)
+            vs = block.gain(recipe, "cnn", "macro_f1", versus="real+classic")
+            if recipe != "real+classic":
+                classic = block.values("real+classic", "cnn", "macro_f1")
+                assert vs.mean == pytest.approx(mean_ci(paired_gains(values, classic))["mean"])
+            else:
+                assert vs is None
 
 
-def test_outputs_are_written(result: dict[str, Any], tmp_path: Path) -> None:
+def test_outputs_are_written(result: EvaluationResult, tmp_path: Path) -> None:
     metrics, plots, summary = tmp_path / "m.json", tmp_path / "plots", tmp_path / "s.md"
     write_image_evaluation(result, metrics=metrics, plots=plots, summary=summary)
     data = json.loads(metrics.read_text())
-    assert data["primary_metric"] == "macro_f1"
-    assert set(data["gain"]) == set(result["recipes"]) - {"real"}
+    # the tracked numbers, under the keys dvc metrics show reads
+    assert data["primary_metric"] == "macro_f1" and data["classifier"] == "cnn"
+    assert set(data["real"]) == {"accuracy", "macro_f1"}
+    assert set(data["gain"]) == {r.name for r in result.recipes} - {"real"}
     assert set(data["gain"]["real+synth@1.0"]) == {"mean", "low", "high"}
-    assert set(data["low_data"]) == {"5"}
+    assert set(data["low_data"]) == {"5"} and data["low_data"]["5"]["images"] == 15
     assert {"frechet_distance", "reference_frechet_distance", "precision"} <= set(data["fidelity"])
+    # and the whole result, which reads back to the same numbers and summary
+    back = EvaluationResult.from_dict(data)
+    assert back.tracked() == result.tracked() and back.verdicts == result.verdicts
+    assert summary_markdown(back) == summary_markdown(result)
 
     ratio = pd.read_csv(plots / "gain_vs_ratio.csv")
     assert list(ratio.columns) == [
@@ -391,7 +404,7 @@ def test_outputs_are_written(result: dict[str, Any], tmp_path: Path) -> None:
     assert per_class.columns[0] == "per_class"
     assert {"synthetic", "classic_low", "classic_synthetic_high"} <= set(per_class.columns)
     assert per_class["per_class"].tolist() == [5, round(80 / 3, 1)]  # the full set last
-    gain = result["per_class"]["5"]["gains"]["real+synth@1.0"]["macro_f1"]["mean"]
+    gain = result.block("5").gain("real+synth@1.0", "cnn", "macro_f1").mean
     assert per_class["synthetic"].iloc[0] == pytest.approx(gain, abs=1e-5)
 
     png = (plots / "samples.png").read_bytes()
@@ -404,34 +417,19 @@ def test_outputs_are_written(result: dict[str, Any], tmp_path: Path) -> None:
 
     text = summary.read_text()
     first = text.splitlines()[0]
-    assert first == result["verdict"]
+    assert first == result.verdict.text
     assert first.startswith(
-        ("synthetic images help: ", "no significant gain: ", "synthetic images hurt: ")
+        ("synthetic data helps: ", "no significant gain: ", "synthetic data hurts: ")
     )
-    assert "vs real only (cnn, 95% CI, 3 seeds, best of 2 ratios)" in first
-    assert "classic augmentation:" in first and "classic + 1× synthetic:" in first
+    assert "vs real only (cnn, 95% CI over 3 seeds, best of 2 ratios)" in first
+    assert "; real + classic augmentation: " in first
+    assert "; real + classic + 1× synthetic: " in first
+    assert "Where real data is scarce: with 5 real images per class (15 images): " in text
+    assert "which synthetic images are drawn" in text.splitlines()[4]
     for heading in ("## Scores", "## Gains over real only", "## Low-data sweep", "## Fidelity"):
         assert heading in text
     assert "Feature extractor: penultimate layer" in text
     assert "25 images per class skipped" in text
-
-
-def test_verdict_says_not_significant_when_the_interval_holds_zero(
-    result: dict[str, Any],
-) -> None:
-    from augment.images.evaluation.runner import verdict
-
-    fake = json.loads(json.dumps(result))
-    for recipe in ("real+synth@0.5", "real+synth@1.0"):
-        fake["per_class"]["all"]["gains"][recipe]["macro_f1"] = {
-            "mean": 0.01 if recipe.endswith("1.0") else 0.0,
-            "low": -0.002,
-            "high": 0.02,
-            "n": 3,
-        }
-    assert verdict(fake).startswith("no significant gain: real + 1× synthetic: macro-F1 +0.010")
-    fake["per_class"]["all"]["gains"]["real+synth@1.0"]["macro_f1"]["low"] = 0.001
-    assert verdict(fake).startswith("synthetic images help: real + 1× synthetic")
 
 
 def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> None:
@@ -454,17 +452,22 @@ def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> Non
         epochs=2,
         **{**FAST, "fidelity_images": 8, "samples_per_class": 0},
     )
-    inc = result["fidelity"]["inception"]
-    assert inc["features"] == 2048 and math.isfinite(inc["frechet_distance"])
-    assert "reference" in inc and "precision" in inc
-    assert result["samples"] is None
-    assert result["settings"]["epochs"] == 2.0
+    inc = result.fidelity.inception
+    assert inc.features == 2048 and math.isfinite(inc.synthetic["frechet_distance"])
+    assert "precision" in inc.reference and "precision" in inc.synthetic
+    assert result.samples is None
+    assert result.settings["epochs"] == 2.0
+    assert result.verdict.tone == "untested" and result.low_data_verdict is None
     write_image_evaluation(
         result, metrics=tmp_path / "m.json", plots=tmp_path / "p", summary=tmp_path / "s.md"
     )
     assert not (tmp_path / "p" / "samples.png").exists()
-    assert "inception" in json.loads((tmp_path / "m.json").read_text())
-    assert "Inception-v3 pool features (2048)" in (tmp_path / "s.md").read_text()
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert set(data["inception"]) >= {"frechet_distance", "reference_frechet_distance", "weights"}
+    assert EvaluationResult.from_dict(data).fidelity.inception == inc
+    text = (tmp_path / "s.md").read_text()
+    assert "Inception-v3 pool features (2048)" in text
+    assert "No point of the low-data sweep ran." in text
 
 
 @pytest.mark.parametrize(

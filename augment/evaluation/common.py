@@ -1,9 +1,8 @@
 """Helpers both evaluation runners share: seeds, the progress bar, stage timers, the model
-under test and its retraining factory, interval formatting."""
+under test and its retraining factory."""
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -69,13 +68,7 @@ def model_factory(
     return fit
 
 
-# -- verdicts ------------------------------------------------------------------------------------
-def format_ci(ci: dict[str, float]) -> str:
-    if math.isnan(ci["low"]):
-        return f"{ci['mean']:+.3f} [no interval: {ci['n']} seed]"
-    return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"
-
-
+# -- run bookkeeping -----------------------------------------------------------------------------
 class StageTimer:
     def __init__(self) -> None:
         self.totals: dict[str, float] = {}

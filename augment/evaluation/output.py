@@ -1,39 +1,109 @@
-"""Writing evaluation results: rounding, JSON-ready values, CSV files, interval cells."""
+"""Writing an evaluation: the one writer (metrics JSON, plot files, Markdown summary, each
+atomically) and the small formatting pieces the summaries share."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from augment.core.files import write_atomic
+from augment.core.files import write_atomic, write_json, write_text
+from augment.evaluation.results import EvaluationResult, Interval
+
+LONG_COLUMNS = ["fraction", "recipe", "ratio", "classifier", "metric", "mean", "low", "high", "n"]
 
 
-def ci3(ci: dict[str, float]) -> dict[str, float]:
-    return {"mean": ci["mean"], "low": ci["low"], "high": ci["high"]}
+def write_result(
+    result: EvaluationResult,
+    *,
+    metrics: str | Path,
+    summary: str | Path,
+    summary_text: str,
+    plots: str | Path,
+    plot_files: Mapping[str, pd.DataFrame | bytes],
+    gains: str | Path | None = None,
+) -> dict[str, Path]:
+    """Write ``metrics`` (the whole result as JSON, :meth:`EvaluationResult.to_dict`), each of
+    ``plot_files`` under ``plots`` (a frame as CSV, bytes as they are), ``summary`` (the Markdown
+    ``summary_text``) and, if given, ``gains`` (every paired gain, a long CSV).
+
+    The long table is not written into ``plots`` by default: DVC renders every file of a plots
+    folder, and a long table makes a meaningless default plot. Returns each file's path, keyed
+    ``metrics``, ``summary``, ``gains`` and the plot file's stem."""
+    plots = Path(plots)
+    out = {"metrics": write_json(metrics, json_ready(result.to_dict()))}
+    for name, content in plot_files.items():
+        path = plots / name
+        if isinstance(content, pd.DataFrame):
+            out[path.stem] = write_csv(path, content)
+        else:
+            out[path.stem] = write_atomic(path, lambda tmp, data=content: tmp.write_bytes(data))
+    out["summary"] = write_text(summary, summary_text)
+    if gains is not None:
+        out["gains"] = write_csv(Path(gains), gains_long(result))
+    return out
 
 
-def rounded(obj: Any, digits: int = 6) -> Any:
-    if isinstance(obj, dict):
-        return {k: rounded(v, digits) for k, v in obj.items()}
-    if isinstance(obj, float) and math.isfinite(obj):
-        return round(obj, digits)
-    return obj
+def gains_long(result: EvaluationResult) -> pd.DataFrame:
+    """Every paired gain over real only: ``fraction, recipe, ratio, classifier, metric, mean,
+    low, high, n`` (``fraction``: the block's share of the real training split)."""
+    rows = []
+    for block in result.blocks:
+        for recipe in result.recipes_in(block, reference=False):
+            for clf in result.classifiers:
+                for metric in result.metrics:
+                    gain = block.gain(recipe.name, clf, metric)
+                    if gain is None:
+                        continue
+                    rows.append(
+                        [block.fraction, recipe.name, recipe.ratio, clf, metric]
+                        + [gain.mean, gain.low, gain.high, gain.n]
+                    )
+    return pd.DataFrame(rows, columns=LONG_COLUMNS)
+
+
+def wide(name: str, interval: Interval | None) -> dict[str, float]:
+    """A plot CSV's three columns for one line: ``name``, ``name_low``, ``name_high``."""
+    if interval is None:
+        return {name: math.nan, f"{name}_low": math.nan, f"{name}_high": math.nan}
+    return {name: interval.mean, f"{name}_low": interval.low, f"{name}_high": interval.high}
+
+
+def wide_columns(name: str) -> list[str]:
+    return [name, f"{name}_low", f"{name}_high"]
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
 
 
-def ci_cell(ci: dict[str, float]) -> str:
-    if ci["mean"] is None or math.isnan(ci["mean"]):
+# -- Markdown cells -------------------------------------------------------------------------------
+def gain_cell(gain: Interval | None) -> str:
+    """``+0.031 [+0.012, +0.050] *`` (``*``: the interval excludes 0); ``n/a``."""
+    if gain is None or not math.isfinite(gain.mean):
         return "n/a"
-    if math.isnan(ci["low"]):
-        return f"{ci['mean']:+.3f}"
-    mark = " *" if ci["low"] > 0 or ci["high"] < 0 else ""
-    return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]{mark}"
+    if not (math.isfinite(gain.low) and math.isfinite(gain.high)):
+        return f"{gain.mean:+.3f}"
+    mark = " *" if gain.direction in ("up", "down") else ""
+    return f"{gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]{mark}"
+
+
+def score_cell(score: Interval) -> str:
+    """``0.8123 [0.8100, 0.8146]``: a mean score and its interval over seeds."""
+    if not math.isfinite(score.mean):
+        return "n/a"
+    if not (math.isfinite(score.low) and math.isfinite(score.high)):
+        return f"{score.mean:.4f}"
+    return f"{score.mean:.4f} [{score.low:.4f}, {score.high:.4f}]"
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f}"
 
 
 def plural(n: int, word: str) -> str:

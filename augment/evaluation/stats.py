@@ -18,6 +18,11 @@ METRIC_LABELS = {
 }
 
 
+def metric_label(metric: str) -> str:
+    """How people read a metric's name: ``macro_f1`` -> ``macro-F1``."""
+    return METRIC_LABELS.get(metric, metric)
+
+
 def classification_scores(y_true: np.ndarray, proba: np.ndarray, minority: int) -> dict[str, float]:
     """Accuracy, macro-F1, ROC-AUC and the recall of class ``minority``.
 

@@ -1,1 +1,2 @@
-"""The evaluation as one self-contained HTML page (``augment report``): see :mod:`.html`."""
+"""The evaluation as one self-contained HTML page (``augment report``), rendered from the typed
+result with Jinja2 templates: see :mod:`.html`."""

@@ -1,87 +1,53 @@
-"""Read what the report is built from: ``augment evaluate``'s metrics JSON, plot CSVs and Markdown
-summary, and a synthetic set (a generated table or image folder, or rows / images sampled from the
+"""Read what the report is built from: the typed result ``augment evaluate`` wrote as its metrics
+JSON, and a synthetic set (a generated table or image folder, or rows / images sampled from the
 trained model). A missing or unreadable input is an :class:`AugmentError` naming the file.
 """
 
 from __future__ import annotations
 
 import csv
-import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from augment.core.files import read_json
 from augment.errors import AugmentError
+from augment.evaluation.results import EvaluationResult
 from augment.images.schema import ImageSchema
 from augment.tabular.schema import TableSchema
 
 TABLE_FILES = ("synthetic.parquet", "synthetic.csv", "synthetic.csv.gz")
 
 
-# -- evaluation outputs --------------------------------------------------------------------------
-def read_metrics(path: str | Path) -> dict[str, Any]:
-    """The evaluation's metrics JSON (``metrics/tabular.json`` or ``metrics/images.json``)."""
-    metrics = read_json(path, "metrics file")
-    if not isinstance(metrics, dict) or not {"primary_metric", "real", "gain"} <= set(metrics):
+# -- the evaluation ------------------------------------------------------------------------------
+def read_result(path: str | Path) -> EvaluationResult:
+    """The evaluation's metrics JSON (``metrics/tabular.json`` or ``metrics/images.json``): the
+    whole typed result, modality included."""
+    data = read_json(path, "metrics file")
+    if not isinstance(data, dict) or not {"primary_metric", "real", "gain"} <= set(data):
         raise AugmentError(f"{path} is not an `augment evaluate` metrics file")
-    return metrics
-
-
-def read_plot_csv(path: str | Path) -> pd.DataFrame:
-    """One of the evaluation's plot CSVs (``gain_vs_ratio.csv`` ...)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AugmentError(f"plot data not found: {path} (run `augment evaluate` first)")
+    if "blocks" not in data:
+        raise AugmentError(
+            f"{path} was written by an older `augment evaluate` (it lacks the full result): "
+            "run `augment evaluate` again"
+        )
     try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise AugmentError(f"cannot read plot data {path}: {_first_line(exc)}") from None
-    if frame.empty or len(frame.columns) < 2:
-        raise AugmentError(f"plot data {path} is empty")
-    return frame
+        return EvaluationResult.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError, StopIteration) as exc:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise AugmentError(f"{path} is not a readable `augment evaluate` result ({what})") from None
 
 
-@dataclass
-class Summary:
-    """The Markdown summary split into the verdict line, the low-data verdict (or ""), the title
-    (the ``# `` heading, or "") and the rest (``body``, Markdown)."""
-
-    verdict: str
-    low_data_verdict: str = ""
-    title: str = ""
-    body: str = ""
-
-
-def read_summary(path: str | Path) -> Summary:
-    """``augment evaluate``'s Markdown summary: its first line is the verdict."""
+def read_summary(path: str | Path) -> str:
+    """``augment evaluate``'s Markdown summary."""
     path = Path(path)
     if not path.is_file():
         raise AugmentError(f"summary not found: {path} (run `augment evaluate` first)")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AugmentError(f"cannot read summary {path}: {_first_line(exc)}") from None
-    return parse_summary(text)
-
-
-def parse_summary(text: str) -> Summary:
-    lines = text.splitlines()
-    head: list[str] = []
-    title, body_start = "", len(lines)
-    for i, line in enumerate(lines):
-        if line.startswith("# "):
-            title, body_start = line[2:].strip(), i + 1
-            break
-        head.append(line)
-    paragraphs = [p.strip() for p in "\n".join(head).split("\n\n") if p.strip()]
-    verdict = paragraphs[0].replace("\n", " ") if paragraphs else ""
-    low = next((p for p in paragraphs[1:] if p.lower().startswith("where real")), "")
-    body = "\n".join(lines[body_start:]).strip("\n")
-    return Summary(verdict=verdict, low_data_verdict=low.replace("\n", " "), title=title, body=body)
 
 
 # -- synthetic tables ----------------------------------------------------------------------------
@@ -188,16 +154,8 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 __all__ = [
-    "Summary",
-    "finite",
-    "parse_summary",
-    "read_metrics",
-    "read_plot_csv",
+    "read_result",
     "read_summary",
     "read_synthetic_images",
     "read_synthetic_table",

@@ -1,7 +1,8 @@
 """``augment evaluate``: run the evaluation protocol; write metrics, plot data and the summary.
 
-Tables go to :func:`augment.evaluation.evaluate_tabular`, images to
-:func:`augment.images.evaluation.evaluate_images`; which one is the prepared data's modality.
+Tables go to :func:`augment.tabular.evaluation.runner.evaluate_tabular`, images to
+:func:`augment.images.evaluation.runner.evaluate_images`; which one is the prepared data's
+modality. Both return an :class:`~augment.evaluation.results.EvaluationResult`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from augment.core.files import read_json
 from augment.core.models import model_config
 from augment.core.tracking import RunLog
 from augment.errors import AugmentError
+from augment.evaluation.results import EvaluationResult
 from augment.registry import load_bundle
 from augment.tabular.evaluation.report import write_evaluation
 from augment.tabular.evaluation.runner import evaluate_tabular
@@ -42,15 +43,16 @@ def evaluate(
     progress: bool = True,
     dvclive: str | Path | None = None,
     **settings: Any,
-) -> dict[str, Any]:
+) -> EvaluationResult:
     """Evaluate the trained model's synthetic data on the prepared dataset; write the outputs.
 
     ``settings`` are the runner's options: for tables
     :func:`augment.evaluation.evaluate_tabular`'s (``ratios``, ``fractions``, ``seeds``,
     ``classifiers``, ``smote``, ...), for images
     :func:`augment.images.evaluation.evaluate_images`'s (``ratios``, ``per_class``, ``seeds``,
-    ``classifier``, ``flip``, ...). ``dvclive``: a folder where the metrics JSON's numbers are
-    also logged with DVCLive. Returns the full result.
+    ``classifier``, ``flip``, ...). ``dvclive``: a folder where the tracked numbers of the
+    metrics JSON are also logged with DVCLive. Returns the typed result, the one the metrics
+    JSON holds.
 
     Example (tiny budgets, so the numbers mean nothing; the defaults are ``seeds=5`` and more):
         >>> import augment
@@ -59,9 +61,9 @@ def evaluate(
         >>> result = augment.evaluate(tmp / "digits", tmp / "model", seeds=2, ratios=[1.0],
         ...     per_class=[], steps=5, fidelity_images=50, device="cpu", progress=False,
         ...     metrics=tmp / "m.json", plots=tmp / "plots", report=tmp / "summary.md")
-        >>> sorted(result["per_class"]["all"]["gains"])[:2]
-        ['real+classic', 'real+classic+synth@1.0']
-        >>> (tmp / "summary.md").read_text().splitlines()[0] == result["verdict"]
+        >>> [recipe.name for recipe in result.recipes][:3]
+        ['real', 'real+classic', 'real+synth@1.0']
+        >>> (tmp / "summary.md").read_text().splitlines()[0] == result.verdict.text
         True
     """
     bundle = load_bundle(data)
@@ -85,7 +87,7 @@ def evaluate(
         write_evaluation(result, metrics=metrics, plots=plots, summary=report)
     if dvclive is not None:
         with RunLog(dvclive) as log:
-            log.summary(read_json(metrics, "metrics"), prefix="evaluate")
+            log.summary(result.tracked(), prefix="evaluate")
     return result
 
 

@@ -17,8 +17,16 @@ import numpy as np
 
 from augment.core.labels import proportional_counts
 from augment.errors import AugmentError
-from augment.evaluation.recipes import recipe_ratio, synth_recipe
+from augment.evaluation.recipes import (
+    BASELINE,
+    COMBINED,
+    Recipe,
+    recipe_ratio,
+    synth_recipe,
+    synthetic_only_recipe,
+)
 from augment.images.bundle import ImageSplit
+from augment.images.evaluation.classifiers import AUG_DEGREES, AUG_SCALE, AUG_SHIFT_SHARE
 
 REAL = "real"
 CLASSIC = "real+classic"
@@ -37,8 +45,53 @@ def classic_synth_ratio(name: str) -> float | None:
     return None
 
 
+# -- what the recipes are, for the results and the reports --------------------------------------
+def classic_recipe(flip: bool) -> Recipe:
+    """Real images with classic augmentation per batch: the line synthetic images must beat."""
+    return Recipe(
+        CLASSIC,
+        "real + classic augmentation",
+        BASELINE,
+        family=CLASSIC,
+        description=f"classic augmentation per batch: {classic_text(flip)}",
+    )
+
+
+def combined_recipe(ratio: float) -> Recipe:
+    """Classic augmentation on real and ``ratio`` x as many synthetic images alike."""
+    return Recipe(
+        classic_synth_recipe(ratio),
+        f"real + classic + {ratio:g}× synthetic",
+        COMBINED,
+        float(ratio),
+        family=f"{_CLASSIC_SYNTH_PREFIX}r",
+        description="both: classic augmentation on real and synthetic images alike",
+    )
+
+
+def cas_recipe() -> Recipe:
+    """Synthetic images only: their classification accuracy score (CAS)."""
+    only = synthetic_only_recipe("images")
+    return Recipe(
+        only.name,
+        only.label,
+        only.role,
+        description=only.description + "; its score is the classification accuracy score, CAS",
+    )
+
+
+def classic_text(flip: bool) -> str:
+    text = (
+        f"random shift (crop of the zero-padded image) of up to 1/{1 / AUG_SHIFT_SHARE:.0f} of "
+        f"the size each way, rotation up to {AUG_DEGREES:g}°, scale "
+        f"{AUG_SCALE[0]:g}–{AUG_SCALE[1]:g}"
+    )
+    return text + (", horizontal flip" if flip else ", no flip")
+
+
+# -- how each recipe's training set is made ------------------------------------------------------
 @dataclass(frozen=True)
-class Recipe:
+class TrainingSet:
     """How a recipe's training set is made: ``ratio`` synthetic images per real image (0: none;
     ``None``: synthetic only, as many as real) and whether classic augmentation runs per batch."""
 
@@ -47,19 +100,19 @@ class Recipe:
     classic: bool
 
 
-def parse_recipe(name: str) -> Recipe:
+def parse_recipe(name: str) -> TrainingSet:
     if name == REAL:
-        return Recipe(name, 0.0, False)
+        return TrainingSet(name, 0.0, False)
     if name == CLASSIC:
-        return Recipe(name, 0.0, True)
+        return TrainingSet(name, 0.0, True)
     if name == SYNTH:
-        return Recipe(name, None, False)
+        return TrainingSet(name, None, False)
     ratio = recipe_ratio(name)
     if ratio is not None:
-        return Recipe(name, ratio, False)
+        return TrainingSet(name, ratio, False)
     ratio = classic_synth_ratio(name)
     if ratio is not None:
-        return Recipe(name, ratio, True)
+        return TrainingSet(name, ratio, True)
     raise AugmentError(f"unknown recipe {name!r}")
 
 
@@ -147,7 +200,7 @@ def concat(*splits: ImageSplit) -> ImageSplit:
     )
 
 
-def recipe_split(recipe: Recipe, real: ImageSplit, pool: ImagePool | None) -> ImageSplit:
+def recipe_split(recipe: TrainingSet, real: ImageSplit, pool: ImagePool | None) -> ImageSplit:
     """The training images of a recipe (real and/or synthetic; never a test image)."""
     if recipe.ratio == 0:
         return real

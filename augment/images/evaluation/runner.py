@@ -33,8 +33,6 @@ Protocol (DESIGN.md, "Evaluation protocol"), mirroring the tabular one:
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -52,16 +50,20 @@ from augment.evaluation.common import (
     StageTimer,
     check_ratios,
     fit_bar,
-    format_ci,
     synthesizers_for,
 )
-from augment.evaluation.recipes import synth_recipe
-from augment.evaluation.stats import (
-    METRIC_LABELS,
-    classification_scores,
-    mean_ci,
-    paired_gains,
+from augment.evaluation.recipes import mix_recipe, real_recipe
+from augment.evaluation.results import (
+    IMAGE,
+    Block,
+    Dataset,
+    EvaluationResult,
+    FeatureFidelity,
+    ImageFidelity,
+    Scores,
 )
+from augment.evaluation.stats import classification_scores
+from augment.evaluation.verdict import build_verdicts
 from augment.images.bundle import ImageBundle, ImageSplit
 from augment.images.evaluation import classifiers as clf_mod
 from augment.images.evaluation.classifiers import (
@@ -71,6 +73,7 @@ from augment.images.evaluation.classifiers import (
     resolve_classifier,
 )
 from augment.images.evaluation.fidelity import (
+    PRDC_K,
     check_inception_weights,
     fidelity_scores,
     inception_features,
@@ -80,7 +83,9 @@ from augment.images.evaluation.recipes import (
     CLASSIC,
     REAL,
     ImagePool,
-    classic_synth_recipe,
+    cas_recipe,
+    classic_recipe,
+    combined_recipe,
     main_recipes,
     mix_ratio,
     parse_recipe,
@@ -88,6 +93,7 @@ from augment.images.evaluation.recipes import (
     recipe_split,
     sweep_recipes,
 )
+from augment.images.figures import samples_png
 from augment.images.schema import ImageSchema
 from augment.log import logger
 
@@ -97,6 +103,10 @@ FULL = "all"  # the key of the full-training-set block
 DEFAULT_STEPS = 300
 DEFAULT_BATCH_SIZE = 128
 SAMPLE_CLASSES = 20  # rows of samples.png; classes beyond are left out
+INCEPTION_EXTRACTOR = (
+    "Inception-v3 pool features: images upsampled to 299 px (bilinear), grey repeated to 3 "
+    "channels, ImageNet-normalised"
+)
 # A fitted synthesizer for a subset: factory(images, schema, seed) -> synthesizer.
 ImageFactory = Callable[[ImageSplit, ImageSchema, int], Any]
 
@@ -123,7 +133,7 @@ def evaluate_images(
     seed: int = 0,
     synthesizer: Any = None,
     factory: ImageFactory | None = None,
-) -> dict[str, Any]:
+) -> EvaluationResult:
     """Train the downstream classifier on every recipe, score it on the real test split, and
     report paired gains over real only with 95% intervals, the low-data sweep, and fidelity.
 
@@ -142,8 +152,8 @@ def evaluate_images(
     cores); on a shared 2-core machine one thread is the safe choice (a 2-thread CNN step ran
     7x slower than a 1-thread one while another process used a core).
 
-    Returns a JSON-ready dict; :func:`augment.images.evaluation.write_image_evaluation` writes
-    the metrics, plot data, sample grid and summary.
+    Returns the typed result; :func:`augment.images.evaluation.report.write_image_evaluation`
+    writes the metrics, plot data, sample grid and summary.
     """
     started = time.perf_counter()
     if not isinstance(bundle, ImageBundle):
@@ -215,17 +225,25 @@ def evaluate_images(
         bar=bar,
         timer=timer,
     )
-    blocks: dict[str, dict[str, Any]] = {}
+    blocks: list[Block] = []
     with cpu_thread_limit(torch_device, n_threads) as threads:
         try:
             bar.set_postfix_str("all real images")
-            full, extractor = _run_block(ctx, FULL, recipes, train, synthesizer)
-            blocks[FULL] = {
-                **full,
-                "images": len(train),
-                "per_class": round(len(train) / num_classes, 1),
-                "synthesizer": "trained model",
-            }
+            scores, extractor = _run_block(ctx, FULL, recipes, train, synthesizer)
+            blocks.append(
+                Block(
+                    key=FULL,
+                    label="all",
+                    description="all real images",
+                    size=len(train),
+                    fraction=1.0,
+                    full=True,
+                    synthesizer="trained model",
+                    scores=scores,
+                    per_class=round(len(train) / num_classes, 1),
+                    versus=(REAL, CLASSIC),
+                )
+            )
             for k in sweep:
                 rng = np.random.default_rng(derive_seed(seed, "subset", k))
                 subset = per_class_subset(train, k, rng)
@@ -235,13 +253,21 @@ def evaluate_images(
                     synth_k = factory(subset, schema, derive_seed(seed, "fit", k))
                 bar.update(1)
                 bar.set_postfix_str(f"{k} per class")
-                block, _ = _run_block(ctx, str(k), low_recipes, subset, synth_k)
-                blocks[str(k)] = {
-                    **block,
-                    "images": len(subset),
-                    "per_class": k,
-                    "synthesizer": "retrained on the subset",
-                }
+                scores, _ = _run_block(ctx, str(k), low_recipes, subset, synth_k)
+                blocks.append(
+                    Block(
+                        key=str(k),
+                        label=f"{k} per class",
+                        description=f"{k} real images per class",
+                        size=len(subset),
+                        fraction=len(subset) / len(train),
+                        full=False,
+                        synthesizer="retrained on the subset",
+                        scores=scores,
+                        per_class=k,
+                        versus=(REAL, CLASSIC),
+                    )
+                )
         finally:
             bar.close()
 
@@ -250,36 +276,36 @@ def evaluate_images(
                 ctx, train, test, synthesizer, extractor, fidelity_images
             )
         if inception_path is None:
-            fidelity["inception"] = {"skipped": "no inception_weights given; never downloaded"}
+            fidelity.inception_skipped = "no inception_weights given; never downloaded"
         else:
             with timer("inception"):
                 net = load_inception(inception_path, torch_device)
                 feats = [inception_features(net, images, torch_device) for images in fid_sets]
-                fidelity["inception"] = {
-                    "weights": str(inception_path),
-                    "features": int(feats[0].shape[1]),
-                    **fidelity_scores(*feats),
-                }
+                fidelity.inception = FeatureFidelity.from_scores(
+                    INCEPTION_EXTRACTOR,
+                    int(feats[0].shape[1]),
+                    fidelity_scores(*feats),
+                    weights=str(inception_path),
+                )
         samples = _samples(train, synthesizer, schema, samples_per_class, seed)
 
-    result: dict[str, Any] = {
-        "modality": "image",
-        "dataset": {
-            "path": str(bundle.path),
-            "classes": list(schema.classes),
-            "size": int(schema.size),
-            "channels": int(schema.channels),
-            "images": {
-                "train": len(train),
-                "validation": _split_len(bundle, "validation"),
-                "test": len(test),
-            },
-        },
-        "model": {
+    result = EvaluationResult(
+        modality=IMAGE,
+        dataset=Dataset(
+            path=str(bundle.path),
+            classes=list(schema.classes),
+            unit="images",
+            train=len(train),
+            validation=_split_len(bundle, "validation"),
+            test=len(test),
+            image_size=int(schema.size),
+            channels=int(schema.channels),
+        ),
+        model={
             "name": getattr(synthesizer, "name", type(synthesizer).__name__),
             "dir": None if model_dir is None else str(model_dir),
         },
-        "settings": {
+        settings={
             "ratios": list(ratios),
             "per_class": list(ks),
             "seeds": seeds,
@@ -290,39 +316,50 @@ def evaluate_images(
             "batch_size": int(batch_size),
             "sweep_hyperparameters": sweep_hyperparameters or {},
             "inception_weights": None if inception_path is None else str(inception_path),
-            "fidelity_images": fidelity["images"],
+            "fidelity_images": fidelity.images,
             "samples_per_class": int(samples_per_class),
             "n_threads": threads,
             "device": str(torch_device),
             "seed": seed,
             "ci_level": 0.95,
         },
-        "primary_metric": PRIMARY_METRIC,
-        "classifier": arch,
-        "mix_ratio": mix,
-        "recipes": recipes,
-        "sweep_recipes": low_recipes,
-        "per_class": blocks,
-        "skipped": skipped,
-        "fidelity": fidelity,
-        "samples": samples,
-        "timings": {**timer.totals, "total_s": round(time.perf_counter() - started, 2)},
-    }
-    result["verdict"] = verdict(result)
-    result["low_data_verdict"] = low_data_verdict(result)
-    logger.info("%s", result["verdict"])
-    if result["low_data_verdict"]:
-        logger.info("where real images are scarce: %s", result["low_data_verdict"])
+        metrics=list(IMAGE_METRICS),
+        primary_metric=PRIMARY_METRIC,
+        classifiers=[arch],
+        recipes=[
+            real_recipe("images"),
+            classic_recipe(flip),
+            *(mix_recipe(r, "images") for r in ratios),
+            combined_recipe(mix),
+            cas_recipe(),
+        ],
+        blocks=blocks,
+        fidelity=fidelity,
+        sweep_ratio=mix,
+        interval_covers=(
+            "what each seed varies: the classifier's initialisation, batch order and "
+            "augmentation draws, and which synthetic images are drawn (not which real images "
+            "the low-data sweep kept: one subset and one synthesizer per point)"
+        ),
+        skipped=skipped,
+        timings={**timer.totals, "total_s": round(time.perf_counter() - started, 2)},
+        samples=samples,
+    )
+    result.verdicts = build_verdicts(result)
+    logger.info("%s", result.verdict)
+    if result.low_data_verdict is not None:
+        logger.info("%s", result.low_data_verdict)
+    scores = fidelity.classifier
     logger.info(
         "evaluated %d classifier fits and %d GAN retrains in %.0f s; FD %.3g (real train vs test "
         "%.3g), precision %.2f, recall %.2f",
         total - len(sweep),
         len(sweep),
-        result["timings"]["total_s"],
-        fidelity["frechet_distance"],
-        fidelity["reference"]["frechet_distance"],
-        fidelity["precision"],
-        fidelity["recall"],
+        result.timings["total_s"],
+        scores.synthetic["frechet_distance"],
+        scores.reference["frechet_distance"],
+        scores.synthetic["precision"],
+        scores.synthetic["recall"],
     )
     return result
 
@@ -359,9 +396,9 @@ class _Context:
 
 def _run_block(
     ctx: _Context, key: str, recipes: list[str], real: ImageSplit, synth: Any
-) -> tuple[dict[str, Any], ImageClassifier]:
-    """Scores of every recipe for each seed, their means and intervals, the paired gains over
-    real only and over real + classic. Also returns seed 0's real-only classifier."""
+) -> tuple[Scores, ImageClassifier]:
+    """Every recipe's scores for each seed (one classifier: ``scores[recipe][arch][metric]``),
+    and seed 0's real-only classifier."""
     parsed = [parse_recipe(r) for r in recipes]
     needs = [1.0 if p.ratio is None else p.ratio for p in parsed]
     max_images = int(math.ceil(max(needs) * len(real)))
@@ -403,18 +440,7 @@ def _run_block(
                 first = model
             ctx.bar.update(1)
     assert first is not None
-    summary = {r: {m: mean_ci(v) for m, v in per.items()} for r, per in scores.items()}
-    gains = {
-        r: {m: mean_ci(paired_gains(v, scores[REAL][m])) for m, v in per.items()}
-        for r, per in scores.items()
-        if r != REAL
-    }
-    vs_classic = {
-        r: {m: mean_ci(paired_gains(v, scores[CLASSIC][m])) for m, v in per.items()}
-        for r, per in scores.items()
-        if r not in (REAL, CLASSIC) and CLASSIC in scores
-    }
-    return {"scores": scores, "summary": summary, "gains": gains, "vs_classic": vs_classic}, first
+    return {recipe: {ctx.arch: per} for recipe, per in scores.items()}, first
 
 
 # -- fidelity and the sample grid ---------------------------------------------------------------
@@ -425,7 +451,7 @@ def _fidelity(
     synth: Any,
     extractor: ImageClassifier,
     cap: int | None,
-) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+) -> tuple[ImageFidelity, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """FD and PRDC of synthetic vs real test images, and of real training vs real test images
     (the reference), on the extractor's penultimate features. All three sets have the same size
     and class counts: the test images' (a random subset of ``cap`` when there are more)."""
@@ -446,108 +472,34 @@ def _fidelity(
         return features(extractor, torch.from_numpy(np.ascontiguousarray(images)).to(ctx.device))
 
     scores = fidelity_scores(feats(real.images), feats(fake), feats(reference))
-    out = {
-        "extractor": (
-            f"penultimate layer ({extractor.n_features} features) of the {ctx.arch} trained on "
-            "the real training split (real-only recipe, first seed)"
-        ),
-        "features": extractor.n_features,
-        "real_split": "test",
-        "images": n,
-        "prdc_k": 5,
-        **scores,
-    }
+    name = (
+        f"penultimate layer ({extractor.n_features} features) of the {ctx.arch} trained on "
+        "the real training split (real-only recipe, first seed)"
+    )
+    out = ImageFidelity(
+        images=n,
+        real_split="test",
+        prdc_k=PRDC_K,
+        classifier=FeatureFidelity.from_scores(name, extractor.n_features, scores),
+    )
     return out, (real.images, fake, reference)
 
 
 def _samples(
     train: ImageSplit, synth: Any, schema: ImageSchema, per: int, seed: int
-) -> dict[str, Any] | None:
-    """A PNG grid (base64, so the result stays JSON): per class, ``per`` real training images,
-    a grey cell, then ``per`` synthetic ones. At most :data:`SAMPLE_CLASSES` classes."""
+) -> bytes | None:
+    """A PNG grid: per class, ``per`` real training images, a grey cell, then ``per`` synthetic
+    ones. At most :data:`SAMPLE_CLASSES` classes."""
     if per <= 0:
         return None
-    from PIL import Image
-
-    from augment.images.grid import PAD_VALUE, make_grid
-
     rng = np.random.default_rng(derive_seed(seed, "samples"))
     classes = list(range(min(len(schema.classes), SAMPLE_CLASSES)))
     fake = np.asarray(synth.sample(np.repeat(classes, per), seed=derive_seed(seed, "samples")))
-    blank = np.full((1, *schema.shape), PAD_VALUE, dtype=np.uint8)  # a grey separator cell
-    rows = []
-    for i, c in enumerate(classes):
+    real = []
+    for c in classes:
         idx = np.flatnonzero(train.labels == c)
-        chosen = np.sort(rng.choice(idx, min(per, len(idx)), replace=False))
-        real = train.images[chosen]
-        if len(real) < per:
-            real = np.concatenate([real, np.repeat(blank, per - len(real), axis=0)])
-        rows += [real, blank, fake[i * per : (i + 1) * per]]
-    sheet = make_grid(np.concatenate(rows), nrow=2 * per + 1)
-    picture = Image.fromarray(sheet[:, :, 0] if sheet.shape[2] == 1 else sheet)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return {
-        "classes": [schema.classes[c] for c in classes],
-        "per_class": per,
-        "layout": "one row per class: real training images, a grey cell, synthetic images",
-        "png_base64": base64.b64encode(buffer.getvalue()).decode("ascii"),
-    }
-
-
-# -- verdicts -----------------------------------------------------------------------------------
-def best_ratio(gains: dict[str, Any], ratios: Sequence[float], metric: str) -> float:
-    """The ratio whose mean paired gain is highest (ties: the smaller ratio)."""
-    return float(max(ratios, key=lambda r: (gains[synth_recipe(r)][metric]["mean"], -r)))
-
-
-def _significance(ci: dict[str, float]) -> str:
-    if math.isnan(ci["low"]):
-        return ""
-    if ci["low"] > 0:
-        return "synthetic images help: "
-    if ci["high"] < 0:
-        return "synthetic images hurt: "
-    return "no significant gain: "
-
-
-def verdict(result: dict[str, Any]) -> str:
-    """One line: the best ratio's paired gain on the primary metric at the full training set,
-    classic augmentation's, and classic + synthetic's."""
-    metric = result["primary_metric"]
-    block = result["per_class"][FULL]
-    gains = block["gains"]
-    ratios = result["settings"]["ratios"]
-    r = best_ratio(gains, ratios, metric)
-    ci = gains[synth_recipe(r)][metric]
-    seeds = result["settings"]["seeds"]
-    best_of = f", best of {len(ratios)} ratios" if len(ratios) > 1 else ""
-    mix = result["mix_ratio"]
-    label = METRIC_LABELS.get(metric, metric)
-    return (
-        f"{_significance(ci)}real + {r:g}× synthetic: {label} {format_ci(ci)} vs real only "
-        f"({result['classifier']}, 95% CI, {seeds} seed{'s' if seeds != 1 else ''}{best_of}); "
-        f"classic augmentation: {format_ci(gains[CLASSIC][metric])}; classic + {mix:g}× synthetic: "
-        f"{format_ci(gains[classic_synth_recipe(mix)][metric])}"
-    )
-
-
-def low_data_verdict(result: dict[str, Any]) -> str:
-    """The same comparison at the smallest images-per-class point of the sweep, if it ran."""
-    keys = sorted((k for k in result["per_class"] if k != FULL), key=int)
-    if not keys:
-        return ""
-    block = result["per_class"][keys[0]]
-    metric = result["primary_metric"]
-    mix = result["mix_ratio"]
-    ci = block["gains"][synth_recipe(mix)][metric]
-    label = METRIC_LABELS.get(metric, metric)
-    return (
-        f"with {keys[0]} real images per class ({block['images']} images): {_significance(ci)}"
-        f"real + {mix:g}× synthetic: {label} {format_ci(ci)}; classic augmentation: "
-        f"{format_ci(block['gains'][CLASSIC][metric])}; classic + {mix:g}× synthetic: "
-        f"{format_ci(block['gains'][classic_synth_recipe(mix)][metric])}"
-    )
+        real.append(train.images[np.sort(rng.choice(idx, min(per, len(idx)), replace=False))])
+    return samples_png(real, [fake[i * per : (i + 1) * per] for i in range(len(classes))], per)
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -569,12 +521,4 @@ def _known_labels(data: ImageSplit, num_classes: int) -> ImageSplit:
     return data
 
 
-__all__ = [
-    "FULL",
-    "IMAGE_METRICS",
-    "PRIMARY_METRIC",
-    "best_ratio",
-    "evaluate_images",
-    "low_data_verdict",
-    "verdict",
-]
+__all__ = ["FULL", "IMAGE_METRICS", "PRIMARY_METRIC", "evaluate_images"]

@@ -24,6 +24,10 @@ this project's own, vectorised with numpy:
 * Overall score: the mean of the two property scores (a property without any scored pair is
   left out, like SDMetrics' ``nanmean``).
 
+The primitives (:func:`ks_complement`, :func:`tv_complement`, :func:`pearson`,
+:func:`cramers_v`, :func:`contingency_table`, :func:`shared_codes`) are public: the report's
+figures (:mod:`augment.tabular.figures`) score and draw with the same ones.
+
 SDMetrics subsamples contingency pairs to 50,000 rows at random when a table is larger; this
 module always uses every row it is given (the evaluation caps the rows it passes).
 """
@@ -36,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from augment.tabular.evaluation.classifiers import numeric_values
 from augment.tabular.schema import TableSchema
@@ -73,7 +78,7 @@ def quality_report(
             numbers[col.name] = (r, s)
             codes[col.name] = (_digitize(r), _digitize(s), NUM_BINS + 2)
         else:
-            codes[col.name] = _shared_codes(real[col.name], synthetic[col.name])
+            codes[col.name] = shared_codes(real[col.name], synthetic[col.name])
 
     columns = []
     for name in names:
@@ -110,15 +115,14 @@ def quality_report(
 
 # -- column shapes -------------------------------------------------------------------------------
 def ks_complement(real: np.ndarray, synthetic: np.ndarray) -> float:
-    """1 - max |ECDF_real - ECDF_synth| over the non-missing values; NaN if either is empty."""
-    r = np.sort(np.round(real[~np.isnan(real)], _DECIMALS))
-    s = np.sort(np.round(synthetic[~np.isnan(synthetic)], _DECIMALS))
+    """1 - the two-sample Kolmogorov-Smirnov statistic (max |ECDF_real - ECDF_synth|) over the
+    non-missing values; NaN if either is empty."""
+    r = np.round(real[~np.isnan(real)], _DECIMALS)
+    s = np.round(synthetic[~np.isnan(synthetic)], _DECIMALS)
     if len(r) == 0 or len(s) == 0:
         return math.nan
-    grid = np.concatenate([r, s])
-    cdf_r = np.searchsorted(r, grid, side="right") / len(r)
-    cdf_s = np.searchsorted(s, grid, side="right") / len(s)
-    return float(1.0 - np.max(np.abs(cdf_r - cdf_s)))
+    # Only the statistic is used: the asymptotic p-value is the cheap one to compute beside it.
+    return float(1.0 - stats.ks_2samp(r, s, method="asymp").statistic)
 
 
 def tv_complement(real_codes: np.ndarray, synth_codes: np.ndarray, k: int) -> float:
@@ -140,7 +144,7 @@ def _correlation_pair(
     # SDMetrics refuses a column that is constant (one distinct non-missing value) in either table.
     if any(_n_unique(x) == 1 for x in (*a, *b)):
         return out
-    r_real, r_synth = _pearson(a[0], b[0]), _pearson(a[1], b[1])
+    r_real, r_synth = pearson(a[0], b[0]), pearson(a[1], b[1])
     out["real_correlation"], out["synthetic_correlation"] = r_real, r_synth
     if math.isnan(r_real):
         return out
@@ -159,10 +163,10 @@ def _contingency_pair(
     (ra, sa, ka), (rb, sb, kb) = a, b
     if len(ra) == 0 or len(sa) == 0:
         return out
-    real = np.bincount(ra * kb + rb, minlength=ka * kb).astype(np.float64)
-    synth = np.bincount(sa * kb + sb, minlength=ka * kb).astype(np.float64)
+    real = contingency_table(ra, rb, ka, kb)
+    synth = contingency_table(sa, sb, ka, kb)
     out["similarity"] = float(1.0 - 0.5 * np.abs(real / len(ra) - synth / len(sa)).sum())
-    v = cramers_v(real.reshape(ka, kb))
+    v = cramers_v(real)
     out["real_association"] = v
     out["meets_threshold"] = threshold <= 0 or (not math.isnan(v) and v > threshold)
     if out["meets_threshold"]:
@@ -182,6 +186,13 @@ def _empty_pair(metric: str) -> dict[str, Any]:
         "real_association": math.nan,
         "meets_threshold": False,
     }
+
+
+def contingency_table(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> np.ndarray:
+    """Counts of each pair of codes ``(a[i], b[i])``, ``a`` in ``0..ka-1`` and ``b`` in
+    ``0..kb-1``, as a ``(ka, kb)`` float table."""
+    counts = np.bincount(a * kb + b, minlength=ka * kb)
+    return counts.reshape(ka, kb).astype(np.float64)
 
 
 def cramers_v(table: np.ndarray) -> float:
@@ -205,7 +216,7 @@ def _digitize(values: np.ndarray) -> np.ndarray:
     return np.digitize(values, bins=edges).astype(np.int64)
 
 
-def _shared_codes(real: pd.Series, synthetic: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+def shared_codes(real: pd.Series, synthetic: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
     """Codes over the union of both columns' values; missing is the last code, ``k - 1``."""
     both = pd.concat([real.reset_index(drop=True), synthetic.reset_index(drop=True)])
     codes, uniques = pd.factorize(both, use_na_sentinel=True)
@@ -219,7 +230,9 @@ def _n_unique(values: np.ndarray) -> int:
     return int(len(np.unique(present)))
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's r over the rows where both values are present; NaN for fewer than two such
+    rows or a constant column."""
     both = ~(np.isnan(x) | np.isnan(y))
     x, y = x[both], y[both]
     if len(x) < 2:

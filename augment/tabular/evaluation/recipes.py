@@ -16,6 +16,7 @@ import pandas as pd
 
 from augment.core.labels import proportional_counts as split_counts
 from augment.errors import AugmentError
+from augment.evaluation.recipes import BASELINE, Recipe
 from augment.registry import GenerativeModel
 from augment.tabular.evaluation.classifiers import numeric_values
 from augment.tabular.schema import TableSchema
@@ -133,6 +134,18 @@ def smote_variant(schema: TableSchema) -> str:
     if kinds == {False}:
         return "SMOTE"
     return "SMOTE-NC"
+
+
+def smote_recipe(schema: TableSchema) -> Recipe:
+    """Real plus SMOTE(-NC) rows: the classic oversampler, the line synthetic rows must beat."""
+    variant = smote_variant(schema)
+    return Recipe(
+        SMOTE,
+        f"real + {variant}",
+        BASELINE,
+        family=SMOTE,
+        description=f"real plus {variant} rows bringing every class up to the majority's count",
+    )
 
 
 def smote_oversample(

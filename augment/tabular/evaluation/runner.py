@@ -39,11 +39,28 @@ from augment.evaluation.common import (
     SynthesizerFactory,
     check_ratios,
     fit_bar,
-    format_ci,
     synthesizers_for,
 )
-from augment.evaluation.recipes import REAL, SYNTH, recipe_ratio, synth_recipe
-from augment.evaluation.stats import METRICS, classification_scores, mean_ci, paired_gains
+from augment.evaluation.recipes import (
+    REAL,
+    SYNTH,
+    mix_recipe,
+    real_recipe,
+    recipe_ratio,
+    synth_recipe,
+    synthetic_only_recipe,
+)
+from augment.evaluation.results import (
+    TABULAR,
+    Block,
+    Dataset,
+    EvaluationResult,
+    Privacy,
+    Scores,
+    TableFidelity,
+)
+from augment.evaluation.stats import METRICS, classification_scores
+from augment.evaluation.verdict import build_verdicts
 from augment.log import logger
 from augment.tabular.bundle import TabularBundle
 from augment.tabular.evaluation.classifiers import CLASSIFIERS, encode_labels, make_classifier
@@ -54,7 +71,7 @@ from augment.tabular.evaluation.recipes import (
     SyntheticPool,
     mix,
     smote_oversample,
-    smote_variant,
+    smote_recipe,
     stratified_subset,
 )
 from augment.tabular.schema import TableSchema
@@ -85,7 +102,7 @@ def evaluate_tabular(
     seed: int = 0,
     synthesizer: GenerativeModel | None = None,
     factory: SynthesizerFactory | None = None,
-) -> dict[str, Any]:
+) -> EvaluationResult:
     """Train downstream classifiers on every recipe, score them on real test data, and report
     paired gains over real-only with 95% intervals, plus fidelity and privacy.
 
@@ -96,7 +113,7 @@ def evaluate_tabular(
     instead. ``n_threads`` caps the OpenMP/BLAS threads of the classifiers and SMOTE (None: the
     libraries' default): on a shared 2-core machine, HistGradientBoosting's OpenMP threads
     spin-waiting on a busy core turned a 1 s fit into 70 s, while one thread is never more than
-    about twice as slow. Returns a JSON-ready dict; :func:`~augment.tabular.evaluation.report.
+    about twice as slow. Returns the typed result; :func:`~augment.tabular.evaluation.report.
     write_evaluation` writes the metrics, plot data and summary.
     """
     started = time.perf_counter()
@@ -143,7 +160,7 @@ def evaluate_tabular(
         bar=bar,
         timer=timer,
     )
-    blocks: dict[str, dict[str, Any]] = {}
+    blocks: list[Block] = []
 
     def limits() -> contextlib.AbstractContextManager[Any]:
         return threadpool_limits(limits=n_threads) if n_threads else contextlib.nullcontext()
@@ -151,8 +168,8 @@ def evaluate_tabular(
     try:
         bar.set_postfix_str("100% real")
         with limits():
-            full, first_pool = _run_block(ctx, 1.0, [train] * seeds, [synthesizer] * seeds)
-        blocks[_key(1.0)] = {**full, "rows": len(train), "synthesizer": "trained model"}
+            scores, first_pool = _run_block(ctx, 1.0, [train] * seeds, [synthesizer] * seeds)
+        blocks.append(_block(1.0, len(train), "trained model", scores))
         for fraction in sorted(sweep, reverse=True):
             subsets, synths = [], []
             n_fits = 1 if sweep_retrain == "fraction" else n_sweep
@@ -168,12 +185,9 @@ def evaluate_tabular(
                 subsets, synths = subsets * n_sweep, synths * n_sweep
             bar.set_postfix_str(f"{fraction:.0%} real")
             with limits():
-                block, _ = _run_block(ctx, fraction, subsets, synths)
-            blocks[_key(fraction)] = {
-                **block,
-                "rows": int(np.mean([len(s) for s in subsets])),
-                "synthesizer": f"retrained per {sweep_retrain}",
-            }
+                scores, _ = _run_block(ctx, fraction, subsets, synths)
+            rows = int(np.mean([len(s) for s in subsets]))
+            blocks.append(_block(fraction, rows, f"retrained per {sweep_retrain}", scores))
     finally:
         bar.close()
 
@@ -181,32 +195,39 @@ def evaluate_tabular(
         n_fid = len(train) if fidelity_rows is None else min(fidelity_rows, len(train))
         rng = np.random.default_rng(derive_seed(seed, "fidelity"))
         real_f = train.iloc[np.sort(rng.choice(len(train), n_fid, replace=False))]
-        fidelity = quality_report(real_f, first_pool.take(n_fid), schema)
+        fidelity = TableFidelity.from_dict(quality_report(real_f, first_pool.take(n_fid), schema))
     with timer("privacy"):
         synth_p = first_pool.take(min(privacy_rows, len(train)))
-        privacy = dcr_report(
-            train,
-            bundle.validation,
-            synth_p,
-            schema,
-            max_rows=privacy_rows,
-            seed=derive_seed(seed, "privacy"),
-            device=device,
+        privacy = Privacy.from_dict(
+            dcr_report(
+                train,
+                bundle.validation,
+                synth_p,
+                schema,
+                max_rows=privacy_rows,
+                seed=derive_seed(seed, "privacy"),
+                device=device,
+            )
         )
 
-    result: dict[str, Any] = {
-        "dataset": {
-            "path": str(bundle.path),
-            "label": schema.label,
-            "classes": list(schema.classes),
-            "minority_class": minority,
-            "rows": {"train": len(train), "validation": len(bundle.validation), "test": len(test)},
-        },
-        "model": {
+    smote_baseline = smote_recipe(schema) if smote else None
+    result = EvaluationResult(
+        modality=TABULAR,
+        dataset=Dataset(
+            path=str(bundle.path),
+            classes=list(schema.classes),
+            unit="rows",
+            train=len(train),
+            validation=len(bundle.validation),
+            test=len(test),
+            label=schema.label,
+            minority_class=minority,
+        ),
+        model={
             "name": getattr(synthesizer, "name", type(synthesizer).__name__),
             "dir": None if model_dir is None else str(model_dir),
         },
-        "settings": {
+        settings={
             "ratios": list(ratios),
             "fractions": list(fractions),
             "seeds": seeds,
@@ -223,26 +244,32 @@ def evaluate_tabular(
             "seed": seed,
             "ci_level": 0.95,
         },
-        "primary_metric": PRIMARY_METRIC,
-        "primary_classifier": classifiers[0],
-        "recipes": recipes,
-        "smote_variant": smote_variant(schema) if smote else None,
-        "fractions": blocks,
-        "fidelity": fidelity,
-        "privacy": privacy,
-        "timings": {**timer.totals, "total_s": round(time.perf_counter() - started, 2)},
-    }
-    result["verdict"] = verdict(result)
-    result["low_data_verdict"] = low_data_verdict(result)
-    logger.info("%s", result["verdict"])
-    if result["low_data_verdict"]:
-        logger.info("%s", result["low_data_verdict"])
+        metrics=list(METRICS),
+        primary_metric=PRIMARY_METRIC,
+        classifiers=list(classifiers),
+        recipes=[
+            real_recipe("rows"),
+            *(mix_recipe(r, "rows") for r in ratios),
+            synthetic_only_recipe("rows"),
+            *([smote_baseline] if smote_baseline else []),
+        ],
+        blocks=blocks,
+        fidelity=fidelity,
+        privacy=privacy,
+        sweep_ratio=1.0 if 1.0 in ratios else float(min(ratios)),
+        interval_covers=_interval_covers(smote, bool(sweep), sweep_retrain),
+        timings={**timer.totals, "total_s": round(time.perf_counter() - started, 2)},
+    )
+    result.verdicts = build_verdicts(result)
+    logger.info("%s", result.verdict)
+    if result.low_data_verdict is not None:
+        logger.info("%s", result.low_data_verdict)
     logger.info(
         "evaluated %d recipe fits in %.0f s; fidelity %.3f, DCR share closer to train %.2f",
         total,
-        result["timings"]["total_s"],
-        fidelity["overall"],
-        privacy["share_closer_to_train"],
+        result.timings["total_s"],
+        fidelity.overall,
+        privacy.dcr_share_closer_to_train,
     )
     return result
 
@@ -271,10 +298,10 @@ def _run_block(
     fraction: float,
     subsets: list[pd.DataFrame],
     synths: list[GenerativeModel],
-) -> tuple[dict[str, Any], SyntheticPool]:
+) -> tuple[Scores, SyntheticPool]:
     """Scores of every recipe and classifier for each seed (seed ``s`` trains on ``subsets[s]``
-    and draws from ``synths[s]``), their means and intervals, and the paired gains."""
-    scores: dict[str, dict[str, dict[str, list[float]]]] = {}
+    and draws from ``synths[s]``), and the first seed's synthetic pool."""
+    scores: Scores = {}
     first_pool: SyntheticPool | None = None
     max_ratio = max([*ctx.ratios, 1.0])
     for s, (real, synth) in enumerate(zip(subsets, synths, strict=True)):
@@ -305,19 +332,37 @@ def _run_block(
                     per[m].append(got[m])
                 ctx.bar.update(1)
     assert first_pool is not None
-    summary = {
-        recipe: {c: {m: mean_ci(v) for m, v in per.items()} for c, per in by_clf.items()}
-        for recipe, by_clf in scores.items()
-    }
-    gains = {
-        recipe: {
-            c: {m: mean_ci(paired_gains(v, scores[REAL][c][m])) for m, v in per.items()}
-            for c, per in by_clf.items()
-        }
-        for recipe, by_clf in scores.items()
-        if recipe != REAL
-    }
-    return {"scores": scores, "summary": summary, "gains": gains}, first_pool
+    return scores, first_pool
+
+
+def _block(fraction: float, rows: int, synthesizer: str, scores: Scores) -> Block:
+    share = _percent(fraction)
+    return Block(
+        key=_key(fraction),
+        label=share,
+        description=f"{share} of the real rows",
+        size=rows,
+        fraction=fraction,
+        full=fraction == 1,
+        synthesizer=synthesizer,
+        scores=scores,
+    )
+
+
+def _interval_covers(smote: bool, sweep: bool, sweep_retrain: str) -> str:
+    varies = "the classifier's random_state" + (
+        ", which synthetic rows are drawn and the SMOTE draw"
+        if smote
+        else " and which synthetic rows are drawn"
+    )
+    if not sweep:
+        return varies
+    if sweep_retrain == "seed":
+        return varies + " (in the low-data sweep also which real rows were kept)"
+    return (
+        varies + " (not which real rows the low-data sweep kept: one subset and one "
+        "synthesizer per fraction)"
+    )
 
 
 def _recipe_data(
@@ -337,65 +382,13 @@ def _recipe_data(
     return mix(real, pool.take(round(ratio * len(real))))
 
 
-def best_ratio(gains: dict[str, Any], ratios: Sequence[float], clf: str, metric: str) -> float:
-    """The ratio whose mean paired gain is highest (ties: the smaller ratio)."""
-    best = max(ratios, key=lambda r: (gains[synth_recipe(r)][clf][metric]["mean"], -r))
-    return float(best)
-
-
-def verdict(result: dict[str, Any]) -> str:
-    """One line: the best mix's paired gain on the primary metric, and SMOTE's, at 100% real."""
-    clf, metric = result["primary_classifier"], result["primary_metric"]
-    gains = result["fractions"][_key(1.0)]["gains"]
-    ratios = result["settings"]["ratios"]
-    r = best_ratio(gains, ratios, clf, metric)
-    ci = gains[synth_recipe(r)][clf][metric]
-    label = {"macro_f1": "macro-F1"}.get(metric, metric)
-    seeds = result["settings"]["seeds"]
-    best_of = f", best of {len(ratios)} ratios" if len(ratios) > 1 else ""
-    text = (
-        f"real + {r:g}× synthetic: {label} {format_ci(ci)} vs real only "
-        f"({clf}, 95% CI, {seeds} seed{'s' if seeds != 1 else ''}{best_of})"
-    )
-    text = _significance(ci) + text
-    if result["smote_variant"]:
-        text += f"; {result['smote_variant']}: {format_ci(gains[SMOTE][clf][metric])}"
-    return text
-
-
-def low_data_verdict(result: dict[str, Any]) -> str:
-    """The same comparison at the smallest real-data fraction, if the sweep ran."""
-    fractions = sorted(float(k) for k in result["fractions"])
-    if fractions[0] >= 1:
-        return ""
-    f = fractions[0]
-    block = result["fractions"][_key(f)]
-    clf, metric = result["primary_classifier"], result["primary_metric"]
-    r = best_ratio(block["gains"], result["settings"]["ratios"], clf, metric)
-    ci = block["gains"][synth_recipe(r)][clf][metric]
-    label = {"macro_f1": "macro-F1"}.get(metric, metric)
-    text = (
-        f"with {f:.0%} of the real rows ({block['rows']}): {_significance(ci)}real + {r:g}× "
-        f"synthetic: {label} {format_ci(ci)}"
-    )
-    if result["smote_variant"]:
-        text += f"; {result['smote_variant']}: {format_ci(block['gains'][SMOTE][clf][metric])}"
-    return text
-
-
-def _significance(ci: dict[str, float]) -> str:
-    if math.isnan(ci["low"]):
-        return ""
-    if ci["low"] > 0:
-        return ""
-    if ci["high"] < 0:
-        return "synthetic rows hurt: "
-    return "no significant gain: "
-
-
 # -- small helpers -------------------------------------------------------------------------------
 def _key(fraction: float) -> str:
     return f"{float(fraction):g}" if fraction != 1 else "1.0"
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction:.0%}" if fraction >= 0.01 else f"{fraction:.1%}"
 
 
 def _known_labels(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:

@@ -1,114 +1,39 @@
-"""The report's figures, drawn with matplotlib's object API on the Agg canvas (no pyplot, no global
-backend switch, no display) and returned as PNG bytes ready to embed.
+"""Table figures for the report: real against synthetic rows, drawn with matplotlib (Agg, no
+pyplot) and returned as PNG bytes. The scores they print are the evaluation's own fidelity
+primitives (:mod:`augment.tabular.evaluation.fidelity`).
 
-* :func:`gain_figure`: gains with 95% interval bands against the synthetic ratio, the real-data
-  fraction or the real images per class;
-* :func:`column_distributions`: real against synthetic, one small panel per column (histograms of
-  numbers and dates, side-by-side category frequencies);
+* :func:`column_distributions`: one small panel per column (histograms of numbers and dates,
+  side-by-side category frequencies), titled with the column-shape score;
 * :func:`association_difference`: a heatmap of |association(real) - association(synthetic)| per
-  pair of columns (Pearson's r for two numbers, Cramér's V for any pair with a category);
-* :func:`image_strip`: a row of images as a PNG (no matplotlib: pixels stay sharp).
+  pair of columns (Pearson's r for two numbers, Cramér's V for any pair with a category).
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from augment.evaluation.figures import new_figure, png_bytes
 from augment.tabular.evaluation.classifiers import numeric_values
-from augment.tabular.evaluation.fidelity import cramers_v
+from augment.tabular.evaluation.fidelity import (
+    contingency_table,
+    cramers_v,
+    ks_complement,
+    pearson,
+    shared_codes,
+    tv_complement,
+)
 from augment.tabular.schema import ColumnSpec, TableSchema
 
-DPI = 100
 REAL_COLOUR, SYNTH_COLOUR = "#4c72b0", "#dd8452"
 TOP_CATEGORIES = 10  # categories shown per column; the rest are summed into "other"
 HIST_BINS = 40
 CLIP_QUANTILES = (0.005, 0.995)  # numbers beyond these real+synthetic quantiles join the edge bins
 MISSING = "(missing)"
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    fig.set_layout_engine("constrained")
-    return fig
-
-
-def png_bytes(fig: Any) -> bytes:
-    """Render a matplotlib figure to PNG bytes (Agg), without pyplot's global state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    return buffer.getvalue()
-
-
-# -- gains ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Series:
-    """One line of a gain plot: the CSV column of its mean (``<column>_low`` / ``_high`` give the
-    band), a legend label, a colour and whether it is a baseline (dashed)."""
-
-    column: str
-    label: str
-    colour: str
-    dashed: bool = False
-
-
-def gain_figure(
-    frame: pd.DataFrame,
-    x: str,
-    series: Sequence[Series],
-    *,
-    title: str,
-    xlabel: str,
-    ylabel: str,
-    xticklabels: Sequence[str] | None = None,
-) -> bytes:
-    """Mean gain per series against ``x`` with its 95% interval as a shaded band; a line at 0.
-
-    The x axis is logarithmic (ratios, fractions and images per class are spread that way), with a
-    tick at every evaluated value. A missing bound (one seed) leaves the band out there.
-    """
-    fig = _figure(5.6, 3.6)
-    ax = fig.add_subplot()
-    xs = frame[x].to_numpy(dtype=np.float64)
-    order = np.argsort(xs)
-    xs = xs[order]
-    for s in series:
-        mean = frame[s.column].to_numpy(dtype=np.float64)[order]
-        low = frame.get(f"{s.column}_low", pd.Series(np.nan, index=frame.index))
-        high = frame.get(f"{s.column}_high", pd.Series(np.nan, index=frame.index))
-        low = low.to_numpy(dtype=np.float64)[order]
-        high = high.to_numpy(dtype=np.float64)[order]
-        style = "--" if s.dashed else "-"
-        ax.plot(xs, mean, style, color=s.colour, marker="o", markersize=4, lw=1.6, label=s.label)
-        ax.fill_between(xs, low, high, color=s.colour, alpha=0.15 if not s.dashed else 0.08, lw=0)
-    ax.axhline(0.0, color="#333333", lw=0.8)
-    if len(xs) and np.all(xs > 0):
-        ax.set_xscale("log")
-        ax.minorticks_off()
-    ax.set_xticks(xs)
-    if xticklabels is None:
-        ax.set_xticklabels([f"{v:g}" for v in xs])
-    else:  # given in the frame's row order
-        ax.set_xticklabels([xticklabels[i] for i in order])
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel, fontsize=9)
-    ax.set_ylabel(ylabel, fontsize=9)
-    ax.tick_params(labelsize=8)
-    ax.grid(True, axis="y", color="#dddddd", lw=0.6)
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=7.5, frameon=False, loc="best")
-    return png_bytes(fig)
 
 
 # -- tables: real vs synthetic per column -------------------------------------------------------
@@ -127,7 +52,7 @@ def column_distributions(
     as the evaluation's column shapes)."""
     n = len(columns)
     nrows = max(1, math.ceil(n / ncols))
-    fig = _figure(11.0, 2.55 * nrows)
+    fig = new_figure(11.0, 2.55 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     scores = []
     for ax, col in zip(axes, columns, strict=False):
@@ -185,10 +110,10 @@ def _short(score: float) -> str:
 def _numeric_panel(ax: Any, real: pd.Series, synthetic: pd.Series, col: ColumnSpec) -> float:
     r = numeric_values(real, col.kind)
     s = numeric_values(synthetic, col.kind)
+    score = ks_complement(r, s)
     r, s = r[~np.isnan(r)], s[~np.isnan(s)]
     if col.kind == "datetime":  # epoch ns -> matplotlib date numbers (days since 1970)
         r, s = r / 8.64e13, s / 8.64e13
-    score = _ks_complement(r, s)
     both = np.concatenate([r, s])
     if both.size == 0:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
@@ -221,17 +146,6 @@ def _numeric_panel(ax: Any, real: pd.Series, synthetic: pd.Series, col: ColumnSp
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     return score
-
-
-def _ks_complement(r: np.ndarray, s: np.ndarray) -> float:
-    if r.size == 0 or s.size == 0:
-        return math.nan
-    r, s = np.sort(r), np.sort(s)
-    grid = np.concatenate([r, s])
-    gap = np.abs(
-        np.searchsorted(r, grid, "right") / r.size - np.searchsorted(s, grid, "right") / s.size
-    )
-    return float(1.0 - gap.max())
 
 
 def category_frequencies(
@@ -283,13 +197,13 @@ def _categorical_panel(ax: Any, real: pd.Series, synthetic: pd.Series) -> float:
 
 
 def _tv_complement(real: pd.Series, synthetic: pd.Series) -> float:
-    r, s = _category_keys(real), _category_keys(synthetic)
-    r, s = r[r != MISSING], s[s != MISSING]
-    if r.empty or s.empty:
-        return math.nan
-    fr, fs = r.value_counts(normalize=True), s.value_counts(normalize=True)
-    both = pd.concat([fr, fs], axis=1).fillna(0.0).to_numpy()
-    return float(1.0 - 0.5 * np.abs(both[:, 0] - both[:, 1]).sum())
+    """The evaluation's TV complement over category keys (so 1, 1.0 and "1" agree)."""
+
+    def keys(values: pd.Series) -> pd.Series:
+        text = _category_keys(values)
+        return text.where(text != MISSING)  # missing: dropped by the score
+
+    return tv_complement(*shared_codes(keys(real), keys(synthetic)))
 
 
 def _percent() -> Any:
@@ -324,7 +238,7 @@ def association_matrix(frame: pd.DataFrame, columns: Sequence[ColumnSpec]) -> np
         for j in range(i + 1, k):
             b = columns[j]
             if a.name in numbers and b.name in numbers:
-                value = _pearson(numbers[a.name], numbers[b.name])
+                value = pearson(numbers[a.name], numbers[b.name])
             else:
                 value = _cramers_v(codes[a.name], codes[b.name])
             out[i, j] = out[j, i] = value
@@ -340,21 +254,10 @@ def _bin_codes(values: np.ndarray, bins: int = 10) -> np.ndarray:
     return np.where(np.isnan(values), bins, inner).astype(np.int64)
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    both = ~(np.isnan(x) | np.isnan(y))
-    x, y = x[both], y[both]
-    if len(x) < 2:
-        return math.nan
-    x, y = x - x.mean(), y - y.mean()
-    denom = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
-    return math.nan if denom == 0 else float(np.clip((x * y).sum() / denom, -1.0, 1.0))
-
-
 def _cramers_v(a: np.ndarray, b: np.ndarray) -> float:
     """Cramér's V of two code arrays, as the evaluation's fidelity scores compute it."""
     ka, kb = int(a.max(initial=0)) + 1, int(b.max(initial=0)) + 1
-    table = np.bincount(a * kb + b, minlength=ka * kb).reshape(ka, kb).astype(np.float64)
-    return cramers_v(table)
+    return cramers_v(contingency_table(a, b, ka, kb))
 
 
 def association_difference(
@@ -367,7 +270,7 @@ def association_difference(
     np.fill_diagonal(diff, np.nan)
     k = len(columns)
     side = min(10.0, max(4.2, 0.34 * k + 1.8))
-    fig = _figure(side + 0.8, side)
+    fig = new_figure(side + 0.8, side)
     ax = fig.add_subplot()
     # The matrix is symmetric: draw the pairs below the diagonal, rows 2..k against columns 1..k-1.
     shown = np.where(np.tril(np.ones((k, k), dtype=bool), -1), diff, np.nan)[1:, :-1]
@@ -391,27 +294,9 @@ def association_difference(
     return png_bytes(fig), diff
 
 
-# -- images ------------------------------------------------------------------------------------
-def image_strip(images: np.ndarray) -> bytes:
-    """uint8 ``(N, C, H, W)`` as one PNG row (small images enlarged, nearest neighbour)."""
-    from PIL import Image
-
-    from augment.images.grid import make_grid
-
-    sheet = make_grid(images, nrow=max(1, len(images)))
-    picture = Image.fromarray(sheet[:, :, 0] if sheet.shape[2] == 1 else sheet)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
-
-
 __all__ = [
-    "Series",
     "association_difference",
     "association_matrix",
     "category_frequencies",
     "column_distributions",
-    "gain_figure",
-    "image_strip",
-    "png_bytes",
 ]

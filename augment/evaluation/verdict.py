@@ -1,0 +1,141 @@
+"""The one verdict builder, for tables and images alike.
+
+A verdict is one line on one block of the evaluation: whether synthetic data helps, the headline
+recipe's paired gain on the primary metric (primary classifier) with its 95% interval, and the
+baselines and combined recipes beside it::
+
+    synthetic data helps: real + 1× synthetic: macro-F1 +0.031 [+0.012, +0.050] vs real only
+    (cnn, 95% CI over 3 seeds, best of 2 ratios); real + classic augmentation: +0.020 [...]
+
+The headline recipe is picked by a *chooser* (``choose``): by default the mix with the highest
+mean gain on the test split (ties: the smaller ratio), whose interval is then not adjusted for
+the choice, which the line says. A chooser that picks on a validation split instead says so in
+its own words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from augment.evaluation.output import plural
+from augment.evaluation.recipes import BASELINE, COMBINED, MIX, Recipe
+from augment.evaluation.results import (
+    HELPS,
+    HURTS,
+    TONE_WORDS,
+    UNCLEAR,
+    UNTESTED,
+    Block,
+    EvaluationResult,
+    Interval,
+    Verdict,
+)
+from augment.evaluation.stats import metric_label
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The recipe a verdict headlines and how it was chosen (``best of 2 ratios``, ``chosen on
+    the validation split``; empty when there was nothing to choose from)."""
+
+    recipe: Recipe
+    how: str
+
+
+Chooser = Callable[[EvaluationResult, Block], Choice]
+
+
+def best_mix(result: EvaluationResult, block: Block) -> Choice:
+    """The mix recipe with the highest mean paired gain over real only on the primary metric
+    (ties, and undefined gains, go to the smaller ratio)."""
+    clf, metric = result.primary_classifier, result.primary_metric
+    mixes = [r for r in result.recipes_in(block) if r.role == MIX]
+    if not mixes:
+        raise ValueError(f"block {block.key!r} has no real + synthetic recipe to judge")
+
+    def key(recipe: Recipe) -> tuple[float, float]:
+        gain = block.gain(recipe.name, clf, metric)
+        mean = gain.mean if gain is not None and math.isfinite(gain.mean) else -math.inf
+        return (mean, -(recipe.ratio or 0.0))
+
+    best = max(mixes, key=key)
+    if len(mixes) == 1:
+        return Choice(best, "")
+    families = {r.family for r in mixes}
+    what = "ratios" if len(families) == 1 else "mixes"
+    return Choice(best, f"best of {len(mixes)} {what}")
+
+
+def tone_of(gain: Interval) -> str:
+    return {"up": HELPS, "down": HURTS, "none": UNCLEAR}.get(gain.direction, UNTESTED)
+
+
+def format_gain(gain: Interval | None) -> str:
+    """``+0.031 [+0.012, +0.050]``; ``+0.031 (no interval)`` from one seed; ``n/a``."""
+    if gain is None or not math.isfinite(gain.mean):
+        return "n/a"
+    if not (math.isfinite(gain.low) and math.isfinite(gain.high)):
+        return f"{gain.mean:+.3f} (no interval)"
+    return f"{gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]"
+
+
+def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = best_mix) -> Verdict:
+    """The verdict on ``block``; on a reduced block it starts with how much real data it had."""
+    clf, metric = result.primary_classifier, result.primary_metric
+    choice = choose(result, block)
+    gain = block.gain(choice.recipe.name, clf, metric)
+    if gain is None:
+        raise ValueError(f"no gain of {choice.recipe.name!r} in block {block.key!r}")
+    tone = tone_of(gain)
+    how = f", {choice.how}" if choice.how else ""
+    ci = f"95% CI over {plural(gain.n, 'seed')}" if gain.n > 1 else plural(gain.n, "seed")
+    text = (
+        f"{TONE_WORDS[tone]}: {choice.recipe.label}: {metric_label(metric)} "
+        f"{format_gain(gain)} vs real only ({clf}, {ci}{how})"
+    )
+    for other in result.recipes_in(block):
+        if other.role in (BASELINE, COMBINED):
+            text += f"; {other.label}: {format_gain(block.gain(other.name, clf, metric))}"
+    if not block.full:
+        text = f"with {block.description} ({block.size:,} {result.unit}): {text}"
+    return Verdict(
+        text=text,
+        block=block.key,
+        recipe=choice.recipe.name,
+        classifier=clf,
+        metric=metric,
+        gain=gain,
+        tone=tone,
+        chosen=choice.how,
+    )
+
+
+def build_verdicts(result: EvaluationResult, choose: Chooser = best_mix) -> list[Verdict]:
+    """The verdict on the whole training split, then the one where real data is scarcest (if
+    the low-data sweep ran)."""
+    out = [build_verdict(result, result.full, choose)]
+    if result.sweep:
+        out.append(build_verdict(result, result.sweep[0], choose))
+    return out
+
+
+def interval_sentence(result: EvaluationResult) -> str:
+    """One sentence on what an interval covers."""
+    return (
+        f"Each interval is a {result.settings.get('ci_level', 0.95):.0%} Student-t interval over "
+        f"seeds of the paired gain (recipe minus real only, same seed), so it covers "
+        f"{result.interval_covers}; an interval that contains 0 is no evidence of a gain."
+    )
+
+
+__all__ = [
+    "Choice",
+    "best_mix",
+    "build_verdict",
+    "build_verdicts",
+    "format_gain",
+    "interval_sentence",
+    "tone_of",
+]
