@@ -14,15 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from augment.core.files import read_json
+from augment.core.modalities import IMAGE, TABULAR
 from augment.core.models import GenerativeModel
 from augment.core.splits import schema_file
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
 from augment.tabular.bundle import TabularBundle
-
-TABULAR = "tabular"
-IMAGE = "image"
-MODALITIES = (TABULAR, IMAGE)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from scipy import sparse
 from sklearn.utils import check_array, check_consistent_length, check_random_state
 from sklearn.utils.validation import validate_data
 
+from augment.core.modalities import TABULAR
 from augment.core.models import GenerativeModel
 from augment.core.runtime import resolve_device
 from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
-from augment.registry import MODELS, TABULAR, make_synthesizer, models_for
+from augment.registry import MODELS, make_synthesizer, models_for
 from augment.tabular.ingest import build_schema, infer_kinds
 from augment.tabular.schema import TableSchema
 

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from augment.core.modalities import MODALITIES, TABULAR
 from augment.evaluation.recipes import REAL, Recipe, ordered
 from augment.evaluation.stats import mean_ci, paired_gains
 
-TABULAR, IMAGE = "tabular", "image"
-MODALITIES = (TABULAR, IMAGE)
 CI_LEVEL = 0.95
 TRACKED_DIGITS = 6
 

@@ -24,12 +24,11 @@ import numpy as np
 import pandas as pd
 
 from augment.core.files import write_text
+from augment.core.modalities import IMAGE, TABULAR
 from augment.errors import AugmentError
 from augment.evaluation.figures import PALETTE, GainLine, gain_figure
 from augment.evaluation.recipes import BASELINE, COMBINED, MIX, REAL, Recipe
 from augment.evaluation.results import (
-    IMAGE,
-    TABULAR,
     TONE_WORDS,
     EvaluationResult,
     Interval,

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from augment.core.files import MODEL, check_output_dir
+from augment.core.modalities import IMAGE
 from augment.core.models import GenerativeModel
 from augment.core.tracking import RunLog
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
 from augment.log import logger
-from augment.registry import IMAGE, MODEL_CHOICES, load_bundle, make_synthesizer, resolve_model
+from augment.registry import MODEL_CHOICES, load_bundle, make_synthesizer, resolve_model
 from augment.tabular.bundle import TabularBundle
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from augment.core.modalities import IMAGE
 from augment.core.runtime import derive_seed, resolve_device
 from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
@@ -54,7 +55,6 @@ from augment.evaluation.common import (
 )
 from augment.evaluation.recipes import mix_recipe, real_recipe
 from augment.evaluation.results import (
-    IMAGE,
     Block,
     Dataset,
     EvaluationResult,

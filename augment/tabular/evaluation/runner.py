@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from augment.core.modalities import TABULAR
 from augment.core.models import GenerativeModel
 from augment.core.runtime import derive_seed
 from augment.errors import AugmentError
@@ -51,7 +52,6 @@ from augment.evaluation.recipes import (
     synthetic_only_recipe,
 )
 from augment.evaluation.results import (
-    TABULAR,
     Block,
     Dataset,
     EvaluationResult,
