@@ -10,6 +10,7 @@ training is one plain process.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 from collections.abc import Iterator
@@ -81,8 +82,9 @@ def session(device_name: str = "auto") -> Iterator[Context]:
     """The training context: one plain process, or this rank of a torchrun job.
 
     Under torchrun the device is ``cuda:LOCAL_RANK`` when CUDA is used (whatever ``cuda:N`` was
-    asked: one process per GPU), the backend NCCL on CUDA and gloo on the CPU; the process
-    group is joined here and left on exit, unless the caller had joined one already.
+    asked: one process per GPU), the backend NCCL on CUDA and gloo on the CPU. The process group
+    is joined on first use and kept until the process exits: joining a second time in one
+    process would wait forever on the first one's rendezvous keys.
     """
     if not launched():
         yield Context(resolve_device(device_name))
@@ -100,7 +102,6 @@ def session(device_name: str = "auto") -> Iterator[Context]:
             )
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
-    joined = False
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         try:
@@ -109,18 +110,19 @@ def session(device_name: str = "auto") -> Iterator[Context]:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
             raise AugmentError(f"cannot join the torchrun job at {address}: {first}") from None
-        joined = True
+        atexit.register(_leave)
     if dist.get_world_size() != world or dist.get_rank() != rank_:
         raise AugmentError(
             f"the process group has rank {dist.get_rank()} of {dist.get_world_size()}, "
             f"torchrun said {rank_} of {world}"
         )
     logger.debug("rank %d of %d on %s (%s)", rank_, world, device, dist.get_backend())
-    try:
-        yield Context(device, rank_, world, local, launched=True)
-    finally:
-        if joined:
-            dist.destroy_process_group()
+    yield Context(device, rank_, world, local, launched=True)
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 class _GANParallel(DistributedDataParallel):
@@ -149,7 +151,7 @@ def parallel(module: nn.Module, context: Context) -> nn.Module:
     if not context.launched:
         return module
     ids = [context.device.index] if context.device.type == "cuda" else None
-    return _GANParallel(module, device_ids=ids, broadcast_buffers=True)
+    return _GANParallel(module, device_ids=ids)  # broadcast_buffers: on by default
 
 
 def unwrap(module: nn.Module) -> nn.Module:
