@@ -1,6 +1,7 @@
 """The ``augment`` command line: thin wrappers that merge options over params.yaml and call the API.
 
-Exit codes: 0 success, 2 bad input or usage, 3 a missing optional extra, 130 interrupted.
+Exit codes: 0 success, 2 bad input or usage, 3 a missing optional extra, 130 interrupted (143:
+training stopped by SIGTERM after a checkpoint).
 """
 
 from __future__ import annotations
