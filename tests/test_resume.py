@@ -185,3 +185,7 @@ def test_checkpoint_dir_that_is_a_users_folder_is_refused(tmp_path, prepared):
     assert result.exit_code == 2 and "did not write" in result.output
     assert (mine / "notes.txt").read_text() == "keep me"
     assert not (tmp_path / "model").exists()
+    inside = ["train", "--data", str(prepared["imagegan"]), "--out", str(tmp_path / "model")]
+    inside += [*COMMON, *MODELS["imagegan"], "--checkpoint-dir", str(tmp_path / "model" / "c")]
+    result = CliRunner().invoke(app, inside)
+    assert result.exit_code == 2 and "must be apart" in result.output

@@ -213,3 +213,20 @@ def test_a_nan_between_refresh_points_is_caught():
         AugmentError, match="diverged at step 5 .*NaN or infinite between steps 1 and 5"
     ):
         train_gan(task, _config(steps=20, log_every=5, max_rollbacks=0))
+
+
+def test_stop_signals_second_signal_acts_at_once_except_under_torchrun():
+    before = signal.getsignal(signal.SIGTERM)
+    with training._StopSignals(True) as signals:
+        signal.raise_signal(signal.SIGINT)
+        assert signals.received == "SIGINT"
+        # The handlers are back: a second Ctrl-C or SIGTERM would act at once.
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is before
+    # torchrun turns a Ctrl-C into SIGINT then SIGTERM: both wait for the checkpoint.
+    with training._StopSignals(True, keep=True) as signals:
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGTERM)
+        assert signals.received == "SIGINT" and signals.signum == signal.SIGINT
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

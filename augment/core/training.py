@@ -169,7 +169,8 @@ class _Run:
         try:
             start = self._resume()
             self.good = self._capture(start)
-            with _StopSignals(config.checkpoint.directory is not None) as signals:
+            enabled = config.checkpoint.directory is not None
+            with _StopSignals(enabled, keep=context.launched) as signals:
                 step, host, stopped_early = self._loop(start, signals, started)
         finally:
             task.parallel(lambda net: net)
@@ -319,6 +320,8 @@ class _Run:
         checkpoint.restore(self.task, good, self.device, self.context.rank)
         checkpoint.scale_learning_rates(self.task, scale / good.meta["loop"]["lr_scale"])
         self.lr_scale = scale
+        if not self.context.main:
+            return good.step
         logger.warning(
             "training diverged at step %d (%s): back to step %d with learning rates x%g"
             " (rollback %d of %d)",
@@ -409,13 +412,19 @@ class _Run:
 
 class _StopSignals:
     """While training, SIGINT and SIGTERM only ask it to stop at the end of the step (with a
-    checkpoint); a second one acts at once, as it would have without this."""
+    checkpoint); a second one acts at once, as it would have without this.
+
+    Under torchrun (``keep``) every signal is caught until training stops: a Ctrl-C reaches the
+    workers as SIGINT and then, from torchrun, as SIGTERM, which must not kill them before the
+    checkpoint (torchrun sends SIGKILL after its own grace period, 30 s by default).
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, keep: bool = False) -> None:
         # Handlers can be set from the main thread alone.
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.keep = keep
         self.received: str | None = None
         self.signum: int | None = None
         self.previous: dict[int, Any] = {}
@@ -427,8 +436,10 @@ class _StopSignals:
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.received, self.signum = signal.Signals(signum).name, signum
-        self._put_back()
+        if self.received is None:
+            self.received, self.signum = signal.Signals(signum).name, signum
+        if not self.keep:
+            self._put_back()
 
     def _put_back(self) -> None:
         for sig, handler in self.previous.items():

@@ -69,6 +69,12 @@ def train(
     if spec.own:
         saving = Path(checkpoint_dir) if checkpoint_dir else checkpoint.default_directory(out)
         check_output_dir(saving, CHECKPOINT, inputs)  # never a folder of the user's
+        mine, model_dir = saving.resolve(), Path(out).resolve()
+        if mine == model_dir or model_dir in mine.parents or mine in model_dir.parents:
+            raise AugmentError(
+                f"the checkpoint folder {saving} and the model folder {out} must be apart: "
+                "choose another --checkpoint-dir"
+            )
         fit_options["checkpoint"] = Checkpointing(saving, checkpoint_every, restart)
     elif restart or checkpoint_dir is not None:
         logger.warning("checkpoints are for the project's GANs only: ignored for %s", model)
