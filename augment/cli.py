@@ -1,6 +1,7 @@
 """The ``augment`` command line: thin wrappers that merge options over params.yaml and call the API.
 
-Exit codes: 0 success, 2 bad input or usage, 3 a missing optional extra, 130 interrupted.
+Exit codes: 0 success, 2 bad input or usage, 3 a missing optional extra, 130 interrupted (143:
+training stopped by SIGTERM after a checkpoint).
 """
 
 from __future__ import annotations
@@ -200,13 +201,28 @@ def train(
     seed: int = typer.Option(
         None, "--seed", help="Seed for everything random in training. (default: 0)"
     ),
+    restart: bool = typer.Option(
+        False, "--restart", help="Start over: drop the checkpoint an interrupted run left."
+    ),
+    checkpoint_every: int = typer.Option(
+        None,
+        "--checkpoint-every",
+        help="Steps between checkpoints (also written on Ctrl-C/SIGTERM). (default: 1000)",
+    ),
+    checkpoint_dir: Path = typer.Option(
+        None, "--checkpoint-dir", help="Checkpoint folder. (default: .NAME.checkpoint beside --out)"
+    ),
     params: Path = ParamsOption,
     pipeline: str = PipelineOption,
 ) -> None:
     """Train the synthesizer on the prepared training split (never on validation or test).
 
+    An interrupted run resumes from its checkpoint when the same command runs again. Under
+    torchrun it trains data-parallel, one process per GPU (see the README).
+
     Example: augment train --epochs 50 --device cuda
     """
+    from augment.core.checkpoint import DEFAULT_EVERY
     from augment.steps.train import train as run_train
 
     with user_errors():
@@ -238,6 +254,9 @@ def train(
             snapshots=run["snapshots"],
             dvclive=run["dvclive"],
             fidelity_every=int(run["fidelity_every"] or 0),
+            restart=restart,
+            checkpoint_every=DEFAULT_EVERY if checkpoint_every is None else checkpoint_every,
+            checkpoint_dir=checkpoint_dir,
             **hyper,
         )
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from augment.core.training import LoopConfig, cpu_threads, resolve_precision, train_gan
+from augment.core.training import cpu_threads, resolve_precision
 from augment.errors import AugmentError
 from augment.registry import GenerativeModel, load_synthesizer, make_synthesizer
 from augment.tabular.gan import TabGAN
@@ -132,56 +132,6 @@ def test_missing_values_are_learned_and_generated(table, mixed_kinds):
     out = gan.sample(["no"] * 400, seed=0)
     assert out["income"].isna().any() and out["income"].notna().any()
     assert out["city"].dtype == object
-
-
-class _CountingTask:
-    """A toy GAN task: the loop must call it and read its losses only at refresh points."""
-
-    def __init__(self) -> None:
-        self.d_calls = self.g_calls = self.ends = 0
-
-    def build(self, device: torch.device) -> None:
-        self.net = torch.nn.Linear(2, 1).to(device)
-        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01)
-
-    def networks(self):
-        return {"net": self.net}
-
-    def optimizers(self):
-        return {"net": self.opt}
-
-    def d_step(self, step: int):
-        self.d_calls += 1
-        return {"loss_d": self.net(torch.ones(4, 2)).mean()}
-
-    def g_step(self, step: int):
-        self.g_calls += 1
-        loss = self.net(torch.ones(4, 2)).pow(2).mean()
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        return {"loss_g": loss.detach() * (float("nan") if step == self.nan_at else 1)}
-
-    def end_step(self, step: int) -> None:
-        self.ends += 1
-
-    nan_at = -1
-
-
-def test_training_loop_runs_steps_and_summarises():
-    task = _CountingTask()
-    summary = train_gan(task, LoopConfig(steps=12, d_steps=2, device="cpu", progress=False))
-    assert (task.d_calls, task.g_calls, task.ends) == (24, 12, 12)
-    assert summary["steps"] == 12 and summary["d_steps"] == 2 and not summary["stopped_early"]
-    assert set(summary["final_losses"]) == {"loss_d", "loss_g"}
-    assert not task.net.training  # networks come back in eval mode
-
-
-def test_training_loop_stops_on_divergence():
-    task = _CountingTask()
-    task.nan_at = 5
-    with pytest.raises(AugmentError, match="diverged at step 5"):
-        train_gan(task, LoopConfig(steps=20, device="cpu", progress=False, log_every=5))
 
 
 def test_thread_and_precision_settings():

@@ -1,28 +1,42 @@
 """One training loop for every GAN in the project.
 
 A GAN plugs in by implementing :class:`GANTask`: it builds its networks on the device the loop
-chose, and supplies a discriminator step and a generator step that return loss tensors. The loop
-owns the device, precision, CPU threads, seeds, how many steps run, progress and the summary.
-Losses are read back to the host only when the progress bar refreshes, so the device never waits
-on Python. Checkpoints and resume will hook in here: the task already exposes its networks and
-optimizers, and the step counter is the loop's.
+chose, supplies a discriminator step and a generator step that return loss tensors, and exposes
+its state (networks, optimizers, schedules, counters) for checkpoints. The loop owns the rest,
+once for both GANs:
+
+- device, precision, CPU threads, seeds, progress and the summary;
+- checkpoints every ``every`` steps and on SIGINT/SIGTERM, and an exact resume from them
+  (:mod:`augment.core.checkpoint`): same seed, same final weights on the CPU, interrupted or not;
+- a divergence guard: a NaN or infinite loss rolls training back to the last good state with
+  lower learning rates, a bounded number of times;
+- data-parallel training under torchrun (:mod:`augment.core.distributed`).
+
+No step waits on the device: losses (and a flag that any of them was not finite since the last
+look) reach the host only every ``log_every`` steps and at checkpoints.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from types import FrameType
 from typing import Any, Protocol
 
 import torch
 from tqdm.auto import tqdm
 
-from augment.core.runtime import resolve_device, seed_everything
+from augment.core import checkpoint, distributed
+from augment.core.checkpoint import Checkpointing, RandomState, TrainingState
+from augment.core.distributed import Context
+from augment.core.runtime import seed_everything
 from augment.errors import AugmentError
 from augment.log import logger
 
@@ -32,12 +46,20 @@ PRECISIONS = ("auto", "fp32", "bf16")
 class GANTask(Protocol):
     """What a GAN hands the loop."""
 
-    def build(self, device: torch.device) -> None:
-        """Create networks, optimizers and device-resident data (called after seeding)."""
+    def build(self, device: torch.device, shard: slice = slice(None)) -> None:
+        """Create networks, optimizers and device-resident data (called after seeding), from
+        the rows ``shard`` selects (this process's share under torchrun; all of them else)."""
 
-    def networks(self) -> dict[str, torch.nn.Module]: ...
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """Every network with state to keep (EMA included), as plain modules."""
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    def schedulers(self) -> list[torch.optim.lr_scheduler.LRScheduler]: ...
+
+    def parallel(self, wrap: Callable[[torch.nn.Module], torch.nn.Module]) -> None:
+        """Train G and D through ``wrap(G)`` and ``wrap(D)`` (DDP under torchrun; the identity
+        puts the plain modules back)."""
 
     def d_step(self, step: int) -> dict[str, torch.Tensor]: ...
 
@@ -45,6 +67,11 @@ class GANTask(Protocol):
 
     def end_step(self, step: int) -> None:
         """After each full step: learning-rate schedules, EMA updates."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The task's own counters between steps (JSON), for checkpoints."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -64,89 +91,363 @@ class LoopConfig:
     on_log: Callable[[int, dict[str, float]], None] | None = None
     probe: Callable[[int], dict[str, float]] | None = None
     probe_every: int = 0
+    # Where and how often to checkpoint; without a directory the last good state is kept in
+    # memory only, for rollbacks.
+    checkpoint: Checkpointing = field(default_factory=Checkpointing)
+    # What a checkpoint must have been written for (the model's settings and a digest of its
+    # data); the loop adds the seed, steps, precision and number of processes.
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    max_rollbacks: int = 3  # divergences survived by rolling back, before training stops
+    rollback_lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback
+
+
+class TrainingInterrupted(AugmentError):
+    """SIGINT or SIGTERM stopped training after a checkpoint; the same command resumes it."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum  # the shell's code for a process ended by that signal
 
 
 def train_gan(task: GANTask, config: LoopConfig) -> dict[str, Any]:
     """Run ``config.steps`` steps of ``d_steps`` D updates then one G update; return a summary.
 
-    Raises :class:`AugmentError` when a loss becomes NaN or infinite (checked at each refresh).
+    With a checkpoint directory, a checkpoint found there is resumed from (after checking it is
+    of this very run), one is written every ``checkpoint.every`` steps, and SIGINT/SIGTERM stop
+    training at the end of the step with a checkpoint (:class:`TrainingInterrupted`). A NaN or
+    infinite loss rolls back to the last good state with lower learning rates, at most
+    ``max_rollbacks`` times; then :class:`AugmentError` says training diverged.
     """
     if config.steps < 1 or config.d_steps < 1:
         raise AugmentError("training needs at least one step and one discriminator step")
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    with cpu_thread_limit(device, config.threads) as threads:
-        return _run(task, config, device, precision, _ThreadGuard(threads, config.threads))
+    if config.log_every < 1:
+        raise AugmentError(f"log_every must be at least 1, got {config.log_every}")
+    with distributed.session(config.device) as context:
+        precision = resolve_precision(config.precision, context.device)
+        with cpu_thread_limit(context.device, config.threads) as threads:
+            guard = _ThreadGuard(threads, config.threads)
+            return _Run(task, config, context, precision, guard).execute()
 
 
-def _run(
-    task: GANTask, config: LoopConfig, device: torch.device, precision: str, guard: _ThreadGuard
-) -> dict[str, Any]:
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16")
-    seed_everything(config.seed)
-    task.build(device)
-    for net in task.networks().values():
-        net.train()
+class _Run:
+    """One call of :func:`train_gan`: the loop and the state it keeps between steps."""
 
-    bar = tqdm(
-        total=config.steps,
-        desc=config.desc,
-        unit="step",
-        file=sys.stderr,
-        disable=not config.progress,
-        dynamic_ncols=True,
-        leave=False,
-    )
-    started = time.perf_counter()
-    losses: dict[str, torch.Tensor] = {}
-    host: dict[str, float] = {}
-    shown = step = 0
-    stopped_early = False
-    try:
-        for step in range(1, config.steps + 1):
-            # One autocast region per step function: autocast caches bf16 copies of weights
-            # until its region ends, and the optimizer steps in between change the weights.
-            for _ in range(config.d_steps):
-                with autocast:
-                    losses = dict(task.d_step(step))
-            with autocast:
-                losses.update(task.g_step(step))
-            task.end_step(step)
-            guard.tick(step)
-            over_time = config.max_seconds is not None and (
-                time.perf_counter() - started > config.max_seconds
-            )
-            if step % config.log_every == 0 or step == config.steps or over_time:
-                host = _read(losses, step)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in host.items()}, refresh=False)
-                bar.update(step - shown)
-                shown = step
-                if config.on_log is not None:
-                    config.on_log(step, host)
-            if config.probe is not None and config.on_log is not None:
-                last = step == config.steps or over_time
-                if last or (config.probe_every > 0 and step % config.probe_every == 0):
-                    config.on_log(step, _probe(config.probe, step, task, device))
-            if over_time:
-                stopped_early = step < config.steps
-                break
-    finally:
-        bar.close()
+    def __init__(
+        self,
+        task: GANTask,
+        config: LoopConfig,
+        context: Context,
+        precision: str,
+        guard: _ThreadGuard,
+    ) -> None:
+        self.task, self.config, self.context = task, config, context
+        self.device, self.precision, self.guard = context.device, precision, guard
+        self.fingerprint = {
+            **config.fingerprint,
+            "seed": config.seed,
+            "steps": config.steps,
+            "d_steps": config.d_steps,
+            "precision": precision,
+            "world_size": context.world_size,
+        }
+        self.rollbacks = 0
+        self.lr_scale = 1.0  # product of the rollbacks' factors
+        self.resumed_from: int | None = None
+        self.good: TrainingState | None = None  # the last state known to be finite
+        self.last_look = 0  # the last step whose losses reached the host
+
+    def execute(self) -> dict[str, Any]:
+        config, context, task = self.config, self.context, self.task
+        seed_everything(config.seed)  # the same initial weights on every rank
+        task.build(self.device, context.shard)
+        task.parallel(lambda net: distributed.parallel(net, context))
+        if context.world_size > 1:
+            seed_everything(distributed.rank_seed(config.seed, context.rank))
         for net in task.networks().values():
-            net.eval()
-    seconds = time.perf_counter() - started
-    return {
-        "steps": step,
-        "d_steps": config.d_steps,
-        "seconds": round(seconds, 3),
-        "steps_per_second": round(step / seconds, 2) if seconds > 0 else None,
-        "stopped_early": stopped_early,
-        "device": str(device),
-        "precision": precision,
-        "threads": guard.threads,
-        "seed": config.seed,
-        "final_losses": {k: round(v, 5) for k, v in host.items()},
-    }
+            net.train()
+        started = time.perf_counter()
+        try:
+            start = self._resume()
+            self.good = self._capture(start)
+            enabled = config.checkpoint.directory is not None
+            with _StopSignals(enabled, keep=context.launched) as signals:
+                step, host, stopped_early = self._loop(start, signals, started)
+        finally:
+            task.parallel(lambda net: net)
+            for net in task.networks().values():
+                net.eval()
+        seconds = time.perf_counter() - started
+        ran = step - start
+        return {
+            "steps": step,
+            "d_steps": config.d_steps,
+            "seconds": round(seconds, 3),
+            "steps_per_second": round(ran / seconds, 2) if seconds > 0 else None,
+            "stopped_early": stopped_early,
+            "resumed_from": self.resumed_from,
+            "rollbacks": self.rollbacks,
+            "processes": context.world_size,
+            "device": str(self.device),
+            "precision": self.precision,
+            "threads": self.guard.threads,
+            "seed": config.seed,
+            "final_losses": {k: round(v, 5) for k, v in host.items()},
+        }
+
+    # ------------------------------------------------------------------------- steps
+    def _loop(
+        self, start: int, signals: _StopSignals, started: float
+    ) -> tuple[int, dict[str, float], bool]:
+        config, task, context = self.config, self.task, self.context
+        autocast = torch.autocast(
+            self.device.type, torch.bfloat16, enabled=self.precision == "bf16"
+        )
+        every = config.checkpoint.every
+        bar = tqdm(
+            total=config.steps,
+            initial=start,
+            desc=config.desc,
+            unit="step",
+            file=sys.stderr,
+            disable=not (config.progress and context.main),
+            dynamic_ncols=True,
+            leave=False,
+        )
+        host: dict[str, float] = {}
+        names: list[str] = []
+        values = torch.zeros(0, device=self.device)
+        # False once any loss was NaN or infinite since the host last looked: kept on the
+        # device and read with the losses, so no step waits for it.
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
+        step = shown = self.last_look = start
+        stopped_early = False
+        try:
+            while step < config.steps:
+                step += 1
+                # One autocast region per step function: autocast caches bf16 copies of
+                # weights until its region ends, and the optimizer steps in between change them.
+                for _ in range(config.d_steps):
+                    with autocast:
+                        losses = dict(task.d_step(step))
+                with autocast:
+                    losses.update(task.g_step(step))
+                task.end_step(step)
+                names = list(losses)
+                values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+                finite = finite & torch.isfinite(values).all()
+                self.guard.tick(step)
+                over_time = config.max_seconds is not None and (
+                    time.perf_counter() - started > config.max_seconds
+                )
+                checkpoint_due = step % every == 0
+                # Where the host looks depends on the step alone under torchrun: every rank
+                # must join the same collectives. One process may also look at a signal or
+                # the clock at once.
+                look = step % config.log_every == 0 or step == config.steps or checkpoint_due
+                if not context.launched:
+                    look = look or over_time or signals.received is not None
+                stop = over = False
+                if look:
+                    host, ok, stop, over = self._read(names, values, finite, signals, over_time)
+                    finite = torch.ones((), dtype=torch.bool, device=self.device)
+                    if not ok:
+                        step = self.last_look = self._roll_back(step, host)
+                        bar.update(step - shown)
+                        shown = step
+                        continue
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in host.items()}, refresh=False)
+                    bar.update(step - shown)
+                    shown = self.last_look = step
+                    if config.on_log is not None:
+                        config.on_log(step, host)
+                if config.probe is not None and config.on_log is not None:
+                    last = step == config.steps or over
+                    if last or (config.probe_every > 0 and step % config.probe_every == 0):
+                        config.on_log(step, _probe(config.probe, step, task, self.device))
+                if look and (checkpoint_due or stop):
+                    self.good = self._capture(step)
+                    self._write(self.good)
+                if stop:
+                    raise self._interrupted(step, signals)
+                if over:
+                    stopped_early = step < config.steps
+                    break
+        finally:
+            bar.close()
+        return step, host, stopped_early
+
+    def _read(
+        self,
+        names: list[str],
+        values: torch.Tensor,
+        finite: torch.Tensor,
+        signals: _StopSignals,
+        over_time: bool,
+    ) -> tuple[dict[str, float], bool, bool, bool]:
+        """Losses, whether all were finite, and whether to stop or to end (out of time): one
+        device-to-host copy, and under torchrun one all-reduce so every rank agrees."""
+        flags = torch.stack(
+            [
+                (~finite).float(),
+                torch.tensor(float(signals.received is not None), device=self.device),
+                torch.tensor(float(over_time), device=self.device),
+            ]
+        )
+        flags = distributed.all_reduce_max(flags, self.context)
+        numbers = torch.cat([values, flags]).tolist()
+        host = dict(zip(names, numbers[: len(names)], strict=True))
+        diverged, stop, over = (bool(x) for x in numbers[len(names) :])
+        return host, not diverged, stop, over
+
+    # -------------------------------------------------------------------- rollbacks
+    def _roll_back(self, step: int, host: dict[str, float]) -> int:
+        """Back to the last good state with lower learning rates; the step to go on from."""
+        config, good = self.config, self.good
+        bad = ", ".join(f"{k}={v}" for k, v in host.items() if not math.isfinite(v))
+        what = bad or f"a loss was NaN or infinite between steps {self.last_look + 1} and {step}"
+        if self.rollbacks >= config.max_rollbacks:
+            after = (
+                f" again after {self.rollbacks} rollback(s) to lower learning rates"
+                if self.rollbacks
+                else ""
+            )
+            raise AugmentError(
+                f"training diverged at step {step} ({what}){after}: try a lower learning rate"
+                " or a larger batch"
+            )
+        self.rollbacks += 1
+        scale = self.lr_scale * config.rollback_lr_factor
+        checkpoint.restore(self.task, good, self.device, self.context.rank)
+        checkpoint.scale_learning_rates(self.task, scale / good.meta["loop"]["lr_scale"])
+        self.lr_scale = scale
+        if not self.context.main:
+            return good.step
+        logger.warning(
+            "training diverged at step %d (%s): back to step %d with learning rates x%g"
+            " (rollback %d of %d)",
+            step,
+            what,
+            good.step,
+            scale,
+            self.rollbacks,
+            config.max_rollbacks,
+        )
+        return good.step
+
+    # ------------------------------------------------------------------- checkpoints
+    def _capture(self, step: int) -> TrainingState:
+        loop = {"rollbacks": self.rollbacks, "lr_scale": self.lr_scale}
+        return checkpoint.capture(self.task, step, loop, self.device, self.context.rank)
+
+    def _write(self, state: TrainingState) -> None:
+        directory = self.config.checkpoint.directory
+        if directory is None:
+            return
+        # Rank 0 writes every rank's random streams, gathered as bytes.
+        mine = state.rng[self.context.rank].to_bytes()
+        parts = distributed.gather_bytes(mine, self.context)
+        if not self.context.main:
+            return
+        streams = {rank: RandomState.from_bytes(part) for rank, part in enumerate(parts)}
+        checkpoint.save(
+            directory,
+            replace(state, rng=streams),
+            self.fingerprint,
+            world_size=self.context.world_size,
+            device=self.device.type,
+        )
+        logger.debug("checkpoint at step %d in %s", state.step, directory)
+
+    def _resume(self) -> int:
+        """The step to start from: that of a checkpoint of this run, restored; else 0."""
+        settings, context = self.config.checkpoint, self.context
+        directory = settings.directory
+        if directory is None:
+            return 0
+        if settings.restart:
+            if context.main and checkpoint.remove(directory):
+                logger.info("--restart: removed the checkpoint in %s", directory)
+            return 0
+        # Rank 0 reads the files and sends them as they are, so the ranks need no shared disk;
+        # a read error goes to every rank too, so none waits for the others.
+        payload: list[bytes] | None = None
+        if context.main:
+            try:
+                files = checkpoint.read_files(directory)
+                payload = [b"none"] if files is None else [b"ok", *files]
+            except AugmentError as exc:
+                payload = [b"error", str(exc).encode()]
+        payload = distributed.broadcast_bytes(payload, context)
+        if payload[0] == b"error":
+            raise AugmentError(payload[1].decode())
+        if payload[0] == b"none":
+            return 0
+        state, fingerprint = checkpoint.parse(payload[1], payload[2], directory)
+        checkpoint.check_fingerprint(fingerprint, self.fingerprint, directory)
+        if state.step > self.config.steps:
+            raise AugmentError(f"the checkpoint in {directory} is past the last step")
+        checkpoint.restore(self.task, state, self.device, context.rank)
+        loop = state.meta["loop"]
+        self.rollbacks, self.lr_scale = int(loop["rollbacks"]), float(loop["lr_scale"])
+        self.resumed_from = state.step
+        if context.main:
+            logger.info(
+                "resuming from step %d of %d (checkpoint in %s)",
+                state.step,
+                self.config.steps,
+                directory,
+            )
+        return state.step
+
+    def _interrupted(self, step: int, signals: _StopSignals) -> TrainingInterrupted:
+        directory = self.config.checkpoint.directory
+        name = signals.received or "a signal to another process"
+        signum = signals.signum or signal.SIGTERM
+        return TrainingInterrupted(
+            f"training stopped by {name} at step {step} of {self.config.steps}; checkpoint in "
+            f"{directory}: run the same command again to resume",
+            int(signum),
+        )
+
+
+class _StopSignals:
+    """While training, SIGINT and SIGTERM only ask it to stop at the end of the step (with a
+    checkpoint); a second one acts at once, as it would have without this.
+
+    Under torchrun (``keep``) every signal is caught until training stops: a Ctrl-C reaches the
+    workers as SIGINT and then, from torchrun, as SIGTERM, which must not kill them before the
+    checkpoint (torchrun sends SIGKILL after its own grace period, 30 s by default).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled: bool, keep: bool = False) -> None:
+        # Handlers can be set from the main thread alone.
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.keep = keep
+        self.received: str | None = None
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if self.enabled:
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received, self.signum = signal.Signals(signum).name, signum
+        if not self.keep:
+            self._put_back()
+
+    def _put_back(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def __exit__(self, *exc: object) -> None:
+        self._put_back()
 
 
 def _probe(
@@ -235,16 +536,3 @@ class _ThreadGuard:
             logger.debug("training steps slowed %.0fx: dropping to one CPU thread", slower)
             torch.set_num_threads(1)
             self.threads, self.active = 1, False
-
-
-def _read(losses: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-    # One device-to-host copy for all losses.
-    values = torch.stack([v.detach().float().reshape(()) for v in losses.values()]).tolist()
-    host = dict(zip(losses, values, strict=True))
-    bad = {k: v for k, v in host.items() if not math.isfinite(v)}
-    if bad:
-        raise AugmentError(
-            f"training diverged at step {step} ({', '.join(f'{k}={v}' for k, v in bad.items())}):"
-            " try a lower learning rate or a larger batch"
-        )
-    return host

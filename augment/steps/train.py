@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from augment.core import checkpoint, distributed
+from augment.core.checkpoint import CHECKPOINT, DEFAULT_EVERY, Checkpointing
 from augment.core.files import MODEL, check_output_dir
 from augment.core.modalities import IMAGE
 from augment.core.models import GenerativeModel
@@ -27,6 +29,9 @@ def train(
     snapshots: str | Path | None = None,
     dvclive: str | Path | None = None,
     fidelity_every: int = 0,
+    restart: bool = False,
+    checkpoint_every: int = DEFAULT_EVERY,
+    checkpoint_dir: str | Path | None = None,
     **hyperparameters: Any,
 ) -> GenerativeModel:
     """Fit ``model`` on the bundle's train split (never validation or test) and save it to ``out``.
@@ -36,6 +41,12 @@ def train(
     ``snapshot_every`` steps, one row per class. ``dvclive`` is a folder for DVCLive training
     curves (the losses, and with ``fidelity_every`` > 0 a fidelity score every that many steps:
     quality for tables, pixel-space Fréchet distance for images) and the training summary.
+
+    The project's GANs checkpoint every ``checkpoint_every`` steps and on SIGINT/SIGTERM into
+    ``checkpoint_dir`` (default: ``.NAME.checkpoint`` beside ``out``); the same call again
+    resumes from there, to the very weights an uninterrupted run gets on the CPU, unless
+    ``restart``. The checkpoint is removed once the model is saved. Under torchrun every
+    process trains (data-parallel) and rank 0 alone writes the model, snapshots and curves.
 
     Example (a few steps on the built-in digits; real runs train for thousands):
         >>> import augment
@@ -53,7 +64,23 @@ def train(
     model = spec.name
     hyperparameters = model_hyperparameters(model, hyperparameters)
     synth = make_synthesizer(model, hyperparameters)
-    fit_options: dict[str, Any] = {"seed": seed, "device": device, "progress": progress}
+    main = distributed.is_main_process()
+    fit_options: dict[str, Any] = {"seed": seed, "device": device, "progress": progress and main}
+    saving = None
+    if spec.own:
+        saving = Path(checkpoint_dir) if checkpoint_dir else checkpoint.default_directory(out)
+        check_output_dir(saving, CHECKPOINT, inputs)  # never a folder of the user's
+        mine, model_dir = saving.resolve(), Path(out).resolve()
+        if mine == model_dir or model_dir in mine.parents or mine in model_dir.parents:
+            raise AugmentError(
+                f"the checkpoint folder {saving} and the model folder {out} must be apart: "
+                "choose another --checkpoint-dir"
+            )
+        fit_options["checkpoint"] = Checkpointing(saving, checkpoint_every, restart)
+    elif restart or checkpoint_dir is not None:
+        logger.warning("checkpoints are for the project's GANs only: ignored for %s", model)
+    if not main:  # rank 0 alone writes what is not the checkpoint
+        snapshots = dvclive = None
     if modality == IMAGE:
         fit_options["snapshots"] = snapshots
     elif snapshots is not None:
@@ -69,7 +96,11 @@ def train(
         if dvclive is not None:
             logger.warning("training curves are logged for the project's GANs only, not %s", model)
         summary = synth.fit(bundle.train, bundle.schema, **fit_options)
+    if not main:
+        return synth
     synth.save(out)
+    if saving is not None:
+        checkpoint.remove(saving)  # the model is saved: nothing left to resume
     unit = "images" if modality == IMAGE else "rows"
     logger.info(
         "trained %s on %d %s: %s -> %s", model, len(bundle.train), unit, _brief(summary), out
@@ -110,4 +141,10 @@ def _brief(summary: dict[str, Any]) -> str:
         for k in keys
         if k in summary
     ]
+    if summary.get("resumed_from") is not None:
+        parts.append(f"resumed from step {summary['resumed_from']}")
+    if summary.get("rollbacks"):
+        parts.append(f"{summary['rollbacks']} rollback(s) after a divergence")
+    if (summary.get("processes") or 1) > 1:
+        parts.append(f"{summary['processes']} processes")
     return ", ".join(parts) or "done"
