@@ -246,21 +246,31 @@ def _commit(tmp: Path, target: Path, kind: str, inputs: Iterable[str | os.PathLi
     """Swap ``tmp`` into ``target`` under the parent's lock: a concurrent commit to the same
     place waits for this one, then replaces it in turn."""
     old: Path | None = None
-    with _locked(target.parent):
-        check_output_dir(target, kind, inputs)  # it may have changed while we worked
-        if target.exists():
-            # A fresh name for the old copy: a user's folder that happens to be called
-            # ``.NAME.old`` is never touched.
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            os.replace(target, old)
-            _hold_folder(old)
-        os.replace(tmp, target)
-    _release_folder(tmp)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-        _release_folder(old)
+    swapped = False
+    try:
+        with _locked(target.parent):
+            check_output_dir(target, kind, inputs)  # it may have changed while we worked
+            with _signals_deferred():  # Ctrl-C between the two renames would leave no output
+                if target.exists():
+                    # A fresh name for the old copy: a user's folder that happens to be called
+                    # ``.NAME.old`` is never touched.
+                    old = Path(
+                        tempfile.mkdtemp(
+                            prefix=f".{target.name}.", suffix=".old", dir=target.parent
+                        )
+                    )
+                    os.replace(target, old)
+                    _hold_folder(old)
+                os.replace(tmp, target)
+                swapped = True
+    finally:  # also when a signal that waited for the renames arrives now
+        _release_folder(tmp)
+        if old is not None and not swapped and not target.exists():
+            os.replace(old, target)  # the new one could not go in: the old one goes back
+        elif old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        if old is not None:
+            _release_folder(old)
 
 
 _STALE_SUFFIXES = ("tmp", "old")
@@ -303,6 +313,35 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], name: str) -> list[
         logger.info("removed %d temporary file(s) left by an interrupted run beside %s",
                     len(removed), Path(folder) / name)  # fmt: skip
     return removed
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM received inside the block take effect when it is done: their
+    handlers are swapped for a recorder meanwhile (main thread only; elsewhere a no-op, since
+    Python runs handlers in the main thread and never interrupts another one)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda number, frame: pending.append(number))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in pending:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
 
 
 def _try_lock(path: Path) -> int | None:

@@ -7,14 +7,17 @@ import errno
 import fcntl
 import json
 import os
+import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hostile_support import invoke, leftovers, one_line_error
 
 from augment.core import files
 from augment.core.files import MODEL, SYNTHETIC_SET, atomic_dir, remove_stale_temporaries
+from augment.core.interrupts import Terminated, terminate_as_interrupt
 from augment.tabular.gan import TabGAN
 from augment.tabular.writer import TableWriter
 
@@ -220,3 +223,40 @@ def test_stale_temporaries_of_a_file_output(tmp_path):
     write_text(tmp_path / "report.html", "whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
     assert remove_stale_temporaries(tmp_path, "report.html") == []
+
+
+def test_a_signal_during_the_swap_waits_until_it_is_done(tmp_path, monkeypatch):
+    """SIGTERM between moving the old output aside and the new one in would leave neither."""
+    target = tmp_path / "model"
+    with atomic_dir(target, MODEL) as tmp:
+        (tmp / "weights").write_text("old")
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(".old"):  # the old output moves aside: a SIGTERM arrives now
+            os.kill(os.getpid(), signal.SIGTERM)
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    with pytest.raises(Terminated), terminate_as_interrupt(), atomic_dir(target, MODEL) as tmp:
+        (tmp / "weights").write_text("new")
+    assert (target / "weights").read_text() == "new"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_swap_puts_the_old_output_back(tmp_path, monkeypatch):
+    target = tmp_path / "model"
+    with atomic_dir(target, MODEL) as tmp:
+        (tmp / "weights").write_text("old")
+    real = os.replace
+
+    def replace(src, dst):
+        if Path(dst) == target and Path(src).name.endswith(".tmp"):
+            raise OSError(errno.EIO, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    with pytest.raises(OSError), atomic_dir(target, MODEL) as tmp:
+        (tmp / "weights").write_text("new")
+    assert (target / "weights").read_text() == "old"
+    assert leftovers(tmp_path) == []
