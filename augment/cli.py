@@ -1,7 +1,8 @@
 """The ``augment`` command line: thin wrappers that merge options over params.yaml and call the API.
 
-Exit codes: 0 success, 2 bad input or usage, 3 a missing optional extra, 130 interrupted (143:
-training stopped by SIGTERM after a checkpoint).
+Exit codes: 0 success, 1 the system failed (disk, permissions, memory), 2 bad input or usage,
+3 a missing optional extra, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); training writes a
+checkpoint before either.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 import typer
 
 from augment import __version__
+from augment.core.failures import EXIT_SYSTEM, describe_system_failure
+from augment.core.interrupts import interrupt_exit_code, interrupt_message, terminate_as_interrupt
 from augment.errors import AugmentError
-from augment.log import configure
+from augment.log import configure, logger
 from augment.registry import MODEL_CHOICES
 from augment.settings import (
     load_params,
@@ -50,15 +53,39 @@ DeviceOption = typer.Option(
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """A user's mistake is one line on stderr and a non-zero exit, never a traceback."""
+    """Every failure is one line on stderr and a non-zero exit, never a traceback.
+
+    A user's mistake (:class:`AugmentError`) exits 2 (3: a missing extra); Ctrl-C 130 and SIGTERM
+    143, after the same cleanup; a full disk, a folder that cannot be written or too little
+    memory 1, naming the path or size. Anything else is a bug: one line too, with the traceback
+    under ``--verbose``.
+    """
     try:
-        yield
+        with terminate_as_interrupt():
+            yield
     except AugmentError as exc:
-        typer.echo(f"augment: error: {exc}", err=True)
+        typer.echo(f"augment: error: {_one_line(exc)}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("augment: interrupted", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        typer.echo(interrupt_message(exc), err=True)
+        raise typer.Exit(interrupt_exit_code(exc)) from None
+    except Exception as exc:
+        if isinstance(exc, typer.Exit | typer.Abort) or type(exc).__module__.startswith("click"):
+            raise  # the command line's own exits and usage errors
+        logger.debug("traceback of the failure below", exc_info=True)
+        system = describe_system_failure(exc)
+        if system is None:
+            system = (
+                f"unexpected {type(exc).__name__}: {_one_line(exc)} (a bug in augment; rerun with"
+                " --verbose for the traceback and report it)"
+            )
+        typer.echo(f"augment: error: {system}", err=True)
+        raise typer.Exit(EXIT_SYSTEM) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) if lines else type(exc).__name__
 
 
 def _version(value: bool) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from augment.core.files import read_json
 from augment.core.modalities import IMAGE, TABULAR
-from augment.core.models import GenerativeModel
+from augment.core.models import GenerativeModel, read_model_config
 from augment.core.splits import schema_file
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
@@ -98,9 +98,8 @@ def load_synthesizer(directory: str | Path, device: str = "auto") -> GenerativeM
     directory = Path(directory)
     if not directory.is_dir():
         raise AugmentError(f"model not found: {directory} (run `augment train` first)")
-    config = read_json(directory / "config.json", "model config")
-    name = config.get("model") if isinstance(config, dict) else None
-    if not isinstance(name, str) or name not in MODELS:
+    name = read_model_config(directory)[0].model
+    if name not in MODELS:
         raise AugmentError(f"{directory}/config.json names an unknown model {name!r}")
     spec = MODELS[name]
     if spec.own:
@@ -110,8 +109,11 @@ def load_synthesizer(directory: str | Path, device: str = "auto") -> GenerativeM
 
 def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
     """A prepared dataset of either modality, as its ``schema.json`` says."""
-    schema = read_json(schema_file(Path(path)), "schema")
-    modality = schema.get("modality", TABULAR) if isinstance(schema, dict) else None
+    where = schema_file(Path(path))
+    schema = read_json(where, "schema")
+    if not isinstance(schema, dict):
+        raise AugmentError(f"{where} must hold a JSON object, got {type(schema).__name__}")
+    modality = schema.get("modality", TABULAR)
     if modality == IMAGE:
         return ImageBundle.load(path)
     if modality == TABULAR:

@@ -1,35 +1,60 @@
-"""Atomic writes and safe paths: a crash never leaves a half-written file that looks complete."""
+"""Atomic writes and safe paths: a crash never leaves a half-written file that looks complete.
+
+An output is built under a temporary name beside it (``.NAME.xxxxxxxx.tmp``, a file or a folder)
+and renamed into place when complete; a replaced folder is moved aside as ``.NAME.xxxxxxxx.old``
+and deleted. While a run builds, it holds a lock (``flock``) on its temporary, and every
+rename happens under a lock on the parent folder, so that:
+
+* two runs writing the same output do not collide: each builds its own temporary and the later
+  one's commit replaces the earlier's, whole;
+* what a ``kill -9`` leaves behind (a temporary nobody holds a lock on, matching augment's own
+  naming exactly) is removed by the next run into the same place.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from augment.errors import AugmentError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; stale temporaries are then left for the user
+    fcntl = None  # type: ignore[assignment]
+
+NAME_MAX = 255  # bytes in one file or folder name on common file systems (ext4, APFS, NTFS)
+MAX_JSON_BYTES = 256 * 2**20  # larger than any JSON augment writes; guards the memory of a read
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    _make_parents(target)
+    with _locked(target.parent):
+        remove_stale_temporaries(target.parent, target.name)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        _hold(fd)  # in use: no other run's cleanup may take it
     tmp = Path(tmp_name)
-    # mkstemp makes the file private (0600); outputs get the usual permissions under the umask.
-    tmp.chmod(0o666 & ~_umask())
     try:
-        yield tmp
-        os.replace(tmp, target)
+        # mkstemp makes the file private (0600); outputs get the usual permissions under the umask.
+        tmp.chmod(0o666 & ~_umask())
+        with _naming(target):
+            yield tmp
+            with _locked(target.parent):
+                os.replace(tmp, target)
     finally:
-        if tmp.exists():
+        with suppress(FileNotFoundError):
             tmp.unlink()
+        os.close(fd)
 
 
 def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> Path:
@@ -58,13 +83,23 @@ def _json_default(value: Any) -> Any:
 
 
 def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
+    """A JSON file's content, or a one-line error naming the file (missing, unreadable,
+    malformed, absurdly large or deeply nested)."""
     path = Path(path)
     if not path.is_file():
         raise AugmentError(f"{what} not found: {path}")
     try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise AugmentError(
+                f"cannot read {what} {path}: {size} bytes is too large for one (at most"
+                f" {MAX_JSON_BYTES})"
+            )
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AugmentError(f"cannot read {what} {path}: {exc}") from None
+    except RecursionError:
+        raise AugmentError(f"cannot read {what} {path}: nested too deeply") from None
 
 
 OWNER_MARKER = ".augment-output.json"  # written only by atomic_dir: this folder is augment's
@@ -80,15 +115,18 @@ def check_output_dir(
     kind: str,
     inputs: Iterable[str | os.PathLike[str]] = (),
 ) -> Path:
-    """Refuse an output folder that ``augment`` may not replace; return it as a ``Path``.
+    """Refuse an output folder that ``augment`` may not replace, or cannot write; return it as a
+    ``Path``.
 
     A folder may be replaced only when it does not exist, is empty, or holds the owner marker
     that :func:`atomic_dir` wrote for an output of the same ``kind`` ("prepared data", "model",
     ...). It may never be, hold or lie inside one of the command's ``inputs`` (paths only: the
-    callers leave built-in sources such as ``adult`` out). Called by each step
-    before any work starts, and again by :func:`atomic_dir` just before the swap.
+    callers leave built-in sources such as ``adult`` out), nor be the current folder or one
+    above it, and the folder it goes into must be writable (checked by writing there, so that
+    a long training does not end in "permission denied"). Called by each step before any work
+    starts, and again by :func:`atomic_dir` just before the swap.
     """
-    target = Path(path)
+    target = _output_path(path)
     resolved = target.resolve()
     for source in inputs:
         source_path = Path(source).resolve()
@@ -102,26 +140,66 @@ def check_output_dir(
                 f"refusing to write {kind} to {target}: it lies inside the input {source}; "
                 "choose another --out"
             )
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder was deleted: nothing to protect there
+        here = None
+    if here is not None and (resolved == here or resolved in here.parents):
+        where = "the current folder" if resolved == here else "a folder above the current one"
+        raise AugmentError(
+            f"refusing to write {kind} to {path}: it is {where}; choose a new sub-folder, e.g."
+            " --out out/"
+        )
     if not target.exists() and not target.is_symlink():
+        _check_writable(target)
         return target
     if target.is_symlink() or not target.is_dir():
         raise AugmentError(
             f"refusing to replace {target}: it is a file, not a folder that augment wrote; "
             "choose another --out"
         )
-    if not any(target.iterdir()):
-        return target
-    owner = _owner_kind(target)
-    if owner is None:
-        raise AugmentError(
-            f"refusing to replace {target}: it holds files that augment did not write "
-            f"(no {OWNER_MARKER}); choose a new or empty folder"
-        )
-    if owner != kind:
-        raise AugmentError(
-            f"refusing to replace {target}: it holds {owner}, not {kind}; choose another --out"
-        )
+    if any(target.iterdir()):
+        owner = _owner_kind(target)
+        if owner is None:
+            raise AugmentError(
+                f"refusing to replace {target}: it holds files that augment did not write "
+                f"(no {OWNER_MARKER}); choose a new or empty folder"
+            )
+        if owner != kind:
+            raise AugmentError(
+                f"refusing to replace {target}: it holds {owner}, not {kind}; choose another --out"
+            )
+    _check_writable(target)
     return target
+
+
+def _output_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as given, or absolute when its last part is not a name (``out/..``, ``.``), so
+    that the temporary beside it gets a name and lands beside it, not inside it."""
+    target = Path(path)
+    if target.name in ("", ".", ".."):
+        target = Path(os.path.abspath(target))
+    return target
+
+
+def _check_writable(target: Path) -> None:
+    """The folder that will hold ``target`` (its nearest existing ancestor) accepts new entries."""
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise AugmentError(
+            f"cannot write {target}: {folder} is a file, not a folder; choose another --out"
+        )
+    try:
+        probe = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        with suppress(FileNotFoundError):  # another run's cleanup may have taken it already
+            os.rmdir(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise AugmentError(
+            f"cannot write {target}: {folder} is not writable ({reason}); choose another --out"
+        ) from None
 
 
 def _owner_kind(folder: Path) -> str | None:
@@ -144,29 +222,207 @@ def atomic_dir(
 ) -> Iterator[Path]:
     """Build a ``kind`` output folder under a temporary name and swap it into place when the
     block succeeds. Only a folder that :func:`check_output_dir` allows is replaced; the new one
-    carries the owner marker, so a later run of the same command may replace it in turn."""
+    carries the owner marker, so a later run of the same command may replace it in turn.
+    Temporaries that an earlier, killed run left beside it are removed first."""
     target = check_output_dir(path, kind, inputs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared model from other users
+    _make_parents(target)
+    with _locked(target.parent):
+        remove_stale_temporaries(target.parent, target.name)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        _hold_folder(tmp)
     try:
-        yield tmp
-        write_json(tmp / OWNER_MARKER, {"kind": kind, "written_by": "augment"})
-        check_output_dir(target, kind, inputs)  # it may have changed while we worked
-        if target.exists():
-            # A fresh name for the old copy: a user's folder that happens to be called
-            # ``.NAME.old`` is never touched.
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared model from other users
+        with _naming(target):
+            yield tmp
+            write_json(tmp / OWNER_MARKER, {"kind": kind, "written_by": "augment"})
+            _commit(tmp, target, kind, inputs)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+        _release_folder(tmp)
+
+
+def _commit(tmp: Path, target: Path, kind: str, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Swap ``tmp`` into ``target`` under the parent's lock: a concurrent commit to the same
+    place waits for this one, then replaces it in turn."""
+    old: Path | None = None
+    swapped = False
+    try:
+        with _locked(target.parent):
+            check_output_dir(target, kind, inputs)  # it may have changed while we worked
+            with _signals_deferred():  # Ctrl-C between the two renames would leave no output
+                if target.exists():
+                    # A fresh name for the old copy: a user's folder that happens to be called
+                    # ``.NAME.old`` is never touched.
+                    old = Path(
+                        tempfile.mkdtemp(
+                            prefix=f".{target.name}.", suffix=".old", dir=target.parent
+                        )
+                    )
+                    os.replace(target, old)
+                    _hold_folder(old)
+                os.replace(tmp, target)
+                swapped = True
+    finally:  # also when a signal that waited for the renames arrives now
+        _release_folder(tmp)
+        if old is not None and not swapped and not target.exists():
+            os.replace(old, target)  # the new one could not go in: the old one goes back
+        elif old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        if old is not None:
+            _release_folder(old)
+
+
+_STALE_SUFFIXES = ("tmp", "old")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str], name: str) -> list[Path]:
+    """Delete the ``.NAME.xxxxxxxx.tmp`` / ``.old`` files and folders in ``folder`` that no
+    running augment holds (a ``kill -9`` leaves them); returns what was removed.
+
+    Only names exactly of augment's own pattern (``tempfile``'s eight random characters) are
+    considered, and only ones whose lock can be taken, i.e. whose writer has died. Without
+    ``flock`` (Windows) nothing is removed.
+    """
+    if fcntl is None:
+        return []
+    pattern = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.(?:{'|'.join(_STALE_SUFFIXES)})")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.fullmatch(entry.name) or entry.is_symlink():
+            continue
+        path = Path(entry.path)
+        fd = _try_lock(path)
+        if fd is None:
+            continue  # a live run holds it
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    if removed:
+        from augment.log import logger
+
+        logger.info("removed %d temporary file(s) left by an interrupted run beside %s",
+                    len(removed), Path(folder) / name)  # fmt: skip
+    return removed
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM received inside the block take effect when it is done: their
+    handlers are swapped for a recorder meanwhile (main thread only; elsewhere a no-op, since
+    Python runs handlers in the main thread and never interrupts another one)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda number, frame: pending.append(number))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in pending:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
+
+
+def _try_lock(path: Path) -> int | None:
+    """An fd holding ``path``'s exclusive lock, or None when another process holds it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _hold(fd: int) -> None:
+    """Lock an open temporary for as long as ``fd`` stays open (released if the process dies)."""
+    if fcntl is not None:
+        with suppress(OSError):  # a file system without locks: no cleanup, no harm
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+# Folders this process builds in, with the fd that holds each one's lock. A write into one of
+# them (a file inside a model being built) needs no lock on it: no other run looks inside.
+_HELD: dict[str, int] = {}
+
+
+def _hold_folder(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    _hold(fd)
+    _HELD[os.path.realpath(path)] = fd
+
+
+def _release_folder(path: Path) -> None:
+    fd = _HELD.pop(os.path.realpath(path), None)
+    if fd is not None:
+        os.close(fd)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` (blocking) while renames and cleanups happen in it."""
+    if fcntl is None or os.path.realpath(folder) in _HELD:
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # unreadable folder: the write itself will say what is wrong
+        return
+    try:
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """An I/O error while building ``target`` (a full disk) names ``target`` when it named
+    nothing, so the one-line message says where."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(target)
+        raise
+
+
+def _make_parents(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise AugmentError(
+            f"cannot write {target}: a file stands where a folder of its path should be"
+        ) from None
 
 
 def _umask() -> int:
@@ -176,11 +432,19 @@ def _umask() -> int:
 
 
 def safe_child(root: str | os.PathLike[str], name: str) -> Path:
-    """``root / name`` for a name taken from data (a class label): it may not leave ``root``."""
+    """``root / name`` for a name taken from data (a class label): it may not leave ``root``,
+    and must fit in a file name."""
     root_path = Path(root).resolve()
     cleaned = str(name).strip()
     if cleaned in {"", ".", ".."} or "/" in cleaned or "\\" in cleaned or "\x00" in cleaned:
         raise AugmentError(f"unsafe name for a file or folder inside {root}: {name!r}")
+    size = len(os.fsencode(cleaned))
+    if size > NAME_MAX:
+        shown = cleaned[:40] + "..."
+        raise AugmentError(
+            f"class label {shown!r} is too long for a folder name ({size} bytes; at most"
+            f" {NAME_MAX}): shorten it in the data and ingest again"
+        )
     child = (root_path / cleaned).resolve()
     if child.parent != root_path:
         raise AugmentError(f"unsafe name for a file or folder inside {root}: {name!r}")

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from augment.core.files import read_json
+from augment.core.validate import from_json
 from augment.errors import AugmentError
+
+CONFIG = "config.json"
 
 C = TypeVar("C")
 
@@ -44,18 +48,52 @@ class GenerativeModel(Protocol):
     def save(self, directory: str | Path) -> None: ...
 
 
-def checked_config(config_class: type[C], model: str, hyperparameters: dict[str, Any]) -> C:
-    """``config_class(**hyperparameters)``, with a one-line error naming any unknown key."""
+def checked_config(
+    config_class: type[C], model: str, hyperparameters: Any, where: str | None = None
+) -> C:
+    """``config_class(**hyperparameters)``, with every key and value type checked first: a
+    one-line error names an unknown key or a value of the wrong type. ``where`` names the
+    source in messages (default: "MODEL hyper-parameters")."""
+    where = where or f"{model} hyper-parameters"
+    if not isinstance(hyperparameters, dict):
+        raise AugmentError(f"{where} must be a mapping of names to values, got {hyperparameters!r}")
     known = {f.name for f in dataclasses.fields(config_class)}  # type: ignore[arg-type]
-    unknown = sorted(set(hyperparameters) - known)
+    unknown = sorted(str(k) for k in set(hyperparameters) - known)
     if unknown:
+        source = "" if where.startswith(model) else f" in {where}"
         raise AugmentError(
-            f"unknown {model} hyper-parameter(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}"
+            f"unknown {model} hyper-parameter(s) {', '.join(unknown)}{source};"
+            f" known: {', '.join(sorted(known))}"
         )
-    return config_class(**hyperparameters)
+    return from_json(config_class, hyperparameters, where)
+
+
+@dataclass
+class ModelConfigFile:
+    """What every model's ``config.json`` holds, checked before any of it is used; each model
+    then checks its own ``hyperparameters`` and ``schema``. Other keys are kept for the reader."""
+
+    model: str
+    schema: dict[str, Any]
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+
+
+def read_model_config(
+    directory: str | Path, model: str | None = None
+) -> tuple[ModelConfigFile, dict[str, Any]]:
+    """``config.json`` of a trained model, checked, and its raw content (for keys a model adds).
+    With ``model`` given, a config of another model is refused first, by name."""
+    path = Path(directory) / CONFIG
+    raw = read_json(path, "model config")
+    named = raw.get("model") if isinstance(raw, dict) else None
+    if model is not None and isinstance(named, str) and named != model:
+        raise AugmentError(f"{directory} holds a {named!r} model, not {model}")
+    return from_json(ModelConfigFile, raw, str(path), allow_extra=True), raw
 
 
 def model_config(directory: str | Path) -> dict[str, Any]:
-    """The JSON config of a trained model (its name, hyper-parameters, schema, training summary)."""
-    return read_json(Path(directory) / "config.json", "model config")
+    """The JSON config of a trained model (its name, hyper-parameters, schema, training summary),
+    its top-level keys checked."""
+    return read_model_config(directory)[1]

@@ -282,16 +282,23 @@ class ImageGAN:
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> ImageGAN:
-        """Rebuild a saved ImageGAN from JSON and safetensors only (no pickle, no code runs)."""
-        config, weights = open_model(directory, cls.name)
-        gan = cls(**config.get("hyperparameters", {}))
-        try:
-            gan.schema = ImageSchema.from_dict(config["schema"])
-        except (KeyError, TypeError) as exc:
-            raise AugmentError(f"{directory}/config.json has no valid schema: {exc}") from None
-        gan.summary = config.get("training", {})
+        """Rebuild a saved ImageGAN from JSON and safetensors only (no pickle, no code runs).
+
+        ``config.json``'s hyper-parameters and schema are checked, then the weights' header
+        against the network they imply, before anything is allocated
+        (:func:`augment.core.modelfiles.load_network`).
+        """
+        files = open_model(directory, cls.name)
+        where = str(files.config_path)
+        gan = cls()
+        gan.config = checked_config(
+            ImageGANConfig, cls.name, files.config.hyperparameters, f"{where}: hyperparameters"
+        )
+        schema = ImageSchema.from_dict(files.config.schema, f"{where}: schema")
+        gan.schema = schema
+        gan.summary = files.config.training
         gan.device = resolve_device(device)
-        generator = load_network(make_generator(gan.config, gan.schema), weights)
+        generator = load_network(lambda: make_generator(gan.config, schema), files.weights)
         gan.generator = _for_sampling(generator, gan.device)
         return gan
 

@@ -433,13 +433,24 @@ def _finalise(
 
 
 def _check_options(
-    size: int | None,
-    channels: int | None,
-    test_size: float,
-    validation_size: float,
-    per_class: int | None,
-    max_bad_fraction: float,
+    size: Any,
+    channels: Any,
+    test_size: Any,
+    validation_size: Any,
+    per_class: Any,
+    max_bad_fraction: Any,
 ) -> None:
+    """Every option's type and range (they may come from params.yaml), named when wrong."""
+    for name, value in (("size", size), ("channels", channels), ("per_class", per_class)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise AugmentError(f"{name} must be a whole number, got {value!r}")
+    for name, value in (
+        ("test_size", test_size),
+        ("validation_size", validation_size),
+        ("max_bad_fraction", max_bad_fraction),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise AugmentError(f"{name} must be a number, got {value!r}")
     if size is not None and not MIN_SIZE <= int(size) <= MAX_SIZE:
         raise AugmentError(f"image size must be {MIN_SIZE} to {MAX_SIZE} px, got {size}")
     if channels is not None and int(channels) not in CHANNELS:

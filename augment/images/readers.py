@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from augment.errors import AugmentError
+from augment.log import logger
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -177,20 +178,25 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]], li
     """Classes (sorted sub-folder names), ``(file, class index)`` pairs, and ignored files.
 
     Image files are found by extension, recursively inside each class folder; hidden files and
-    folders are skipped. Sub-folders without a single image file are not classes (a stray
-    ``__MACOSX`` or ``.ipynb_checkpoints``).
+    folders are skipped, and a hidden folder that holds images is named in a warning (its
+    images are not used: ``.cats/`` is no class). Sub-folders without a single image file are
+    not classes (a stray ``__MACOSX`` or ``.ipynb_checkpoints``).
     """
     classes: list[str] = []
     files: list[tuple[Path, int]] = []
     ignored: list[str] = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name.startswith("."):
+            if entry.is_dir():
+                _warn_hidden(entry, root)
             continue
         if not entry.is_dir():
             ignored.append(entry.name)
             continue
         found: list[Path] = []
         for folder, dirs, names in os.walk(entry):
+            for hidden in [d for d in dirs if d.startswith(".")]:
+                _warn_hidden(Path(folder) / hidden, root)
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in names:
                 if name.startswith("."):
@@ -206,6 +212,27 @@ def scan_image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]], li
         classes.append(entry.name)
         files.extend((path, index) for path in sorted(found))
     return classes, files, ignored
+
+
+def _warn_hidden(folder: Path, root: Path) -> None:
+    count = _count_images(folder)
+    if count:
+        logger.warning(
+            "skipping hidden folder %s (%d image file%s): a folder whose name starts with a dot"
+            " is not read; rename it to use its images",
+            folder.relative_to(root).as_posix() + "/",
+            count,
+            "" if count == 1 else "s",
+        )
+
+
+def _count_images(folder: Path, limit: int = 100_000) -> int:
+    count = 0
+    for _folder, _dirs, names in os.walk(folder):
+        count += sum(Path(name).suffix.lower() in IMAGE_EXTENSIONS for name in names)
+        if count >= limit:
+            break
+    return count
 
 
 def read_image_file(path: Path, root: Path, size: int | None) -> FileResult:

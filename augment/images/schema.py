@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.core.files import read_json, write_json
+from augment.core.validate import from_json
 from augment.errors import AugmentError
 
 IMAGE_SCHEMA_VERSION = 1
@@ -45,6 +46,12 @@ class ImageSchema:
             raise AugmentError(f"images must have 1 or 3 channels, got {self.channels}")
         if len(self.classes) < 2:
             raise AugmentError(f"need at least 2 classes, got {len(self.classes)}")
+        if len(set(map(str, self.classes))) != len(self.classes):
+            raise AugmentError(f"class names must be distinct, got {self.classes}")
+        if self.class_counts and len(self.class_counts) != len(self.classes):
+            raise AugmentError(
+                f"{len(self.class_counts)} class_counts for {len(self.classes)} classes"
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -55,19 +62,17 @@ class ImageSchema:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ImageSchema:
-        data = dict(data)
-        if data.get("modality") != "image":
-            raise AugmentError(f"not an image schema (modality {data.get('modality')!r})")
-        return cls(**data)
+    def from_dict(cls, data: Any, where: str = "schema") -> ImageSchema:
+        """A schema from its JSON form, every key and type checked (``where`` names the source
+        in errors)."""
+        if not isinstance(data, dict) or data.get("modality") != "image":
+            modality = data.get("modality") if isinstance(data, dict) else None
+            raise AugmentError(f"{where}: not an image schema (modality {modality!r})")
+        return from_json(cls, data, where)
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> ImageSchema:
-        raw = read_json(path, "schema")
-        try:
-            return cls.from_dict(raw)
-        except (TypeError, KeyError) as exc:
-            raise AugmentError(f"malformed schema {path}: {exc}") from None
+        return cls.from_dict(read_json(path, "schema"), str(path))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -51,11 +52,16 @@ class ImageFolderWriter:
     def __enter__(self) -> ImageFolderWriter:
         self._atomic = atomic_dir(self.out, SYNTHETIC_SET, self.inputs)
         self._tmp = self._atomic.__enter__()
-        self._folders = [safe_child(self._tmp, name) for name in self.classes]
-        if len({f.name for f in self._folders}) != len(self._folders):
-            raise AugmentError("two classes map to the same folder name; rename one of them")
-        for folder in self._folders:
-            folder.mkdir()
+        try:
+            self._folders = [safe_child(self._tmp, name) for name in self.classes]
+            if len({f.name for f in self._folders}) != len(self._folders):
+                raise AugmentError("two classes map to the same folder name; rename one of them")
+            for folder in self._folders:
+                folder.mkdir()
+        except BaseException:
+            # __exit__ never runs when __enter__ fails: remove the temporary folder here.
+            self._atomic.__exit__(*sys.exc_info())
+            raise
         self._manifest_file = open(self._tmp / "manifest.csv", "w", newline="", encoding="utf-8")
         self._manifest = csv.writer(self._manifest_file)
         self._manifest.writerow(["file", "label"])

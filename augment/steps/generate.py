@@ -8,7 +8,7 @@ drawn from the plan, so memory is bounded for any size and the same seed gives t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from augment.core.files import SYNTHETIC_SET, atomic_dir, check_output_dir, write_json
-from augment.core.labels import chunked_labels, plan_counts
+from augment.core.labels import MAX_CHUNK, MAX_ROWS, chunked_labels, plan_counts
 from augment.core.runtime import derive_seed
 from augment.errors import AugmentError
 from augment.images.writer import ImageFolderWriter
@@ -59,8 +59,7 @@ def generate(
         >>> summary["per_class"]["7"], sorted(p.name for p in (tmp / "synth" / "7").iterdir())
         (2, ['000000.png', '000001.png'])
     """
-    if n is not None and n < 0:
-        raise AugmentError(f"--n must be non-negative, got {n}")
+    _check_options(n, seed, chunk_size, format, balance)
     synth = model if not isinstance(model, str | Path) else load_synthesizer(model, device=device)
     schema = synth.schema
     if schema is None:
@@ -79,8 +78,7 @@ def generate(
 
     started = time.perf_counter()
     unit = "image" if images else "row"
-    bar = tqdm(total=int(sum(plan)), desc="generate", unit=unit, disable=not progress, leave=False)
-    chunks = _chunks(synth, plan, chunk_size, seed, images, bar)
+    chunks = _chunks(synth, plan, chunk_size, seed, images, progress)
     summary = {
         "rows" if not images else "images": int(sum(plan)),
         "per_class": {str(c): int(k) for c, k in zip(schema.classes, plan, strict=True)},
@@ -89,24 +87,28 @@ def generate(
         "chunk_size": chunk_size,
         "model": getattr(synth, "name", type(synth).__name__),
     }
-    if images:
-        with ImageFolderWriter(out_dir, schema.classes, inputs=inputs) as writer:
-            for labels, batch in chunks:
-                writer.write(batch, labels)
-            summary["seconds"] = round(time.perf_counter() - started, 3)
-            summary["files"] = "<class>/<n>.png, manifest.csv, classes.json"
-            write_json(writer.extra("generation.json"), summary)
-        target = out_dir
-    else:
-        target = out_dir / f"synthetic.{format}"
-        with atomic_dir(out_dir, SYNTHETIC_SET, inputs) as tmp:
-            with TableWriter(tmp / target.name, schema, format) as writer:
-                for _, frame in chunks:
-                    writer.write(frame)
-            summary["seconds"] = round(time.perf_counter() - started, 3)
-            summary["file"] = target.name
-            write_json(tmp / "generation.json", summary)
-    bar.close()
+    try:
+        if images:
+            with ImageFolderWriter(out_dir, schema.classes, inputs=inputs) as writer:
+                for labels, batch in chunks:
+                    writer.write(batch, labels)
+                _check_written(writer.counts, plan, out_dir)
+                summary["seconds"] = round(time.perf_counter() - started, 3)
+                summary["files"] = "<class>/<n>.png, manifest.csv, classes.json"
+                write_json(writer.extra("generation.json"), summary)
+            target = out_dir
+        else:
+            target = out_dir / f"synthetic.{format}"
+            with atomic_dir(out_dir, SYNTHETIC_SET, inputs) as tmp:
+                with TableWriter(tmp / target.name, schema, format) as writer:
+                    for _, frame in chunks:
+                        writer.write(frame)
+                _check_written([writer.rows], [sum(plan)], target)
+                summary["seconds"] = round(time.perf_counter() - started, 3)
+                summary["file"] = target.name
+                write_json(tmp / "generation.json", summary)
+    finally:
+        chunks.close()  # the progress bar goes before any error is printed
     logger.info(
         "generated %d %ss (%s) in %.1f s -> %s",
         sum(plan),
@@ -119,14 +121,68 @@ def generate(
 
 
 def _chunks(
-    synth: Any, plan: list[int], chunk_size: int, seed: int, images: bool, bar: tqdm
-) -> Iterator[tuple[np.ndarray, Any]]:
+    synth: Any, plan: list[int], chunk_size: int, seed: int, images: bool, progress: bool
+) -> Generator[tuple[np.ndarray, Any], None, None]:
     """``(class indices, samples)`` per chunk; each chunk's seed derives from ``seed`` and its
-    position, so the output depends on the seed and chunk size only."""
+    position, so the output depends on the seed and chunk size only. The progress bar lives
+    while the chunks are drawn: from the first one (after the output is set up) to close()."""
     classes = np.asarray(synth.schema.classes, dtype=object)
+    unit = "image" if images else "row"
+    with tqdm(
+        total=sum(plan), desc="generate", unit=unit, disable=not progress, leave=False
+    ) as bar:
+        yield from _draw(synth, classes, plan, chunk_size, seed, images, bar)
+
+
+def _draw(
+    synth: Any,
+    classes: np.ndarray,
+    plan: list[int],
+    chunk_size: int,
+    seed: int,
+    images: bool,
+    bar: tqdm,
+) -> Iterator[tuple[np.ndarray, Any]]:
     for index, label_idx in enumerate(chunked_labels(plan, chunk_size, seed)):
         chunk_seed = derive_seed(seed, index)
         # Image models take class indices; table models the label values themselves.
         wanted = label_idx if images else classes[label_idx]
-        yield label_idx, synth.sample(wanted, seed=chunk_seed)
+        samples = synth.sample(wanted, seed=chunk_seed)
+        if len(samples) != len(label_idx):
+            name = getattr(synth, "name", type(synth).__name__)
+            raise AugmentError(
+                f"model {name} returned {len(samples)} samples for {len(label_idx)} labels"
+            )
+        yield label_idx, samples
         bar.update(len(label_idx))
+
+
+def _check_options(
+    n: int | None, seed: int, chunk_size: int, format: str | None, balance: bool
+) -> None:
+    """Options of the wrong type or beyond what can be counted, named before any work."""
+    for name, value, low, high in (
+        ("--n", n, 0, MAX_ROWS),
+        ("--seed", seed, 0, MAX_ROWS),
+        ("--chunk-size", chunk_size, 1, MAX_CHUNK),
+    ):
+        if value is None and name == "--n":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise AugmentError(f"{name} must be a whole number, got {value!r}")
+        if value > MAX_ROWS:
+            raise AugmentError(
+                f"{name} {value} is more than augment can count: at most {MAX_ROWS} (2**63 - 1)"
+            )
+        if not low <= value <= high:
+            raise AugmentError(f"{name} must be {low} to {high}, got {value}")
+    if format is not None and not isinstance(format, str):
+        raise AugmentError(f"--format must be a name such as parquet or csv, got {format!r}")
+    if not isinstance(balance, bool | np.bool_):
+        raise AugmentError(f"balance must be true or false, got {balance!r}")
+
+
+def _check_written(written: list[int], planned: list[int], target: Path) -> None:
+    """What was written is what the plan (and generation.json) says, or nothing is kept."""
+    if list(written) != list(planned):
+        raise RuntimeError(f"wrote {written} to {target} but the plan was {planned}; not kept")

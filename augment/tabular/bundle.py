@@ -39,7 +39,18 @@ class TabularBundle:
             file = self.path / f"{name}.parquet"
             if not file.is_file():
                 raise AugmentError(f"prepared data is incomplete: {file} is missing")
-            self._frames[name] = pd.read_parquet(file)
+            try:
+                frame = pd.read_parquet(file)
+            except Exception as exc:  # pyarrow's own error types for a damaged file
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise AugmentError(f"cannot read {file}: {detail}") from None
+            lacking = [c for c in self.schema.names if c not in frame.columns]
+            if lacking:
+                raise AugmentError(
+                    f"{file} lacks the column(s) {', '.join(map(repr, lacking))} that"
+                    f" {self.path / 'schema.json'} lists"
+                )
+            self._frames[name] = frame
         return self._frames[name]
 
     @property

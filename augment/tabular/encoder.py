@@ -12,14 +12,16 @@ missing values gets a 2-way ``[observed, missing]`` one-hot. The fitted state is
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
+from augment.core.validate import from_json, prefixed
 from augment.errors import AugmentError
 from augment.tabular.schema import TableSchema
 
@@ -411,15 +413,19 @@ class TableEncoder:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TableEncoder:
-        try:
-            if data.get("version") != ENCODER_VERSION:
-                raise AugmentError(f"unsupported encoder version {data.get('version')!r}")
-            encoder = cls(**data["settings"])
-            encoder.schema = TableSchema.from_dict(data["schema"])
-            encoder.columns = list(data["columns"])
-        except (KeyError, TypeError) as exc:
-            raise AugmentError(f"malformed encoder: {exc}") from None
+    def from_dict(cls, data: Any, where: str = "encoder") -> TableEncoder:
+        """The fitted encoder from its JSON form, every key, type and size checked against its
+        own schema first (``where`` names the source in errors, e.g. ``model/encoder.json``)."""
+        state = from_json(_EncoderFile, data, where)
+        if state.version != ENCODER_VERSION:
+            raise AugmentError(f"{where}: unsupported encoder version {state.version!r}")
+        with prefixed(where):
+            encoder = cls(**asdict(state.settings))
+        encoder.schema = TableSchema.from_dict(state.schema, f"{where}: schema")
+        encoder.columns = [
+            _check_column(col, spec, where)
+            for col, spec in _pair_columns(state.columns, encoder.schema, where)
+        ]
         encoder.spans = _build_spans(encoder.columns)
         return encoder
 
@@ -572,3 +578,95 @@ def _restore_datetime(values: np.ndarray, dtype: str) -> pd.Series:
         return stamps.astype(target)
     except (TypeError, ValueError):
         return stamps
+
+
+# ------------------------------------------------------------ encoder.json, checked on reading
+@dataclass
+class _EncoderSettings:
+    max_modes: int = 10
+    weight_threshold: float = 0.005
+    fit_sample: int = 5000
+    mode_assignment: Literal["sample", "argmax"] = "argmax"
+    max_point_masses: int = 20
+    point_mass_fraction: float = 0.05
+    seed: int = 0
+
+
+@dataclass
+class _EncoderFile:
+    version: int
+    settings: _EncoderSettings
+    schema: dict[str, Any]
+    columns: list[dict[str, Any]]
+
+
+@dataclass
+class _CategoricalColumn:
+    name: str
+    kind: Literal["categorical"]
+    categories: list[Any]
+    missing: bool
+
+
+@dataclass
+class _NumericColumn:
+    name: str
+    kind: Literal["continuous", "datetime"]
+    loc: float
+    scale: float
+    means: list[float]
+    stds: list[float]
+    weights: list[float]
+    point_masses: list[float]
+    missing: bool
+    min: float
+    max: float
+    integer: bool
+
+
+def _pair_columns(
+    columns: list[dict[str, Any]], schema: TableSchema, where: str
+) -> list[tuple[dict[str, Any], Any]]:
+    """Each encoded column with the schema column of the same position, name and kind."""
+    names = [str(c.get("name")) for c in columns]
+    if names != schema.names:
+        missing = [n for n in schema.names if n not in names]
+        extra = [n for n in names if n not in schema.names]
+        detail = (
+            f"the schema's column {missing[0]!r} is not encoded"
+            if missing
+            else f"column {extra[0]!r} is not in the schema"
+            if extra
+            else "the columns are in another order than the schema's"
+        )
+        raise AugmentError(f"{where}: {detail}")
+    return list(zip(columns, schema.columns, strict=True))
+
+
+def _check_column(col: dict[str, Any], spec: Any, where: str) -> dict[str, Any]:
+    """One encoded column, checked; returned as the plain dict the encoder works with."""
+    path = f"columns[{col.get('name')!r}]"
+    if col.get("kind") != spec.kind:
+        raise AugmentError(
+            f"{where}: {path} is encoded as {col.get('kind')!r} but the schema says {spec.kind!r}"
+        )
+    if spec.kind == "categorical":
+        checked = asdict(from_json(_CategoricalColumn, col, where, path=path))
+        if not checked["categories"]:
+            raise AugmentError(f"{where}: {path} has no categories")
+        return checked
+    checked = asdict(from_json(_NumericColumn, col, where, path=path))
+    modes = len(checked["means"])
+    if not len(checked["stds"]) == len(checked["weights"]) == modes:
+        raise AugmentError(f"{where}: {path} needs as many means, stds and weights")
+    if modes + len(checked["point_masses"]) == 0:
+        raise AugmentError(f"{where}: {path} has no modes (no means and no point masses)")
+    if checked["scale"] <= 0 or any(s <= 0 for s in checked["stds"]):
+        raise AugmentError(f"{where}: {path} needs a positive scale and positive stds")
+    if any(w <= 0 for w in checked["weights"]) or (
+        modes and not math.isclose(sum(checked["weights"]), 1, rel_tol=1e-3)
+    ):
+        raise AugmentError(f"{where}: {path} needs positive mode weights that sum to 1")
+    if checked["min"] > checked["max"]:
+        raise AugmentError(f"{where}: {path} has min above max")
+    return checked

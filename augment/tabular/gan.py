@@ -36,6 +36,7 @@ from augment.tabular.networks import Discriminator, Generator, activate, conditi
 from augment.tabular.schema import TableSchema
 
 SAMPLE_CHUNK = 50_000  # rows per generator forward when sampling
+ENCODER = "encoder.json"
 # Settings that change how a run is watched or bounded, not what it computes: a checkpoint
 # written under other values of these is still this run's.
 RUN_ONLY = ("max_seconds", "threads", "log_every")
@@ -91,6 +92,18 @@ class TabGANConfig:
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         self.generator_dims = tuple(self.generator_dims)
         self.discriminator_dims = tuple(self.discriminator_dims)
+        for name in ("pac", "noise_dim", "max_modes", "fit_sample", "log_every"):
+            if getattr(self, name) < 1:
+                raise AugmentError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if min((*self.generator_dims, *self.discriminator_dims), default=1) < 1:
+            raise AugmentError("generator_dims and discriminator_dims must be widths of at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise AugmentError(f"threads must be at least 1 or null, got {self.threads}")
+        for name, value in (("lr_g", self.lr_g), ("lr_d", self.lr_d), ("tau", self.tau)):
+            if value <= 0:
+                raise AugmentError(f"{name} must be positive, got {value}")
+        if not 0 <= self.dropout < 1:
+            raise AugmentError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.batch_size < self.pac or self.batch_size % self.pac:
             raise AugmentError(
                 f"batch_size ({self.batch_size}) must be a positive multiple of pac ({self.pac})"
@@ -263,23 +276,62 @@ class TabGAN:
             "schema": self.schema.to_dict(),
             "training": self.summary,
         }
-        encoder = {"encoder.json": self.encoder.to_dict()}
+        encoder = {ENCODER: self.encoder.to_dict()}
         save_model(directory, {"generator": self.generator}, config, extra_json=encoder)
 
     @classmethod
     def load(cls, directory: str | Path, device: str = "auto") -> TabGAN:
-        """Rebuild a saved TabGAN from JSON and safetensors only (no pickle, no code runs)."""
-        directory = Path(directory)
-        config, weights = open_model(directory, cls.name)
-        gan = cls(**config.get("hyperparameters", {}))
-        gan.schema = TableSchema.from_dict(config["schema"])
-        gan.encoder = TableEncoder.from_dict(read_json(directory / "encoder.json", "encoder"))
-        gan.summary = config.get("training", {})
+        """Rebuild a saved TabGAN from JSON and safetensors only (no pickle, no code runs).
+
+        Every file is checked before anything is allocated: ``config.json``'s hyper-parameters
+        and schema, ``encoder.json`` against that schema, and the weights' header against the
+        network they imply (:func:`augment.core.modelfiles.load_network`).
+        """
+        files = open_model(directory, cls.name)
+        where = str(files.config_path)
+        gan = cls()
+        gan.config = checked_config(
+            TabGANConfig, cls.name, files.config.hyperparameters, f"{where}: hyperparameters"
+        )
+        gan.schema = TableSchema.from_dict(files.config.schema, f"{where}: schema")
+        encoder_path = files.directory / ENCODER
+        gan.encoder = TableEncoder.from_dict(read_json(encoder_path, "encoder"), str(encoder_path))
+        _check_same_table(gan.schema, gan.encoder.schema, where, encoder_path)
+        gan.summary = files.config.training
         gan.device = resolve_device(device)
-        gan.layout = gan.encoder.layout(gan.device)
-        generator = load_network(_make_generator(gan.config, gan.layout), weights)
+        layout = gan.encoder.layout()
+        generator = load_network(lambda: _make_generator(gan.config, layout), files.weights)
+        gan.layout = layout.to(gan.device)
         gan.generator = generator.to(gan.device).eval()
         return gan
+
+
+def _check_same_table(
+    schema: TableSchema, encoded: TableSchema, config_path: str, encoder_path: Path
+) -> None:
+    """config.json's schema (what is written) and encoder.json's (what is generated) agree."""
+    names, encoded_names = schema.names, encoded.names
+    lacking = [n for n in encoded_names if n not in names]
+    if lacking:
+        raise AugmentError(
+            f"{config_path}: the schema lacks column {lacking[0]!r}, which {encoder_path}"
+            " encodes; the model files do not belong together"
+        )
+    extra = [n for n in names if n not in encoded_names]
+    if extra or names != encoded_names:
+        which = f"column {extra[0]!r}" if extra else "its column order"
+        raise AugmentError(
+            f"{config_path}: the schema's {which} does not match {encoder_path}; the model"
+            " files do not belong together"
+        )
+    for mine, theirs in zip(schema.columns, encoded.columns, strict=True):
+        if mine.kind != theirs.kind or mine.categories != theirs.categories:
+            raise AugmentError(
+                f"{config_path}: column {mine.name!r} differs from {encoder_path}"
+                f" ({mine.kind} vs {theirs.kind}, or other categories)"
+            )
+    if schema.label != encoded.label or schema.classes != encoded.classes:
+        raise AugmentError(f"{config_path}: the label or classes differ from {encoder_path}")
 
 
 def label_codes(

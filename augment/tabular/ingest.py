@@ -7,10 +7,15 @@ tables.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
+import io
 import re
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +67,8 @@ def ingest_table(
     _check_fraction("validation_size", validation_size)
     if test_size + validation_size >= 1:
         raise AugmentError("test_size + validation_size must leave rows for training")
-    missing = list(missing_values)
+    _check_whole("seed", seed, 0)
+    missing = _check_settings(missing_values, kinds, categorical_threshold, max_categories)
     source_str = str(source)
     inputs = () if source_str in BUILTIN_TABLES else (source_str,)
     check_output_dir(out, PREPARED_DATA, inputs)
@@ -145,6 +151,7 @@ def prepare_frame(
     normalised, unlabelled rows dropped, kinds inferred (id-like and free-text columns dropped
     with a warning), values coerced; returns the rows and their schema (no splits).
     """
+    _check_column_names(frame, source)
     if label not in frame.columns:
         raise AugmentError(
             f"label column {label!r} not found in {source}; "
@@ -153,6 +160,7 @@ def prepare_frame(
     if frame.empty:
         raise AugmentError(f"{source} is empty: no rows to fit")
     frame = _drop_unlabelled(_normalise_missing(frame, list(missing_values)), label, source)
+    _check_finite(frame, {name: "" for name in frame.columns}, source)
     _check_label(frame, label, source)
     column_kinds, dropped = infer_kinds(
         frame,
@@ -164,6 +172,7 @@ def prepare_frame(
     for item in dropped:
         logger.warning("dropping column %r: %s", item["name"], item["reason"])
     frame = _coerce(frame[[c for c in frame.columns if c in column_kinds]], column_kinds)
+    _check_finite(frame, column_kinds, source)  # again: text made numbers ("inf" as continuous)
     schema = build_schema(frame, label, column_kinds, dropped, info or {"in_memory": source})
     counts = frame[label].value_counts()
     schema.class_counts = [int(counts.get(c, 0)) for c in schema.classes]
@@ -203,7 +212,12 @@ _ADULT_TEXT = [
 
 
 def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
-    """Read a CSV or Parquet file; anything else is a clear error naming the file."""
+    """Read a CSV or Parquet file; anything else is a clear error naming the file.
+
+    A CSV is checked for what pandas would silently get wrong: a NUL byte (it cuts the value
+    short), two columns of one name (renamed ``a.1``), and data rows with one field more than
+    the header (the first column would become the index, every value shifted one column).
+    """
     path = Path(source)
     if not path.exists():
         raise AugmentError(f"file not found: {path}")
@@ -217,7 +231,9 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
             suffixes[-1] in (".csv", ".tsv", ".txt") or suffixes[-2:] == [".csv", ".gz"]
         ):
             sep = "\t" if ".tsv" in suffixes else ","
-            return pd.read_csv(
+            _check_csv_bytes(path)
+            _check_csv_header(path, sep)
+            frame = pd.read_csv(
                 path,
                 sep=sep,
                 na_values=missing_values,
@@ -225,9 +241,23 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
                 skipinitialspace=True,
                 low_memory=False,
             )
+            if not isinstance(frame.index, pd.RangeIndex):
+                raise AugmentError(
+                    f"cannot read {path}: its data rows have one field more than the header"
+                    f" ({len(frame.columns)} names), e.g. a trailing separator or a missing"
+                    " header name; every value would shift by one column"
+                )
+            return frame
     except pd.errors.EmptyDataError:
         raise AugmentError(f"{path} is empty: no rows to prepare") from None
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+    except (
+        OSError,
+        EOFError,
+        zlib.error,
+        UnicodeDecodeError,
+        ValueError,
+        pd.errors.ParserError,
+    ) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AugmentError(f"cannot read {path}: {first_line}") from None
     except Exception as exc:  # pyarrow raises its own error types for corrupt Parquet
@@ -235,6 +265,78 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
             raise AugmentError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
         raise
     raise AugmentError(f"unsupported format for {path}: use .csv, .tsv, .csv.gz or .parquet")
+
+
+def _open_text_bytes(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
+
+
+def _blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with _open_text_bytes(path) as handle:
+        yield from iter(lambda: handle.read(size), b"")
+
+
+def _check_csv_bytes(path: Path) -> None:
+    """No NUL byte anywhere: pandas would end the value there, silently (a label "ye\0s"
+    becomes "ye"). A truncated or corrupt ``.gz`` fails here too, by name."""
+    lines = 1
+    for block in _blocks(path):
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            line = lines + block.count(b"\n", 0, nul)
+            raise AugmentError(
+                f"{path} line {line} holds a NUL byte (\\x00), which would cut its value short:"
+                " remove it (a UTF-16 file: save it as UTF-8)"
+            )
+        lines += block.count(b"\n")
+
+
+def _check_csv_header(path: Path, sep: str) -> None:
+    """Two columns of one name would be renamed (``a``, ``a.1``): say so instead."""
+    with _open_text_bytes(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        header = next(csv.reader(text, delimiter=sep, skipinitialspace=True), [])
+    names = [name.strip() for name in header]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name and name in seen:
+            raise AugmentError(
+                f"{path} has two columns named {name!r} (columns {seen[name]} and {position}):"
+                " rename one"
+            )
+        seen[name] = position
+
+
+def _check_column_names(frame: pd.DataFrame, source: str) -> None:
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):
+        raise AugmentError(f"{source} has two columns named {twice[0]!r}: rename one")
+
+
+def _check_finite(frame: pd.DataFrame, kinds: dict[str, str], source: str) -> None:
+    """Numbers must be finite and, in a continuous column (``kinds``), span a finite range: an
+    infinity (``inf`` in a CSV) would only surface as a GAN that diverges at its first step."""
+    for name in kinds:
+        column = frame[name]
+        if not pd.api.types.is_float_dtype(column):
+            continue
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        infinite = np.isinf(values)
+        if infinite.any():
+            raise AugmentError(
+                f"column {name!r} in {source} holds {int(infinite.sum())} infinite value(s)"
+                f" ({values[infinite][0]}): replace them with numbers or leave them empty"
+                " (missing)"
+            )
+        observed = values[~np.isnan(values)]
+        if observed.size and kinds[name] == "continuous":
+            with np.errstate(over="ignore"):
+                spread = float(observed.max()) - float(observed.min())
+            if not np.isfinite(spread):
+                raise AugmentError(
+                    f"column {name!r} in {source} spans {observed.min():g} to"
+                    f" {observed.max():g}, beyond what floating point can hold: rescale it"
+                )
 
 
 def infer_kinds(
@@ -278,6 +380,17 @@ def infer_kinds(
         raise AugmentError(
             "no feature columns left to model after dropping id-like and empty columns"
         )
+    for name, kind in kinds.items():
+        # Each category is one more input and output of the GAN, for every row: 50,000 of them
+        # would take gigabytes before training starts.
+        distinct = frame[name].nunique() if kind == "categorical" else 0
+        if distinct > max_categories:
+            what = "the label" if name == label else "categorical column"
+            raise AugmentError(
+                f"{what} {name!r} has {distinct} distinct values, more than max_categories"
+                f" ({max_categories}): make it continuous or drop it (--kind {name}=continuous"
+                " or drop), or raise max_categories"
+            )
     return kinds, dropped
 
 
@@ -450,9 +563,31 @@ def _kind_counts(schema: TableSchema) -> str:
     return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if not 0 < value < 1:
-        raise AugmentError(f"{name} must be between 0 and 1, got {value}")
+def _check_fraction(name: str, value: Any) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not 0 < value < 1:
+        raise AugmentError(f"{name} must be a number between 0 and 1, got {value!r}")
+
+
+def _check_whole(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AugmentError(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+    return value
+
+
+def _check_settings(
+    missing_values: Any, kinds: Any, categorical_threshold: Any, max_categories: Any
+) -> list[str]:
+    """The table settings' types (from params.yaml or Python), named when wrong."""
+    _check_whole("categorical_threshold", categorical_threshold, 0)
+    _check_whole("max_categories", max_categories, 1)
+    if isinstance(missing_values, str) or not all(
+        isinstance(v, str) for v in (missing_values or [])
+    ):
+        raise AugmentError(f"missing_values must be a list of strings, got {missing_values!r}")
+    if kinds is not None and not isinstance(kinds, dict):
+        raise AugmentError(f"kinds must be a mapping of column to kind, got {kinds!r}")
+    return list(missing_values or [])
 
 
 def _sha256(path: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from augment.core.files import read_json, write_json
+from augment.core.validate import from_json
 from augment.errors import AugmentError
 
 SCHEMA_VERSION = 1
@@ -75,20 +76,44 @@ class TableSchema:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TableSchema:
-        data = dict(data)
-        if data.get("modality", "tabular") != "tabular":
-            raise AugmentError(f"not a tabular schema (modality {data.get('modality')!r})")
-        columns = [ColumnSpec(**c) for c in data.pop("columns")]
-        return cls(columns=columns, **data)
+    def from_dict(cls, data: Any, where: str = "schema") -> TableSchema:
+        """A schema from its JSON form, every key and type checked (``where`` names the source
+        in errors, e.g. ``data/prepared/schema.json``)."""
+        if isinstance(data, dict) and data.get("modality", "tabular") != "tabular":
+            raise AugmentError(f"{where}: not a tabular schema (modality {data.get('modality')!r})")
+        schema = from_json(cls, data, where)
+        schema.check(where)
+        return schema
+
+    def check(self, where: str = "schema") -> None:
+        """The columns, label and classes agree with each other."""
+        names = [c.name for c in self.columns]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise AugmentError(f"{where}: column(s) named twice: {', '.join(map(repr, twice))}")
+        if self.label not in names:
+            raise AugmentError(f"{where}: the label {self.label!r} is not among the columns")
+        if self.column(self.label).kind != "categorical":
+            raise AugmentError(f"{where}: the label column {self.label!r} must be categorical")
+        if not self.classes:
+            raise AugmentError(f"{where}: classes is empty")
+        if self.class_counts and len(self.class_counts) != len(self.classes):
+            raise AugmentError(
+                f"{where}: {len(self.class_counts)} class_counts for {len(self.classes)} classes"
+            )
+        if any(n < 0 for n in self.class_counts):
+            raise AugmentError(f"{where}: class_counts must be non-negative")
+        for col in self.columns:
+            if col.kind == "categorical" and not col.categories:
+                raise AugmentError(f"{where}: categorical column {col.name!r} lists no categories")
+            if not 0 <= col.missing_fraction <= 1:
+                raise AugmentError(f"{where}: column {col.name!r} has missing_fraction outside 0-1")
+            if col.min is not None and col.max is not None and col.min > col.max:
+                raise AugmentError(f"{where}: column {col.name!r} has min above max")
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> TableSchema:
-        raw = read_json(path, "schema")
-        try:
-            return cls.from_dict(raw)
-        except (TypeError, KeyError) as exc:
-            raise AugmentError(f"malformed schema {path}: {exc}") from None
+        return cls.from_dict(read_json(path, "schema"), str(path))

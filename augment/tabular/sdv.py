@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from augment.core.files import MODEL, atomic_dir, read_json, write_json
+from augment.core.files import MODEL, atomic_dir, write_json
+from augment.core.models import read_model_config
 from augment.core.runtime import resolve_device, seed_everything
 from augment.errors import AugmentError, MissingExtraError
 from augment.log import logger
@@ -314,27 +315,26 @@ class SDVSynthesizer:
     def load(cls, directory: str | Path) -> SDVSynthesizer:
         """Read ``config.json`` and ``bank.parquet``; needs neither SDV nor pickle."""
         directory = Path(directory)
-        config = read_json(directory / CONFIG_FILE, "model config")
-        model = config.get("model")
+        config, _ = read_model_config(directory)
+        where = str(directory / CONFIG_FILE)
+        model = config.model
         if model not in SDV_CLASSES:
-            raise AugmentError(f"{directory}/{CONFIG_FILE} is not an SDV baseline ({model!r})")
+            raise AugmentError(f"{where} is not an SDV baseline ({model!r})")
         bank_path = directory / BANK_FILE
         if not bank_path.is_file():
             raise AugmentError(f"model is incomplete: {bank_path} is missing")
+        schema = TableSchema.from_dict(config.schema, f"{where}: schema")
         try:
-            schema = TableSchema.from_dict(config["schema"])
             bank = pd.read_parquet(bank_path)
-        except (KeyError, TypeError) as exc:
-            raise AugmentError(f"malformed model config {directory}/{CONFIG_FILE}: {exc}") from None
         except Exception as exc:  # pyarrow's own error types for a corrupt file
             raise AugmentError(f"cannot read {bank_path}: {str(exc).splitlines()[0]}") from None
         lacking = [name for name in schema.names if name not in bank.columns]
         if lacking:
             raise AugmentError(f"{bank_path} lacks schema column(s): {', '.join(lacking)}")
         synth = cls.__new__(cls)  # skips __init__'s SDV check: sampling a bank needs no SDV
-        synth._setup(model, config.get("hyperparameters") or {})
+        synth._setup(model, config.hyperparameters)
         synth.schema = schema
-        synth.summary = config.get("training") or {}
+        synth.summary = config.training
         synth._set_bank(bank)
         return synth
 

@@ -1,0 +1,48 @@
+"""Image sets that used to lose images without a word or fail with a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from hostile_support import invoke, leftovers, one_line_error
+from PIL import Image
+
+import augment
+
+
+def _pngs(folder, count: int, level: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        pixels = np.full((8, 8), (level + i) % 256, dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+
+
+def test_a_hidden_class_folder_is_named_not_silently_skipped(tmp_path, augment_log):
+    root = tmp_path / "photos"
+    _pngs(root / "cats", 6, 10)
+    _pngs(root / "dogs", 6, 200)
+    _pngs(root / ".birds", 40, 100)
+    _pngs(root / "dogs" / ".thumbnails", 2, 50)
+    result = invoke("ingest", "--source", root, "--out", tmp_path / "prep")
+    assert result.exit_code == 0, result.output
+    schema = json.loads((tmp_path / "prep" / "schema.json").read_text())
+    assert schema["classes"] == ["cats", "dogs"]  # documented: hidden folders are not classes
+    warnings = [m for m in augment_log if m.startswith("skipping hidden folder")]
+    assert any(".birds/" in m and "40 image files" in m for m in warnings), augment_log
+    assert any("dogs/.thumbnails/" in m and "2 image files" in m for m in warnings), augment_log
+
+
+def test_a_class_label_too_long_for_a_folder_name(tmp_path):
+    """Class names become folder names when images are generated; 300 characters cannot be."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8)
+    y = np.array(["b" * 300, "short"] * 6)
+    np.savez(tmp_path / "long.npz", x=x, y=y)
+    data = augment.ingest(str(tmp_path / "long.npz"), out=tmp_path / "prep", progress=False)
+    augment.train(data, tmp_path / "model", steps=1, batch_size=4, device="cpu", progress=False)
+    out = tmp_path / "synth"
+    result = invoke("generate", "--model", tmp_path / "model", "--n", 4, "--out", out,
+                    "--device", "cpu")  # fmt: skip
+    one_line_error(result, "class label 'bbbb", "too long for a folder name", "300 bytes")
+    assert not out.exists() and leftovers(tmp_path) == []
