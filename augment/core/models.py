@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from augment.core.checks import check_value, type_hints
 from augment.core.files import read_json
 from augment.errors import AugmentError
 
@@ -45,7 +46,8 @@ class GenerativeModel(Protocol):
 
 
 def checked_config(config_class: type[C], model: str, hyperparameters: dict[str, Any]) -> C:
-    """``config_class(**hyperparameters)``, with a one-line error naming any unknown key."""
+    """``config_class(**hyperparameters)``, with a one-line error naming any unknown key or any
+    value of the wrong type (``model.key must be a number, got 'abc'``)."""
     known = {f.name for f in dataclasses.fields(config_class)}  # type: ignore[arg-type]
     unknown = sorted(set(hyperparameters) - known)
     if unknown:
@@ -53,7 +55,9 @@ def checked_config(config_class: type[C], model: str, hyperparameters: dict[str,
             f"unknown {model} hyper-parameter(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
-    return config_class(**hyperparameters)
+    hints = type_hints(config_class)
+    checked = {k: check_value(f"{model}.{k}", v, hints[k]) for k, v in hyperparameters.items()}
+    return config_class(**checked)
 
 
 def model_config(directory: str | Path) -> dict[str, Any]:

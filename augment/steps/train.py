@@ -12,29 +12,35 @@ from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
 from augment.log import logger
 from augment.registry import IMAGE, MODEL_CHOICES, load_bundle, make_synthesizer, resolve_model
+from augment.settings import TrainSettings
 from augment.tabular.bundle import TabularBundle
+
+DEFAULTS = TrainSettings()
 
 
 def train(
-    data: str | Path | TabularBundle | ImageBundle = "data/prepared",
-    out: str | Path = "models/tabular",
+    data: str | Path | TabularBundle | ImageBundle = DEFAULTS.data,
+    out: str | Path = DEFAULTS.out,
     *,
-    model: str = "auto",
-    device: str = "auto",
-    seed: int = 0,
+    model: str = DEFAULTS.model,
+    device: str = DEFAULTS.device,
+    seed: int = DEFAULTS.seed,
     progress: bool = True,
-    snapshots: str | Path | None = None,
-    dvclive: str | Path | None = None,
-    fidelity_every: int = 0,
+    snapshots: str | Path | None = DEFAULTS.snapshots,
+    dvclive: str | Path | None = DEFAULTS.dvclive,
+    fidelity_every: int = DEFAULTS.fidelity_every,
     **hyperparameters: Any,
 ) -> GenerativeModel:
     """Fit ``model`` on the bundle's train split (never validation or test) and save it to ``out``.
 
     ``model="auto"`` picks the project's GAN for the data: ``tabgan`` for tables, ``imagegan``
-    for images. ``snapshots`` (images only) is a folder for a sample grid every
-    ``snapshot_every`` steps, one row per class. ``dvclive`` is a folder for DVCLive training
-    curves (the losses, and with ``fidelity_every`` > 0 a fidelity score every that many steps:
-    quality for tables, pixel-space Fréchet distance for images) and the training summary.
+    for images. ``hyperparameters`` go to the model: flat (``epochs=50``) or in a sub-section
+    named after a model (``tabgan={"epochs": 50}``), of which only the chosen model's is used
+    (see :func:`model_hyperparameters`). ``snapshots`` (images only) is a folder for a sample
+    grid every ``snapshot_every`` steps, one row per class. ``dvclive`` is a folder for DVCLive
+    training curves (the losses, and with ``fidelity_every`` > 0 a fidelity score every that
+    many steps: quality for tables, pixel-space Fréchet distance for images) and the training
+    summary.
 
     Example (a few steps on the built-in digits; real runs train for thousands):
         >>> import augment
@@ -44,6 +50,13 @@ def train(
         >>> images.shape, images.dtype.name
         ((3, 1, 8, 8), 'uint8')
     """
+    checked = TrainSettings.check(
+        dict(
+            out=out, model=model, device=device, seed=seed, snapshots=snapshots, dvclive=dvclive,
+            fidelity_every=fidelity_every,
+        )
+    )  # fmt: skip
+    seed, fidelity_every = checked["seed"], checked["fidelity_every"]
     inputs = [data.path if isinstance(data, TabularBundle | ImageBundle) else data]
     check_output_dir(out, MODEL, inputs)  # before training, not after it
     bundle = data if isinstance(data, TabularBundle | ImageBundle) else load_bundle(data)
