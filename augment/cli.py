@@ -288,13 +288,13 @@ def generate(
 ) -> None:
     """Generate a labelled synthetic set: a table in the original schema, or PNGs per class.
 
-    Example: augment generate --n 10000 --out synth/ --count '>50K=5000' --count '<=50K=5000'
+    Example: augment generate --out synth/counted --count '>50K=5000' --count '<=50K=5000'
     """
     from augment.steps.generate import generate as run_generate
 
     with user_errors():
         # Class names on the command line are names, even when they look like numbers.
-        counts = {str(k): v for k, v in parse_assignments(count, "--count").items()}
+        counts = {str(k): v for k, v in parse_assignments(count, "--count", last=True).items()}
         settings = GenerateSettings.resolve(
             load_params(params, pipeline),
             {

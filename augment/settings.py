@@ -236,12 +236,17 @@ def load_params(path: str | Path | None = None, pipeline: str | None = None) -> 
     return params
 
 
-def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
+def parse_assignments(
+    items: list[str] | None, option: str, *, last: bool = False
+) -> dict[str, Any]:
     """``["epochs=50", "lr=2e-4"]`` -> ``{"epochs": 50, "lr": "2e-4"}`` (values read as YAML;
-    the setting's type decides the rest, so ``lr``'s ``"2e-4"`` becomes a number there)."""
+    the setting's type decides the rest, so ``lr``'s ``"2e-4"`` becomes a number there).
+
+    ``last``: split at the last ``=``, for keys that may hold one (``--count '<=50K=2000'``).
+    """
     result: dict[str, Any] = {}
     for item in items or []:
-        key, sep, raw = item.partition("=")
+        key, sep, raw = item.rpartition("=") if last else item.partition("=")
         if not sep or not key.strip():
             raise AugmentError(f"{option} expects KEY=VALUE, got {item!r}")
         try:

@@ -19,6 +19,7 @@ from augment.settings import (
     GenerateSettings,
     IngestSettings,
     TrainSettings,
+    parse_assignments,
 )
 from augment.steps.evaluate import evaluate
 from augment.steps.generate import generate
@@ -187,6 +188,15 @@ def test_yaml_1e_minus_4_is_a_number(tmp_path, monkeypatch, small_csv):
     run("train", "--epochs", "1", "--batch-size", "100", "--device", "cpu", "--set", "lr_g=1e-4")
     config = json.loads((tmp_path / "models" / "tabular" / "config.json").read_text())
     assert config["hyperparameters"]["lr_g"] == pytest.approx(1e-4)
+
+
+def test_assignments_split_where_the_key_may_hold_an_equals_sign():
+    counts = parse_assignments(["<=50K=2000", ">50K=5"], "--count", last=True)
+    assert counts == {"<=50K": 2000, ">50K": 5}
+    assert parse_assignments(["kinds={a: b}", "x=a=b"], "--set") == {
+        "kinds": {"a": "b"},
+        "x": "a=b",
+    }
 
 
 def test_python_api_checks_types_too(tmp_path):
