@@ -21,11 +21,13 @@ from augment.errors import AugmentError
 from augment.log import configure, logger
 from augment.registry import MODEL_CHOICES
 from augment.settings import (
+    EvaluateSettings,
+    GenerateSettings,
+    IngestSettings,
+    StageSettings,
+    TrainSettings,
     load_params,
     parse_assignments,
-    select_pipeline,
-    split_train_settings,
-    stage_settings,
 )
 
 app = typer.Typer(
@@ -36,19 +38,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-PARAMS_HELP = "Stage defaults come from this YAML file's section; options override it."
+PARAMS_HELP = "Settings come from this YAML file's section for the stage; options win over it."
 ParamsOption = typer.Option(
     None, "--params", help=PARAMS_HELP + " (default: ./params.yaml if present)"
 )
 PipelineOption = typer.Option(
     None,
     "--pipeline",
-    help="Read this stage's settings from the params file's NAME block (e.g. images) instead"
+    help="Read this stage's settings from the params file's NAME block (e.g. digits) instead"
     " of its top level.",
 )
-DeviceOption = typer.Option(
-    None, "--device", help="auto (CUDA when present), cpu or cuda. (default: auto)"
-)
+DeviceOption = typer.Option(None, "--device", help="auto (CUDA when present), cpu or cuda.")
 
 
 @contextmanager
@@ -111,6 +111,11 @@ def _root(
 _STATE: dict[str, Any] = {"progress": True}
 
 
+def _default(stage: type[StageSettings], name: str) -> str:
+    """`` (default: VALUE)`` for an option's help, from the stage's one definition."""
+    return f" (default: {stage.default(name)})"
+
+
 @app.command()
 def ingest(
     source: str = typer.Option(
@@ -118,7 +123,8 @@ def ingest(
         "--source",
         "-s",
         help="A .csv/.tsv/.parquet table; an image folder (one sub-folder per class), MNIST IDX"
-        " files or an .npz with x and y; or a built-in dataset: adult, digits. (default: adult)",
+        " files or an .npz with x and y; or a built-in dataset: adult, digits."
+        + _default(IngestSettings, "source"),
     ),
     label: str = typer.Option(
         None, "--label", "-l", help="The label column (required for your own file; adult: income)."
@@ -127,20 +133,23 @@ def ingest(
         None,
         "--out",
         "-o",
-        help="Folder for the prepared splits and schema.json. (default: data/prepared)",
+        help="Folder for the prepared splits and schema.json." + _default(IngestSettings, "out"),
     ),
     test_size: float = typer.Option(
         None,
         "--test-size",
         help="Share of rows held out as the test split (adult uses its official test file)."
-        " (default: 0.2)",
+        + _default(IngestSettings, "test_size"),
     ),
     validation_size: float = typer.Option(
         None,
         "--validation-size",
-        help="Share of rows for the validation split (the privacy holdout). (default: 0.1)",
+        help="Share of rows for the validation split (the privacy holdout)."
+        + _default(IngestSettings, "validation_size"),
     ),
-    seed: int = typer.Option(None, "--seed", help="Seed for the stratified splits. (default: 0)"),
+    seed: int = typer.Option(
+        None, "--seed", help="Seed for the stratified splits." + _default(IngestSettings, "seed")
+    ),
     kind: list[str] = typer.Option(
         None,
         "--kind",
@@ -169,9 +178,8 @@ def ingest(
     from augment.steps.ingest import ingest as run_ingest
 
     with user_errors():
-        settings = stage_settings(
-            "ingest",
-            select_pipeline(load_params(params), pipeline),
+        settings = IngestSettings.resolve(
+            load_params(params, pipeline),
             {
                 "source": source,
                 "label": label,
@@ -184,9 +192,8 @@ def ingest(
                 "per_class": per_class,
             },
         )
-        settings["progress"] = _STATE["progress"]
-        settings["kinds"] = {**(settings.get("kinds") or {}), **parse_assignments(kind, "--kind")}
-        run_ingest(settings.pop("source"), settings.pop("label"), settings.pop("out"), **settings)
+        kinds = {**settings.kinds, **parse_assignments(kind, "--kind")}  # params' kinds, then these
+        run_ingest(**{**settings.arguments(), "kinds": kinds}, progress=_STATE["progress"])
 
 
 @app.command()
@@ -195,19 +202,19 @@ def train(
         None,
         "--data",
         "-d",
-        help="Prepared data folder from `augment ingest`. (default: data/prepared)",
+        help="Prepared data folder from `augment ingest`." + _default(TrainSettings, "data"),
     ),
     out: Path = typer.Option(
         None,
         "--out",
         "-o",
-        help="Model folder (weights, config, encoder). (default: models/tabular)",
+        help="Model folder (weights, config, encoder)." + _default(TrainSettings, "out"),
     ),
     model: str = typer.Option(
         None,
         "--model",
         "-m",
-        help=f"Synthesizer: {', '.join(MODEL_CHOICES)}; sdv-* need the [sdv] extra."
+        help=f"Synthesizer: auto, {', '.join(MODEL_CHOICES)}; sdv-* need the [sdv] extra."
         " (default: auto: tabgan for tables, imagegan for images)",
     ),
     epochs: int = typer.Option(
@@ -222,11 +229,15 @@ def train(
         None, "--dvclive", help="Folder for DVCLive training curves (losses, fidelity)."
     ),
     set_: list[str] = typer.Option(
-        None, "--set", help="Any other hyper-parameter: KEY=VALUE (repeatable), e.g. --set lr=1e-4."
+        None,
+        "--set",
+        help="Any other setting or hyper-parameter: KEY=VALUE (repeatable), e.g. --set lr_g=1e-4.",
     ),
     device: str = DeviceOption,
     seed: int = typer.Option(
-        None, "--seed", help="Seed for everything random in training. (default: 0)"
+        None,
+        "--seed",
+        help="Seed for everything random in training." + _default(TrainSettings, "seed"),
     ),
     restart: bool = typer.Option(
         False, "--restart", help="Start over: drop the checkpoint an interrupted run left."
@@ -244,18 +255,18 @@ def train(
 ) -> None:
     """Train the synthesizer on the prepared training split (never on validation or test).
 
+    Hyper-parameters come from params.yaml's train section: flat, or in the chosen model's
+    sub-section (tabgan:, imagegan:); --epochs, --steps, --batch-size and --set win over both.
     An interrupted run resumes from its checkpoint when the same command runs again. Under
     torchrun it trains data-parallel, one process per GPU (see the README).
 
-    Example: augment train --epochs 50 --device cuda
+    Example: augment train --epochs 50 --device cpu
     """
-    from augment.core.checkpoint import DEFAULT_EVERY
     from augment.steps.train import train as run_train
 
     with user_errors():
-        settings = stage_settings(
-            "train",
-            select_pipeline(load_params(params), pipeline),
+        settings = TrainSettings.resolve(
+            load_params(params, pipeline),
             {
                 "data": data,
                 "out": out,
@@ -267,47 +278,37 @@ def train(
                 "dvclive": dvclive,
                 "device": device,
                 "seed": seed,
+                "restart": restart or None,
+                "checkpoint_every": checkpoint_every,
+                "checkpoint_dir": checkpoint_dir,
             },
+            parse_assignments(set_, "--set"),
         )
-        settings.update(parse_assignments(set_, "--set"))
-        run, hyper = split_train_settings(settings)
-        run_train(
-            run["data"],
-            run["out"],
-            model=run["model"],
-            device=run["device"],
-            seed=int(run["seed"]),
-            progress=_STATE["progress"],
-            snapshots=run["snapshots"],
-            dvclive=run["dvclive"],
-            fidelity_every=int(run["fidelity_every"] or 0),
-            restart=restart,
-            checkpoint_every=DEFAULT_EVERY if checkpoint_every is None else checkpoint_every,
-            checkpoint_dir=checkpoint_dir,
-            **hyper,
-        )
+        run_train(**settings.arguments(), progress=_STATE["progress"])
 
 
 @app.command()
 def generate(
     model: Path = typer.Option(
-        None, "--model", "-m", help="Trained model folder. (default: models/tabular)"
+        None, "--model", "-m", help="Trained model folder." + _default(GenerateSettings, "model")
     ),
     n: int = typer.Option(
         None,
         "--n",
         "-n",
-        help="Rows or images to generate, in the real label mix unless --balance/--count"
-        " (default: 10000).",
+        help="Rows or images to generate, in the real label mix unless --balance/--count."
+        + _default(GenerateSettings, "n"),
     ),
     out: Path = typer.Option(
         None,
         "--out",
         "-o",
         help="Output folder: synthetic.<format> (tables) or <class>/<n>.png, manifest.csv and"
-        " classes.json (images), with generation.json. (default: synth)",
+        " classes.json (images), with generation.json." + _default(GenerateSettings, "out"),
     ),
-    seed: int = typer.Option(None, "--seed", help="Same seed, same rows. (default: 0)"),
+    seed: int = typer.Option(
+        None, "--seed", help="Same seed, same rows." + _default(GenerateSettings, "seed")
+    ),
     format: str = typer.Option(
         None, "--format", "-f", help="Tables: parquet or csv (default: parquet). Images: png."
     ),
@@ -322,7 +323,8 @@ def generate(
     chunk_size: int = typer.Option(
         None,
         "--chunk-size",
-        help="Rows generated and written at a time (bounds memory). (default: 20000)",
+        help="Rows generated and written at a time (bounds memory)."
+        + _default(GenerateSettings, "chunk_size"),
     ),
     device: str = DeviceOption,
     params: Path = ParamsOption,
@@ -330,14 +332,15 @@ def generate(
 ) -> None:
     """Generate a labelled synthetic set: a table in the original schema, or PNGs per class.
 
-    Example: augment generate --n 10000 --out synth/ --count '>50K=5000' --count '<=50K=5000'
+    Example: augment generate --out synth/counted --count '>50K=5000' --count '<=50K=5000'
     """
     from augment.steps.generate import generate as run_generate
 
     with user_errors():
-        settings = stage_settings(
-            "generate",
-            select_pipeline(load_params(params), pipeline),
+        # Class names on the command line are names, even when they look like numbers.
+        counts = {str(k): v for k, v in parse_assignments(count, "--count", last=True).items()}
+        settings = GenerateSettings.resolve(
+            load_params(params, pipeline),
             {
                 "model": model,
                 "n": n,
@@ -345,53 +348,41 @@ def generate(
                 "seed": seed,
                 "format": format,
                 "balance": balance,
+                "counts": counts or None,
                 "chunk_size": chunk_size,
                 "device": device,
             },
         )
-        counts = parse_assignments(count, "--count")
-        if counts:
-            settings["counts"] = {str(k): v for k, v in counts.items()}
-        for key, value in (settings.get("counts") or {}).items():
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise AugmentError(f"count for class {key!r} must be a whole number, got {value!r}")
-        run_generate(
-            settings["model"],
-            settings["n"],
-            settings["out"],
-            seed=int(settings["seed"]),
-            format=settings["format"],
-            balance=bool(settings["balance"]),
-            counts=settings.get("counts") or None,
-            chunk_size=int(settings["chunk_size"]),
-            device=settings["device"],
-            progress=_STATE["progress"],
-        )
+        run_generate(**settings.arguments(), progress=_STATE["progress"])
 
 
 @app.command()
 def evaluate(
     data: Path = typer.Option(
-        None, "--data", "-d", help="Prepared data folder. (default: data/prepared)"
+        None, "--data", "-d", help="Prepared data folder." + _default(EvaluateSettings, "data")
     ),
     model: Path = typer.Option(
-        None, "--model", "-m", help="Trained model folder. (default: models/tabular)"
+        None, "--model", "-m", help="Trained model folder." + _default(EvaluateSettings, "model")
     ),
     metrics: Path = typer.Option(
-        None, "--metrics", help="Metrics JSON for `dvc metrics`. (default: metrics/tabular.json)"
+        None,
+        "--metrics",
+        help="Metrics JSON for `dvc metrics`." + _default(EvaluateSettings, "metrics"),
     ),
     plots: Path = typer.Option(
-        None, "--plots", help="Folder for the plot CSVs. (default: plots/tabular)"
+        None, "--plots", help="Folder for the plot CSVs." + _default(EvaluateSettings, "plots")
     ),
     report: Path = typer.Option(
-        None, "--report", help="Markdown summary with the verdict. (default: reports/summary.md)"
+        None,
+        "--report",
+        help="Markdown summary with the verdict." + _default(EvaluateSettings, "report"),
     ),
     seeds: int = typer.Option(None, "--seeds", help="Repeats per recipe (>= 5 for a fair CI)."),
     ratio: list[float] = typer.Option(
         None, "--ratio", help="Synthetic rows per real row, one recipe each (repeatable)."
     ),
     fraction: list[float] = typer.Option(
-        None, "--fraction", help="Real-data fractions for the low-data sweep (repeatable)."
+        None, "--fraction", help="Tables: real-data fractions for the low-data sweep (repeatable)."
     ),
     classifier: list[str] = typer.Option(
         None,
@@ -403,13 +394,15 @@ def evaluate(
         None, "--per-class", help="Images: real images per class in the low-data sweep (repeat)."
     ),
     smote: bool = typer.Option(
-        None, "--smote/--no-smote", help="Include the SMOTE-NC recipe. (default: on)"
+        None, "--smote/--no-smote", help="Tables: include the SMOTE-NC recipe. (default: on)"
     ),
     set_: list[str] = typer.Option(
         None, "--set", help="Any other evaluate setting: KEY=VALUE (repeatable)."
     ),
     device: str = DeviceOption,
-    seed: int = typer.Option(None, "--seed", help="Base seed of the whole protocol. (default: 0)"),
+    seed: int = typer.Option(
+        None, "--seed", help="Base seed of the whole protocol." + _default(EvaluateSettings, "seed")
+    ),
     params: Path = ParamsOption,
     pipeline: str = PipelineOption,
 ) -> None:
@@ -418,16 +411,16 @@ def evaluate(
     Recipes: real only; real + synthetic at each ratio; synthetic only; real + the classic
     alternative (SMOTE-NC for tables; crop/affine augmentation for images, also with synthetic);
     and the same where real data is scarce (fractions of a table, images per class), with the
-    GAN retrained on each reduced set.
+    GAN retrained on each reduced set. Settings for one modality go under params.yaml's
+    evaluate.tabular or evaluate.image; options and --set win over them.
 
     Example: augment evaluate --seeds 5 --ratio 0.5 --ratio 1 --fraction 0.05 --fraction 1
     """
     from augment.steps.evaluate import evaluate as run_evaluate
 
     with user_errors():
-        settings = stage_settings(
-            "evaluate",
-            select_pipeline(load_params(params), pipeline),
+        settings = EvaluateSettings.resolve(
+            load_params(params, pipeline),
             {
                 "data": data,
                 "model": model,
@@ -443,11 +436,9 @@ def evaluate(
                 "device": device,
                 "seed": seed,
             },
+            parse_assignments(set_, "--set"),
         )
-        settings.update(parse_assignments(set_, "--set"))
-        run_evaluate(
-            settings.pop("data"), settings.pop("model"), progress=_STATE["progress"], **settings
-        )
+        run_evaluate(**settings.arguments(), progress=_STATE["progress"])
 
 
 @app.command()
@@ -499,28 +490,27 @@ def report(
     from augment.reporting.html import write_report
 
     with user_errors():
-        stages = select_pipeline(load_params(params), pipeline)
-        ev = stage_settings(
-            "evaluate",
+        stages = load_params(params, pipeline)
+        ev = EvaluateSettings.resolve(
             stages,
             {"data": data, "metrics": metrics, "plots": plots, "report": summary, "model": model},
         )
         if synthetic is None and model is None:
             # Defaults: the generated set when there is one, else the evaluated model.
-            generated = Path(stage_settings("generate", stages)["out"])
+            generated = Path(GenerateSettings.resolve(stages).out)
             synthetic = generated if generated.exists() else None
-            model = Path(ev["model"]) if synthetic is None and Path(ev["model"]).is_dir() else None
-        summary_path: Path | None = Path(ev["report"])
+            model = Path(ev.model) if synthetic is None and Path(ev.model).is_dir() else None
+        summary_path: Path | None = Path(ev.report)
         if summary is None and not summary_path.is_file():
             summary_path = None  # no summary: the verdict is derived from the metrics
         written = write_report(
-            metrics=ev["metrics"],
-            plots=ev["plots"],
-            data=ev["data"],
+            metrics=ev.metrics,
+            plots=ev.plots,
+            data=ev.data,
             summary=summary_path,
             synthetic=synthetic,
             model=model,
-            out=out or Path(ev["report"]).with_suffix(".html"),
+            out=out or Path(ev.report).with_suffix(".html"),
             seed=seed,
         )
         typer.echo(f"wrote {written}")

@@ -6,12 +6,9 @@ from __future__ import annotations
 import ast
 import sys
 import tomllib
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "augment"
+from importgraph import ROOT, all_modules, graph, imports_of
 
 # Import name -> distribution name, where they differ.
 DISTRIBUTIONS = {
@@ -21,54 +18,6 @@ DISTRIBUTIONS = {
     "yaml": "pyyaml",
     "jinja2": "jinja2",
 }
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def all_modules() -> dict[str, Path]:
-    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
-
-
-def imports_of(path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
-    """(augment modules, top-level third-party names) that ``path`` imports, anywhere in it."""
-    own: set[str] = set()
-    third: set[str] = set()
-    this = module_name(path)
-    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        for name in names:
-            if name == "augment" or name.startswith("augment."):
-                # the longest prefix that is a module of ours
-                parts = name.split(".")
-                for cut in range(len(parts), 0, -1):
-                    candidate = ".".join(parts[:cut])
-                    if candidate in modules and candidate != this:
-                        own.add(candidate)
-                        break
-            elif name and not name.startswith("."):
-                third.add(name.split(".")[0])
-    return own, third
-
-
-def graph() -> dict[str, set[str]]:
-    modules = all_modules()
-    edges = {name: imports_of(path, modules)[0] for name, path in modules.items()}
-    # `augment/__init__.py` only names its lazy entry points; importing a submodule runs it
-    # first, which is no dependency of the submodule on the entry points.
-    edges["augment"] = set()
-    return edges
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:

@@ -104,7 +104,7 @@ def test_image_user_errors_are_one_line(tmp_path, monkeypatch, image_folder):
     run("train", "--data", "prep", "--out", "img_model", "--steps", "2", "--device", "cpu")
     line = error_line(run("evaluate", "--data", "prep", "--model", "img_model",
                           "--set", "fractions=[0.1]", code=2))  # fmt: skip
-    assert "'fractions' does not apply to images" in line and "--pipeline" in line
+    assert "'fractions' does not apply to images" in line and "evaluate.image" in line
     (tmp_path / "tab.csv").write_text(
         "a,y\n" + "".join(f"{i % 4},{'ab'[i % 2]}\n" for i in range(40))
     )

@@ -4,48 +4,82 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from importgraph import command_modules, module_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "ingest": {"source": "table.csv", "label": "label"},
-    "train": {"epochs": 2, "batch_size": 100, "device": "cpu", "fidelity_every": 3},
+    "train": {"device": "cpu", "fidelity_every": 3, "tabgan": {"epochs": 2, "batch_size": 100}},
     "generate": {"n": 200},
     "evaluate": {
         "seeds": 2,
-        "ratios": [1.0],
-        "fractions": [0.5, 1.0],
-        "classifiers": ["logreg"],
-        "smote": True,
         "device": "cpu",
-        "sweep_hyperparameters": {"epochs": 1},
+        "tabular": {
+            "ratios": [1.0],
+            "fractions": [0.5, 1.0],
+            "classifiers": ["logreg"],
+            "smote": True,
+            "sweep_hyperparameters": {"epochs": 1},
+        },
     },
 }
 TINY_DIGITS = {
     "train": {
-        "steps": 20,
-        "batch_size": 32,
         "device": "cpu",
-        "snapshot_every": 10,
         "fidelity_every": 10,
+        "imagegan": {"steps": 20, "batch_size": 32, "snapshot_every": 10},
     },
     "generate": {"n": 50},
     "evaluate": {
         "seeds": 2,
-        "ratios": [1.0],
-        "per_class": [5],
-        "steps": 20,
-        "fidelity_images": 100,
         "device": "cpu",
-        "sweep_hyperparameters": {"steps": 10},
+        "image": {
+            "ratios": [1.0],
+            "per_class": [5],
+            "steps": 20,
+            "fidelity_images": 100,
+            "sweep_hyperparameters": {"steps": 10},
+        },
     },
 }
+
+
+def merge(base: dict, changes: dict) -> None:
+    """``changes`` written into ``base``, sub-sections key by key."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def command_files(command: str) -> set[str]:
+    return module_files(command_modules(command))
+
+
+def out_of_date(repo: Path) -> set[str]:
+    """The stages `dvc status` reports as changed."""
+    return set(json.loads(sh(sys.executable, "-m", "dvc", "status", "--json", cwd=repo)))
+
+
+@contextmanager
+def edited(path: Path, change: Callable[[str], str]) -> Iterator[None]:
+    original = path.read_text()
+    path.write_text(change(original))
+    try:
+        yield
+    finally:
+        path.write_text(original)
 
 
 def sh(*args: str, cwd: Path) -> str:
@@ -67,10 +101,8 @@ def test_dvc_repro_runs_the_default_pipeline(tmp_path, small_table):
         ROOT / "augment", repo / "augment", ignore=shutil.ignore_patterns("__pycache__")
     )
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for stage, values in TINY.items():
-        params[stage].update(values)
-    for stage, values in TINY_DIGITS.items():
-        params["digits"][stage].update(values)
+    merge(params, TINY)
+    merge(params["digits"], TINY_DIGITS)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     small_table.to_csv(repo / "table.csv", index=False)
 
@@ -107,10 +139,29 @@ def test_dvc_repro_runs_the_default_pipeline(tmp_path, small_table):
     assert curves["step"] == 20 and curves["pixel_fd"] > 0
     # A second repro finds every stage up to date: the pipeline is deterministic in its inputs.
     assert "up to date" in sh(*dvc, "repro", cwd=repo).lower()
+    assert out_of_date(repo) == set()
+
+    # Editing a module puts exactly the stages whose command imports it out of date; editing a
+    # parameter, exactly the stages that read it (one key at a time, not whole sections).
+    commands = {
+        name: shlex.split(stage["cmd"])[1]
+        for name, stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].items()
+    }
+    for module in ("augment/reporting/html.py", "augment/images/gan.py", "augment/steps/ingest.py"):
+        expected = {name for name, cmd in commands.items() if module in command_files(cmd)}
+        with edited(repo / module, lambda text: text + "\n# edited\n"):
+            assert out_of_date(repo) == expected, module
+    assert {"report", "train", "digits_evaluate"} <= {
+        name for name, cmd in commands.items() if "augment/images/gan.py" in command_files(cmd)
+    }  # the module edits above reach several stages, not none
+    for key, stage in (("seeds: 2", "evaluate"), ("n: 50", "digits_generate")):
+        with edited(repo / "params.yaml", lambda text, key=key: text.replace(key, key + "1", 1)):
+            assert out_of_date(repo) == {stage}, key
+    assert out_of_date(repo) == set()
 
     # An experiment with another parameter value, as a user would run one.
     sh("git", "add", "-A", cwd=repo)
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base", cwd=repo)
-    sh(*dvc, "exp", "run", "-S", "train.epochs=1", cwd=repo)
+    sh(*dvc, "exp", "run", "-S", "train.tabgan.epochs=1", cwd=repo)
     shown = json.loads(sh(*dvc, "exp", "show", "--json", cwd=repo))
     assert '"epochs": 1' in json.dumps(shown)  # the base commit has epochs 2

@@ -12,36 +12,37 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from augment.core.checks import check_values, type_hints
+from augment.core.modalities import IMAGE, MODALITIES
 from augment.core.models import model_config
 from augment.core.tracking import RunLog
 from augment.errors import AugmentError
 from augment.evaluation.results import EvaluationResult
 from augment.registry import load_bundle
+from augment.settings import EvaluateSettings
 from augment.tabular.evaluation.report import write_evaluation
 from augment.tabular.evaluation.runner import evaluate_tabular
 
 # Settings the runners take from params.yaml / the CLI (not the Python-only injections).
 _PYTHON_ONLY = {"bundle", "model_dir", "synthesizer", "factory", "progress", "device", "seed"}
+DEFAULTS = EvaluateSettings()
 
 
 def settings_of(runner: Callable[..., Any]) -> tuple[str, ...]:
     return tuple(p for p in inspect.signature(runner).parameters if p not in _PYTHON_ONLY)
 
 
-SETTINGS = settings_of(evaluate_tabular)
-
-
 def evaluate(
-    data: str | Path = "data/prepared",
-    model: str | Path = "models/tabular",
+    data: str | Path = DEFAULTS.data,
+    model: str | Path = DEFAULTS.model,
     *,
-    metrics: str | Path = "metrics/tabular.json",
-    plots: str | Path = "plots/tabular",
-    report: str | Path = "reports/summary.md",
-    device: str = "auto",
-    seed: int = 0,
+    metrics: str | Path = DEFAULTS.metrics,
+    plots: str | Path = DEFAULTS.plots,
+    report: str | Path = DEFAULTS.report,
+    device: str = DEFAULTS.device,
+    seed: int = DEFAULTS.seed,
     progress: bool = True,
-    dvclive: str | Path | None = None,
+    dvclive: str | Path | None = DEFAULTS.dvclive,
     **settings: Any,
 ) -> EvaluationResult:
     """Evaluate the trained model's synthetic data on the prepared dataset; write the outputs.
@@ -50,9 +51,10 @@ def evaluate(
     :func:`augment.evaluation.evaluate_tabular`'s (``ratios``, ``fractions``, ``seeds``,
     ``classifiers``, ``smote``, ...), for images
     :func:`augment.images.evaluation.evaluate_images`'s (``ratios``, ``per_class``, ``seeds``,
-    ``classifier``, ``flip``, ...). ``dvclive``: a folder where the tracked numbers of the
-    metrics JSON are also logged with DVCLive. Returns the typed result, the one the metrics
-    JSON holds.
+    ``classifier``, ``flip``, ...): flat, or in a sub-section named after the modality
+    (``tabular={...}``, ``image={...}``), of which only the data's is used and which flat ones
+    win over. ``dvclive``: a folder where the metrics JSON's numbers are also logged with
+    DVCLive. Returns the typed result, the one the metrics JSON holds.
 
     Example (tiny budgets, so the numbers mean nothing; the defaults are ``seeds=5`` and more):
         >>> import augment
@@ -66,29 +68,56 @@ def evaluate(
         >>> (tmp / "summary.md").read_text().splitlines()[0] == result.verdict.text
         True
     """
+    checked = EvaluateSettings.check(
+        dict(
+            data=data, model=model, metrics=metrics, plots=plots, report=report, device=device,
+            seed=seed, dvclive=dvclive,
+        )
+    )  # fmt: skip
+    seed = checked["seed"]
     bundle = load_bundle(data)
-    _check_model_matches(model, bundle.schema.modality, data)
-    if bundle.schema.modality == "image":
+    modality = bundle.schema.modality
+    _check_model_matches(model, modality, data)
+    if modality == IMAGE:
         from augment.images.evaluation.report import write_image_evaluation
         from augment.images.evaluation.runner import evaluate_images
 
-        tabular_only = {k: v for k, v in settings.items() if k != "classifiers"}
-        _check_settings(tabular_only, settings_of(evaluate_images), "image")
-        settings = _image_settings(settings)
+        options = evaluation_options(settings, modality, evaluate_images)
         result = evaluate_images(
-            bundle, model, device=device, seed=seed, progress=progress, **settings
+            bundle, model, device=device, seed=seed, progress=progress, **options
         )
         write_image_evaluation(result, metrics=metrics, plots=plots, summary=report)
     else:
-        _check_settings(settings, SETTINGS)
+        options = evaluation_options(settings, modality, evaluate_tabular)
         result = evaluate_tabular(
-            bundle, model, device=device, seed=seed, progress=progress, **settings
+            bundle, model, device=device, seed=seed, progress=progress, **options
         )
         write_evaluation(result, metrics=metrics, plots=plots, summary=report)
     if dvclive is not None:
         with RunLog(dvclive) as log:
             log.summary(result.tracked(), prefix="evaluate")
     return result
+
+
+def evaluation_options(
+    settings: dict[str, Any], modality: str, runner: Callable[..., Any]
+) -> dict[str, Any]:
+    """The options for ``runner``: the ``modality`` sub-section, then the flat keys over it,
+    each checked against the runner's signature (an unknown key or a wrong type names it)."""
+    own = settings.get(modality) or {}
+    if not isinstance(own, dict):
+        raise AugmentError(f"evaluate.{modality} must be a mapping of settings, got {own!r}")
+    flat = {k: v for k, v in settings.items() if k not in MODALITIES}
+    if modality == IMAGE:
+        flat = _image_settings(flat)
+    known = settings_of(runner)
+    hints = {k: v for k, v in type_hints(runner).items() if k in known}
+    for where, values in ((f"evaluate.{modality}", own), ("evaluate", flat)):
+        _check_settings(values, known, modality, where)
+    return {
+        **check_values(own, hints, f"evaluate.{modality}"),
+        **check_values(flat, hints, "evaluate"),
+    }
 
 
 def _image_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -107,14 +136,14 @@ def _image_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_settings(
-    settings: dict[str, Any], known: tuple[str, ...], modality: str = "tabular"
+    settings: dict[str, Any], known: tuple[str, ...], modality: str, where: str
 ) -> None:
     unknown = sorted(set(settings) - set(known))
     if unknown:
-        what = "images" if modality == "image" else "tables"
+        what = "images" if modality == IMAGE else "tables"
         raise AugmentError(
-            f"evaluate setting {unknown[0]!r} does not apply to {what}; known: {', '.join(known)}"
-            " (for a params.yaml with several pipelines, pick the block with --pipeline NAME)"
+            f"{where} setting {unknown[0]!r} does not apply to {what}; known: {', '.join(known)}"
+            " (settings for one modality go under evaluate.tabular or evaluate.image)"
         )
 
 

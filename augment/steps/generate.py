@@ -22,22 +22,24 @@ from augment.errors import AugmentError
 from augment.images.writer import ImageFolderWriter
 from augment.log import logger
 from augment.registry import GenerativeModel, load_synthesizer
+from augment.settings import GenerateSettings
 from augment.tabular.writer import FORMATS, TableWriter
 
 IMAGE_FORMATS = ("png",)
+DEFAULTS = GenerateSettings()
 
 
 def generate(
-    model: str | Path | GenerativeModel = "models/tabular",
-    n: int | None = 10000,
-    out: str | Path = "synth",
+    model: str | Path | GenerativeModel = DEFAULTS.model,
+    n: int | None = DEFAULTS.n,
+    out: str | Path = DEFAULTS.out,
     *,
-    seed: int = 0,
-    format: str | None = None,
-    balance: bool = False,
+    seed: int = DEFAULTS.seed,
+    format: str | None = DEFAULTS.format,
+    balance: bool = DEFAULTS.balance,
     counts: Mapping[Any, int] | None = None,
-    chunk_size: int = 20000,
-    device: str = "auto",
+    chunk_size: int = DEFAULTS.chunk_size,
+    device: str = DEFAULTS.device,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write ``n`` synthetic rows to ``out/synthetic.<format>`` and ``out/generation.json``; for an
@@ -59,6 +61,14 @@ def generate(
         >>> summary["per_class"]["7"], sorted(p.name for p in (tmp / "synth" / "7").iterdir())
         (2, ['000000.png', '000001.png'])
     """
+    checked = GenerateSettings.check(
+        dict(
+            n=n, out=out, seed=seed, format=format, balance=balance, counts=counts or {},
+            chunk_size=chunk_size, device=device,
+        )
+    )  # fmt: skip
+    n, seed, counts, chunk_size = (checked[k] for k in ("n", "seed", "counts", "chunk_size"))
+    counts = counts or None
     _check_options(n, seed, chunk_size, format, balance)
     synth = model if not isinstance(model, str | Path) else load_synthesizer(model, device=device)
     schema = synth.schema

@@ -12,26 +12,29 @@ from pathlib import Path
 from augment.images.bundle import ImageBundle
 from augment.images.ingest import ingest_images, is_image_source
 from augment.log import logger
+from augment.settings import IngestSettings
 from augment.tabular.bundle import TabularBundle
-from augment.tabular.ingest import DEFAULT_MISSING_VALUES, ingest_table
+from augment.tabular.ingest import ingest_table
+
+DEFAULTS = IngestSettings()
 
 
 def ingest(
-    source: str | Path = "adult",
-    label: str | None = None,
-    out: str | Path = "data/prepared",
+    source: str | Path = DEFAULTS.source,
+    label: str | None = DEFAULTS.label,
+    out: str | Path = DEFAULTS.out,
     *,
-    test_size: float = 0.2,
-    validation_size: float = 0.1,
-    seed: int = 0,
-    missing_values: list[str] | tuple[str, ...] = DEFAULT_MISSING_VALUES,
+    test_size: float = DEFAULTS.test_size,
+    validation_size: float = DEFAULTS.validation_size,
+    seed: int = DEFAULTS.seed,
+    missing_values: list[str] | tuple[str, ...] = DEFAULTS.missing_values,
     kinds: dict[str, str] | None = None,
-    categorical_threshold: int = 10,
-    max_categories: int = 200,
-    size: int | None = None,
-    channels: int | None = None,
-    per_class: int | None = None,
-    max_bad_fraction: float = 0.05,
+    categorical_threshold: int = DEFAULTS.categorical_threshold,
+    max_categories: int = DEFAULTS.max_categories,
+    size: int | None = DEFAULTS.size,
+    channels: int | None = DEFAULTS.channels,
+    per_class: int | None = DEFAULTS.per_class,
+    max_bad_fraction: float = DEFAULTS.max_bad_fraction,
     progress: bool = True,
 ) -> TabularBundle | ImageBundle:
     """Prepare ``source`` and write train / validation / test splits and ``schema.json`` to
@@ -50,33 +53,49 @@ def ingest(
         >>> bundle.schema.modality, bundle.schema.size, bundle.schema.class_counts[:3]
         ('image', 8, [20, 20, 20])
     """
-    if is_image_source(source):
-        if label is not None:
-            logger.warning("label applies to tables only: images take classes from %s", source)
-        return ingest_images(
-            source,
-            out,
-            size=size,
-            channels=channels,
-            test_size=test_size,
-            validation_size=validation_size,
-            seed=seed,
-            per_class=per_class,
-            max_bad_fraction=max_bad_fraction,
-            progress=progress,
-        )
-    for name, value in (("size", size), ("channels", channels), ("per_class", per_class)):
-        if value is not None:
-            logger.warning("%s applies to image sources only: ignored for %s", name, source)
-    return ingest_table(
-        source,
-        label,
-        out,
+    settings = IngestSettings(
+        source=source,
+        label=label,
+        out=out,
         test_size=test_size,
         validation_size=validation_size,
         seed=seed,
         missing_values=missing_values,
-        kinds=kinds,
+        kinds=kinds or {},
         categorical_threshold=categorical_threshold,
         max_categories=max_categories,
+        size=size,
+        channels=channels,
+        per_class=per_class,
+        max_bad_fraction=max_bad_fraction,
+    )  # checks every value's type: one error naming a wrong one
+    if is_image_source(settings.source):
+        if settings.label is not None:
+            logger.warning("label applies to tables only: images take classes from %s", source)
+        return ingest_images(
+            settings.source,
+            settings.out,
+            size=settings.size,
+            channels=settings.channels,
+            test_size=settings.test_size,
+            validation_size=settings.validation_size,
+            seed=settings.seed,
+            per_class=settings.per_class,
+            max_bad_fraction=settings.max_bad_fraction,
+            progress=progress,
+        )
+    for name in ("size", "channels", "per_class"):
+        if getattr(settings, name) is not None:
+            logger.warning("%s applies to image sources only: ignored for %s", name, source)
+    return ingest_table(
+        settings.source,
+        settings.label,
+        settings.out,
+        test_size=settings.test_size,
+        validation_size=settings.validation_size,
+        seed=settings.seed,
+        missing_values=settings.missing_values,
+        kinds=settings.kinds,
+        categorical_threshold=settings.categorical_threshold,
+        max_categories=settings.max_categories,
     )

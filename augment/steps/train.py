@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.core import checkpoint, distributed
-from augment.core.checkpoint import CHECKPOINT, DEFAULT_EVERY, Checkpointing
+from augment.core.checkpoint import CHECKPOINT, Checkpointing
 from augment.core.files import MODEL, check_output_dir
 from augment.core.modalities import IMAGE
 from augment.core.models import GenerativeModel
@@ -15,32 +15,38 @@ from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
 from augment.log import logger
 from augment.registry import MODEL_CHOICES, load_bundle, make_synthesizer, resolve_model
+from augment.settings import TrainSettings
 from augment.tabular.bundle import TabularBundle
+
+DEFAULTS = TrainSettings()
 
 
 def train(
-    data: str | Path | TabularBundle | ImageBundle = "data/prepared",
-    out: str | Path = "models/tabular",
+    data: str | Path | TabularBundle | ImageBundle = DEFAULTS.data,
+    out: str | Path = DEFAULTS.out,
     *,
-    model: str = "auto",
-    device: str = "auto",
-    seed: int = 0,
+    model: str = DEFAULTS.model,
+    device: str = DEFAULTS.device,
+    seed: int = DEFAULTS.seed,
     progress: bool = True,
-    snapshots: str | Path | None = None,
-    dvclive: str | Path | None = None,
-    fidelity_every: int = 0,
-    restart: bool = False,
-    checkpoint_every: int = DEFAULT_EVERY,
-    checkpoint_dir: str | Path | None = None,
+    snapshots: str | Path | None = DEFAULTS.snapshots,
+    dvclive: str | Path | None = DEFAULTS.dvclive,
+    fidelity_every: int = DEFAULTS.fidelity_every,
+    restart: bool = DEFAULTS.restart,
+    checkpoint_every: int = DEFAULTS.checkpoint_every,
+    checkpoint_dir: str | Path | None = DEFAULTS.checkpoint_dir,
     **hyperparameters: Any,
 ) -> GenerativeModel:
     """Fit ``model`` on the bundle's train split (never validation or test) and save it to ``out``.
 
     ``model="auto"`` picks the project's GAN for the data: ``tabgan`` for tables, ``imagegan``
-    for images. ``snapshots`` (images only) is a folder for a sample grid every
-    ``snapshot_every`` steps, one row per class. ``dvclive`` is a folder for DVCLive training
-    curves (the losses, and with ``fidelity_every`` > 0 a fidelity score every that many steps:
-    quality for tables, pixel-space Fréchet distance for images) and the training summary.
+    for images. ``hyperparameters`` go to the model: flat (``epochs=50``) or in a sub-section
+    named after a model (``tabgan={"epochs": 50}``), of which only the chosen model's is used
+    (see :func:`model_hyperparameters`). ``snapshots`` (images only) is a folder for a sample
+    grid every ``snapshot_every`` steps, one row per class. ``dvclive`` is a folder for DVCLive
+    training curves (the losses, and with ``fidelity_every`` > 0 a fidelity score every that
+    many steps: quality for tables, pixel-space Fréchet distance for images) and the training
+    summary.
 
     The project's GANs checkpoint every ``checkpoint_every`` steps and on SIGINT/SIGTERM into
     ``checkpoint_dir`` (default: ``.NAME.checkpoint`` beside ``out``); the same call again
@@ -56,6 +62,13 @@ def train(
         >>> images.shape, images.dtype.name
         ((3, 1, 8, 8), 'uint8')
     """
+    checked = TrainSettings.check(
+        dict(
+            out=out, model=model, device=device, seed=seed, snapshots=snapshots, dvclive=dvclive,
+            fidelity_every=fidelity_every,
+        )
+    )  # fmt: skip
+    seed, fidelity_every = checked["seed"], checked["fidelity_every"]
     inputs = [data.path if isinstance(data, TabularBundle | ImageBundle) else data]
     check_output_dir(out, MODEL, inputs)  # before training, not after it
     bundle = data if isinstance(data, TabularBundle | ImageBundle) else load_bundle(data)

@@ -90,10 +90,10 @@ def test_a_model_that_returns_too_few_rows_leaves_nothing(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n": 2.5}, "--n must be a whole number"),
-        ({"n": "10"}, "--n must be a whole number"),
-        ({"n": 10, "seed": "abc"}, "--seed must be a whole number"),
-        ({"n": 10, "counts": {"a": "many"}}, "count for class 'a' must be a whole number"),
+        ({"n": 2.5}, "generate.n must be a whole number or null, got 2.5"),
+        ({"n": "10"}, "generate.n must be a whole number or null, got '10'"),
+        ({"n": 10, "seed": "abc"}, "generate.seed must be a whole number, got 'abc'"),
+        ({"n": 10, "counts": {"a": "many"}}, "generate.counts must be a mapping to whole numbers"),
         ({"n": 10, "balance": "yes"}, "balance must be true or false"),
     ],
 )
