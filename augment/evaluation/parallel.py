@@ -61,9 +61,10 @@ class FanOut:
 
     @classmethod
     def of(
-        cls, jobs: int | None = None, backend: str = "loky", scheduler: str | None = None
+        cls, jobs: int | None = None, backend: str | None = "loky", scheduler: str | None = None
     ) -> FanOut:
-        """Checked settings; ``jobs=None`` is :func:`free_cores`."""
+        """Checked settings; ``jobs=None`` is :func:`free_cores`, ``backend=None`` loky."""
+        backend = backend or "loky"
         if backend not in BACKENDS:
             raise AugmentError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if jobs is None:
@@ -75,6 +76,7 @@ class FanOut:
                 raise AugmentError(
                     "backend 'dask' needs the scheduler's address: --scheduler tcp://HOST:8786"
                 )
+            _dask_client_class()  # a missing extra fails now, not after the first block's draws
         elif scheduler:
             raise AugmentError(
                 f"scheduler {scheduler!r} is only used by backend 'dask' (got backend {backend!r})"
@@ -181,18 +183,24 @@ def _limited(index: int, threads: int, fn: Callable[..., R], *args: Any) -> tupl
         return index, fn(*args)
 
 
-@contextlib.contextmanager
-def _dask_client(address: str) -> Iterator[Any]:
-    """A client of the Dask scheduler at ``address``; a missing extra or an unreachable
-    scheduler is a one-line error."""
+def _dask_client_class() -> Any:
+    """``dask.distributed.Client``, imported only when the Dask backend is asked for."""
     try:
         from dask.distributed import Client
     except ImportError:
         raise MissingExtraError(
             "backend 'dask' needs the optional Dask extra: pip install 'augment[dask]'"
         ) from None
+    return Client
+
+
+@contextlib.contextmanager
+def _dask_client(address: str) -> Iterator[Any]:
+    """A client of the Dask scheduler at ``address``; a missing extra or an unreachable
+    scheduler is a one-line error."""
+    client_class = _dask_client_class()
     try:
-        client = Client(address, set_as_default=False)
+        client = client_class(address, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise AugmentError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:

@@ -42,6 +42,9 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     dvclive: str | Path | None = None,
+    jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
     **settings: Any,
 ) -> EvaluationResult:
     """Evaluate the trained model's synthetic data on the prepared dataset; write the outputs.
@@ -51,8 +54,12 @@ def evaluate(
     ``classifiers``, ``smote``, ...), for images
     :func:`augment.images.evaluation.evaluate_images`'s (``ratios``, ``per_class``, ``seeds``,
     ``classifier``, ``flip``, ...). ``dvclive``: a folder where the tracked numbers of the
-    metrics JSON are also logged with DVCLive. Returns the typed result, the one the metrics
-    JSON holds.
+    metrics JSON are also logged with DVCLive. ``jobs``, ``backend`` and ``scheduler`` say where
+    the classifier fits run (:mod:`augment.evaluation.parallel`): ``jobs`` joblib workers
+    (None: the cores this process may use; 1: in this process, one after the other) of the
+    ``loky`` (processes) or ``threading`` backend, or the Dask cluster whose scheduler is at
+    ``scheduler`` with ``backend="dask"`` (``pip install 'augment[dask]'``); the numbers are the
+    same whichever. Returns the typed result, the one the metrics JSON holds.
 
     Example (tiny budgets, so the numbers mean nothing; the defaults are ``seeds=5`` and more):
         >>> import augment
@@ -68,6 +75,7 @@ def evaluate(
     """
     bundle = load_bundle(data)
     _check_model_matches(model, bundle.schema.modality, data)
+    fanout = {"jobs": jobs, "backend": backend, "scheduler": scheduler}
     if bundle.schema.modality == "image":
         from augment.images.evaluation.report import write_image_evaluation
         from augment.images.evaluation.runner import evaluate_images
@@ -76,13 +84,13 @@ def evaluate(
         _check_settings(tabular_only, settings_of(evaluate_images), "image")
         settings = _image_settings(settings)
         result = evaluate_images(
-            bundle, model, device=device, seed=seed, progress=progress, **settings
+            bundle, model, device=device, seed=seed, progress=progress, **fanout, **settings
         )
         write_image_evaluation(result, metrics=metrics, plots=plots, summary=report)
     else:
         _check_settings(settings, SETTINGS)
         result = evaluate_tabular(
-            bundle, model, device=device, seed=seed, progress=progress, **settings
+            bundle, model, device=device, seed=seed, progress=progress, **fanout, **settings
         )
         write_evaluation(result, metrics=metrics, plots=plots, summary=report)
     if dvclive is not None:
