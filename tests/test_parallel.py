@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+import sklearn.ensemble  # noqa: F401  (loads a BLAS and an OpenMP runtime, as a fit does)
 from threadpoolctl import threadpool_info
 
 from augment.errors import AugmentError, MissingExtraError
@@ -17,11 +18,12 @@ def slow_square(x: int, delay: float) -> int:
     return x * x
 
 
-def worker_threads() -> list[int]:
-    """The thread counts of the BLAS / OpenMP libraries loaded where the task runs."""
-    import numpy  # noqa: F401  (loads a BLAS, so there is a thread pool to look at)
-
-    return sorted({int(pool["num_threads"]) for pool in threadpool_info()})
+def worker_threads() -> dict[str, list[int]]:
+    """The thread counts of the BLAS and OpenMP libraries where the task runs."""
+    counts: dict[str, set[int]] = {}
+    for pool in threadpool_info():
+        counts.setdefault(pool["user_api"], set()).add(int(pool["num_threads"]))
+    return {api: sorted(n) for api, n in sorted(counts.items())}
 
 
 def fails_on(x: int) -> int:
@@ -48,9 +50,11 @@ def test_one_job_runs_in_this_process_with_no_pool() -> None:
     assert FanOut.of(1).in_process and not FanOut.of(2).in_process
 
 
-def test_a_worker_fit_runs_with_one_thread() -> None:
-    got = run_fits(worker_threads, [(), (), ()], FanOut.of(2, "loky"), threads=None)
-    assert got == [[1]] * 3
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_a_fit_in_a_pool_runs_with_one_thread(backend: str) -> None:
+    # OpenMP's count is per thread: a pool thread does not inherit the caller's limit.
+    got = run_fits(worker_threads, [(), (), ()], FanOut.of(2, backend), threads=None)
+    assert got == [{"blas": [1], "openmp": [1]}] * 3
 
 
 def test_a_user_error_in_a_worker_reaches_the_caller() -> None:

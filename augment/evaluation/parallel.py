@@ -130,10 +130,11 @@ def run_fits(
             stack.enter_context(parallel_config(backend="dask", client=client))
             calls = (delayed(_limited)(i, per_fit, fn, *args) for i, args in enumerate(tasks))
         elif fanout.backend == "threading":
-            # Thread limits are process-wide: set them once around the pool, not per fit.
+            # BLAS and torch limits are process-wide: set once around the pool, not per fit,
+            # where one thread's exit would restore them under another's feet.
             stack.enter_context(fit_threads(per_fit))
             stack.enter_context(parallel_config(backend="threading", n_jobs=fanout.jobs))
-            calls = (delayed(_indexed)(i, fn, *args) for i, args in enumerate(tasks))
+            calls = (delayed(_in_thread)(i, per_fit, fn, *args) for i, args in enumerate(tasks))
         else:
             # max_nbytes=None: send arrays by pickle, not as read-only memory maps that a
             # library writing into its input would trip over.
@@ -162,19 +163,19 @@ def fit_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    before = torch.get_num_threads() if torch is not None else None
-    if torch is not None:
-        torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
+    with contextlib.ExitStack() as stack:
         if torch is not None:
-            torch.set_num_threads(before)
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(threads)
+        stack.enter_context(threadpool_limits(limits=threads))
+        yield
 
 
-def _indexed(index: int, fn: Callable[..., R], *args: Any) -> tuple[int, R]:
-    return index, fn(*args)
+def _in_thread(index: int, threads: int, fn: Callable[..., R], *args: Any) -> tuple[int, R]:
+    """One fit in a pool thread. OpenMP's thread count is a per-thread setting, which a new
+    thread does not inherit from the one that set it: set it here."""
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        return index, fn(*args)
 
 
 def _limited(index: int, threads: int, fn: Callable[..., R], *args: Any) -> tuple[int, R]:
