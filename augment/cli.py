@@ -396,6 +396,15 @@ def evaluate(
     smote: bool = typer.Option(
         None, "--smote/--no-smote", help="Tables: include the SMOTE-NC recipe. (default: on)"
     ),
+    jobs: int = typer.Option(
+        None, "--jobs", help="Classifier fits side by side. (default: the cores this may use)"
+    ),
+    backend: str = typer.Option(
+        None, "--backend", help="Where the fits run: loky, threading or dask. (default: loky)"
+    ),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address for --backend dask (tcp://HOST:8786)."
+    ),
     set_: list[str] = typer.Option(
         None, "--set", help="Any other evaluate setting: KEY=VALUE (repeatable)."
     ),
@@ -433,6 +442,9 @@ def evaluate(
                 "classifiers": classifier or None,
                 "per_class": per_class or None,
                 "smote": smote,
+                "jobs": jobs,
+                "backend": backend,
+                "scheduler": scheduler,
                 "device": device,
                 "seed": seed,
             },

@@ -184,6 +184,9 @@ class EvaluateSettings(StageSettings):
     device: str = "auto"
     seed: int = 0
     dvclive: str | Path | None = None  # a folder where the metrics are also logged by DVCLive
+    jobs: int | None = None  # joblib workers for the classifier fits (None: the free cores)
+    backend: str = "loky"  # loky (processes), threading, or dask (with scheduler)
+    scheduler: str | None = None  # a Dask scheduler's address, for backend dask
     # Flat keys (seeds: 5) and modality sub-sections (tabular: {...}, image: {...}); the
     # evaluation functions' signatures define them (see augment.steps.evaluate).
     options: dict[str, Any] = field(default_factory=dict)

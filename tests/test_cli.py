@@ -204,6 +204,31 @@ def test_evaluate_writes_metrics_plots_and_verdict(workdir):
     assert (workdir / "p" / "gain_vs_fraction.csv").is_file()
 
 
+def test_evaluate_in_two_jobs_writes_the_metrics_of_one_job(workdir):
+    common = ["evaluate", "--data", "prep", "--model", "model", "--seeds", "2", "--ratio", "1"]
+    common += ["--fraction", "1", "--set", "classifier_params={hgb: {max_iter: 10}}"]
+    written = []
+    for jobs in ("1", "2"):
+        out = workdir / f"jobs{jobs}"
+        run(*common, "--jobs", jobs, "--metrics", f"{out}/m.json", "--plots", f"{out}/p",
+            "--report", f"{out}/s.md", "--device", "cpu")  # fmt: skip
+        metrics = json.loads((out / "m.json").read_text())
+        assert metrics.pop("timings")["classifiers_s"] > 0
+        written.append(metrics)
+    assert written[0] == written[1]
+    assert written[0]["blocks"][0]["scores"]["real+smote"]["logreg"]["macro_f1"]
+
+
+def test_evaluate_on_dask_without_the_extra_says_how_to_install(workdir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    args = ["evaluate", "--data", "prep", "--model", "model", "--backend", "dask"]
+    result = run(*args, "--scheduler", "tcp://127.0.0.1:8786", code=3)
+    assert "pip install 'augment[dask]'" in error_line(result)
+    line = error_line(run(*args, code=2))
+    assert "backend 'dask' needs the scheduler's address" in line
+    assert not (workdir / "metrics").exists()  # nothing half-written
+
+
 def test_info_summarises_a_model_and_rejects_a_non_model(workdir):
     shown = run("info", "model").output
     assert "tabgan" in shown and "label 'label'" in shown and "epochs=2" in shown

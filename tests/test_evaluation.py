@@ -613,3 +613,56 @@ def test_dcr_exact_copies_have_zero_distance(bundle) -> None:
     assert got["exact_copies"] == pytest.approx(1.0)
     assert got["share_closer_to_train"] == pytest.approx(1.0)
     assert got["rows"] == {"train": n, "holdout": n, "synthetic": n}
+
+
+# -- the fan-out of the classifier fits ----------------------------------------------------------
+def _quiet_factory(rows: pd.DataFrame, schema, seed: int) -> Bootstrap:
+    synth = Bootstrap()  # not logged in FITS: these runs are not the protocol's fixture
+    synth.fit(rows, schema, seed=seed)
+    return synth
+
+
+def fanned_out(bundle: TabularBundle, **fanout: Any) -> dict[str, Any]:
+    """A tiny evaluation (2 seeds, a low-data point, SMOTE, both classifiers) as its metrics
+    dict, less the wall times, which are all that may differ between backends."""
+    synth = Bootstrap()
+    synth.fit(bundle.train, bundle.schema)
+    result = evaluate_tabular(
+        bundle,
+        ratios=(1.0,),
+        fractions=(0.5, 1.0),
+        seeds=2,
+        classifiers=("hgb", "logreg"),
+        classifier_params={"hgb": {"max_iter": 10}},
+        fidelity_rows=60,
+        privacy_rows=30,
+        progress=False,
+        synthesizer=synth,
+        factory=_quiet_factory,
+        **fanout,
+    )
+    out = result.to_dict()
+    assert out.pop("timings")["classifiers_s"] > 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_job(bundle: TabularBundle) -> dict[str, Any]:
+    return fanned_out(bundle, jobs=1)
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_fits_in_two_jobs_give_the_numbers_of_one(bundle, one_job, backend: str) -> None:
+    got = fanned_out(bundle, jobs=2, backend=backend)
+    assert got == one_job
+    assert len(got["blocks"]) == 2 and got["blocks"][0]["scores"]["real+smote"]["hgb"]
+
+
+@pytest.mark.slow
+def test_fits_on_a_dask_cluster_give_the_numbers_of_one_job(bundle, one_job) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        got = fanned_out(bundle, backend="dask", scheduler=cluster.scheduler_address)
+    assert got == one_job

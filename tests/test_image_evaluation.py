@@ -160,6 +160,7 @@ def result(bundle: ImageBundle) -> EvaluationResult:
             progress=False,
             synthesizer=synth,
             factory=pattern_factory,
+            jobs=1,  # in this process, where the recording stand-in is patched in
             **FAST,
         )
 
@@ -496,3 +497,51 @@ def test_a_synthesizer_with_wrong_images_is_an_error(bundle: ImageBundle) -> Non
 
     with pytest.raises(AugmentError, match="shape"):
         evaluate_images(bundle, per_class=(), seeds=1, progress=False, synthesizer=Wrong(), **FAST)
+
+
+# -- the fan-out of the classifier fits ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory: pytest.TempPathFactory) -> ImageBundle:
+    from augment.steps.ingest import ingest
+
+    return ingest("digits", out=tmp_path_factory.mktemp("digits") / "prepared", progress=False)
+
+
+def digits_run(bundle: ImageBundle, **fanout: Any) -> dict[str, Any]:
+    """A tiny evaluation of scikit-learn's 8x8 digits (2 seeds, one low-data point) as its
+    metrics dict, less the wall times, which are all that may differ between backends."""
+    synth = PatternSynth()
+    synth.fit(bundle.train, bundle.schema)
+    result = evaluate_images(
+        bundle,
+        ratios=(1.0,),
+        per_class=(5,),
+        seeds=2,
+        progress=False,
+        synthesizer=synth,
+        factory=pattern_factory_quiet,
+        **{**FAST, "steps": 10, "samples_per_class": 0},
+        **fanout,
+    )
+    out = result.to_dict()
+    assert out.pop("timings")["classifiers_s"] > 0
+    return out
+
+
+def pattern_factory_quiet(subset: ImageSplit, schema: ImageSchema, seed: int) -> PatternSynth:
+    synth = PatternSynth()  # not logged in FITS: these runs are not the protocol's fixture
+    synth.fit(subset, schema, seed=seed)
+    return synth
+
+
+@pytest.fixture(scope="module")
+def digits_one_job(digits: ImageBundle) -> dict[str, Any]:
+    return digits_run(digits, jobs=1)
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_image_fits_in_two_jobs_give_the_numbers_of_one(
+    digits: ImageBundle, digits_one_job: dict[str, Any], backend: str
+) -> None:
+    assert [b["key"] for b in digits_one_job["blocks"]] == ["5", "all"]
+    assert digits_run(digits, jobs=2, backend=backend) == digits_one_job

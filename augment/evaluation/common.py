@@ -76,6 +76,12 @@ class StageTimer:
     def __call__(self, name: str) -> StageTimerSpan:
         return StageTimerSpan(self, f"{name}_s")
 
+    def add(self, name: str, seconds: float) -> None:
+        """Count ``seconds`` spent elsewhere (a fit in a worker) towards stage ``name``: summed
+        over workers, so it can exceed the wall time."""
+        key = f"{name}_s"
+        self.totals[key] = round(self.totals.get(key, 0.0) + seconds, 2)
+
 
 class StageTimerSpan:
     def __init__(self, timer: StageTimer, name: str) -> None:

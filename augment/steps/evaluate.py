@@ -43,6 +43,9 @@ def evaluate(
     seed: int = DEFAULTS.seed,
     progress: bool = True,
     dvclive: str | Path | None = DEFAULTS.dvclive,
+    jobs: int | None = DEFAULTS.jobs,
+    backend: str = DEFAULTS.backend,
+    scheduler: str | None = DEFAULTS.scheduler,
     **settings: Any,
 ) -> EvaluationResult:
     """Evaluate the trained model's synthetic data on the prepared dataset; write the outputs.
@@ -54,7 +57,12 @@ def evaluate(
     ``classifier``, ``flip``, ...): flat, or in a sub-section named after the modality
     (``tabular={...}``, ``image={...}``), of which only the data's is used and which flat ones
     win over. ``dvclive``: a folder where the metrics JSON's numbers are also logged with
-    DVCLive. Returns the typed result, the one the metrics JSON holds.
+    DVCLive. ``jobs``, ``backend`` and ``scheduler`` say where the classifier fits run
+    (:mod:`augment.evaluation.parallel`): ``jobs`` joblib workers (None: the cores this process
+    may use; 1: in this process, one after the other) of the ``loky`` (processes) or
+    ``threading`` backend, or the Dask cluster whose scheduler is at ``scheduler`` with
+    ``backend="dask"`` (``pip install 'augment[dask]'``); the numbers are the same whichever.
+    Returns the typed result, the one the metrics JSON holds.
 
     Example (tiny budgets, so the numbers mean nothing; the defaults are ``seeds=5`` and more):
         >>> import augment
@@ -78,19 +86,20 @@ def evaluate(
     bundle = load_bundle(data)
     modality = bundle.schema.modality
     _check_model_matches(model, modality, data)
+    fanout = {"jobs": jobs, "backend": backend, "scheduler": scheduler}
     if modality == IMAGE:
         from augment.images.evaluation.report import write_image_evaluation
         from augment.images.evaluation.runner import evaluate_images
 
         options = evaluation_options(settings, modality, evaluate_images)
         result = evaluate_images(
-            bundle, model, device=device, seed=seed, progress=progress, **options
+            bundle, model, device=device, seed=seed, progress=progress, **fanout, **options
         )
         write_image_evaluation(result, metrics=metrics, plots=plots, summary=report)
     else:
         options = evaluation_options(settings, modality, evaluate_tabular)
         result = evaluate_tabular(
-            bundle, model, device=device, seed=seed, progress=progress, **options
+            bundle, model, device=device, seed=seed, progress=progress, **fanout, **options
         )
         write_evaluation(result, metrics=metrics, plots=plots, summary=report)
     if dvclive is not None:

@@ -23,7 +23,10 @@ batch order, augmentation) comes from the fit's seed, so a fit on the CPU is rep
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,6 +35,7 @@ from torch import nn
 
 from augment.core.runtime import torch_generator
 from augment.errors import AugmentError
+from augment.evaluation.stats import classification_scores
 
 CLASSIFIERS: tuple[str, ...] = ("auto", "cnn", "resnet18")
 SMALL_MAX_SIZE = 32  # ``auto``: the CNN up to this size, ResNet-18 above
@@ -40,6 +44,9 @@ CNN_FEATURES = 128  # the penultimate layer: the fidelity features
 DEFAULT_LR = 3e-3
 WEIGHT_DECAY = 5e-4
 EVAL_BATCH = 1024
+# A network's initial weights come from torch's global RNG: fits running in threads of one
+# process (the ``threading`` backend) seed and draw it one at a time.
+_INIT_LOCK = threading.Lock()
 
 # Classic augmentation (DESIGN.md: crop / flip / affine): a random shift of up to 1/16 of the
 # size each way (a crop of the zero-padded image, at sub-pixel positions), a rotation of up to
@@ -206,7 +213,7 @@ def train_classifier(
         raise AugmentError("a classifier needs at least one training image")
     device = images.device
     _, channels, size, _ = images.shape
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with _INIT_LOCK, torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         model = build_classifier(arch, channels, size, num_classes).to(device)
     gen = torch_generator(seed, device)
@@ -231,6 +238,52 @@ def train_classifier(
         sched.step()
     model.eval()
     return model
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """One fit of the evaluation, complete enough for any worker to run it: the network, its
+    budget, seed and augmentation, the device; ``keep_model`` returns the trained network too
+    (on the CPU). The images are :func:`fit_and_score`'s other arguments, so that a Dask
+    cluster receives the test images, shared by every fit, once."""
+
+    arch: str
+    num_classes: int
+    steps: int
+    batch_size: int
+    seed: int
+    augment: bool
+    flip: bool
+    device: str
+    keep_model: bool = False
+
+
+def fit_and_score(
+    task: FitTask,
+    images: np.ndarray,
+    labels: np.ndarray,
+    test_images: np.ndarray,
+    y_test: np.ndarray,
+) -> tuple[dict[str, float], float, ImageClassifier | None]:
+    """Train ``task``'s network on ``images`` / ``labels`` (uint8 ``(N, C, H, W)``, class
+    indices) and score it on the test images: (scores, seconds spent, the network if kept)."""
+    started = time.perf_counter()
+    device = torch.device(task.device)
+    model = train_classifier(
+        torch.from_numpy(images).to(device),
+        torch.from_numpy(labels).to(device),
+        arch=task.arch,
+        num_classes=task.num_classes,
+        steps=task.steps,
+        batch_size=task.batch_size,
+        seed=task.seed,
+        augment=task.augment,
+        flip=task.flip,
+    )
+    proba = predict_proba(model, torch.from_numpy(test_images).to(device))
+    scores = classification_scores(y_test, proba, minority=0)
+    kept = model.cpu() if task.keep_model else None
+    return scores, time.perf_counter() - started, kept
 
 
 @torch.no_grad()

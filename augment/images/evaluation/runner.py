@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from augment.evaluation.common import (
     fit_bar,
     synthesizers_for,
 )
+from augment.evaluation.parallel import FanOut, run_fits
 from augment.evaluation.recipes import mix_recipe, real_recipe
 from augment.evaluation.results import (
     Block,
@@ -62,14 +63,13 @@ from augment.evaluation.results import (
     ImageFidelity,
     Scores,
 )
-from augment.evaluation.stats import classification_scores
 from augment.evaluation.verdict import build_verdicts
 from augment.images.bundle import ImageBundle, ImageSplit
-from augment.images.evaluation import classifiers as clf_mod
 from augment.images.evaluation.classifiers import (
+    FitTask,
     ImageClassifier,
     features,
-    predict_proba,
+    fit_and_score,
     resolve_classifier,
 )
 from augment.images.evaluation.fidelity import (
@@ -128,6 +128,9 @@ def evaluate_images(
     fidelity_images: int | None = 2000,
     samples_per_class: int = 8,
     n_threads: int | None = 1,
+    jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
     device: str = "auto",
     progress: bool = True,
     seed: int = 0,
@@ -151,6 +154,14 @@ def evaluate_images(
     features too; never downloaded. ``n_threads`` caps torch's CPU threads (None: the idle
     cores); on a shared 2-core machine one thread is the safe choice (a 2-thread CNN step ran
     7x slower than a 1-thread one while another process used a core).
+
+    The classifier fits run side by side (:mod:`augment.evaluation.parallel`): ``jobs`` joblib
+    workers (None: the cores this process may use on the CPU, 1 on a GPU, which the fits would
+    share; 1: one after the other in this process) of ``backend`` (``loky`` processes or
+    ``threading``), or the workers of the Dask cluster at ``scheduler`` with
+    ``backend="dask"``; in a pool each fit uses ``n_threads`` torch threads (None: 1). The
+    synthetic draws and the GAN retrains of the sweep stay in this process; the numbers are the
+    same whatever the backend and job count.
 
     Returns the typed result; :func:`augment.images.evaluation.report.write_image_evaluation`
     writes the metrics, plot data, sample grid and summary.
@@ -177,6 +188,9 @@ def evaluate_images(
         raise AugmentError(f"samples_per_class must be non-negative, got {samples_per_class}")
     inception_path = check_inception_weights(inception_weights)
     torch_device = resolve_device(device)
+    if jobs is None and torch_device.type == "cuda":
+        jobs = 1  # one GPU: fits in worker processes would queue for it, each with a context
+    fanout = FanOut.of(jobs, backend, scheduler)
     num_classes = len(schema.classes)
 
     train = bundle.train
@@ -214,7 +228,7 @@ def evaluate_images(
         schema=schema,
         arch=arch,
         device=torch_device,
-        test_images=torch.from_numpy(test.images).to(torch_device),
+        test_images=test.images,
         y_test=test.labels,
         seeds=seeds,
         seed=seed,
@@ -224,9 +238,12 @@ def evaluate_images(
         flip=bool(flip),
         bar=bar,
         timer=timer,
+        fanout=fanout,
     )
     blocks: list[Block] = []
+    logger.info("fitting %d classifiers in %s", total - len(sweep), fanout.describe())
     with cpu_thread_limit(torch_device, n_threads) as threads:
+        ctx.threads = threads if fanout.in_process else (n_threads or 1)
         try:
             bar.set_postfix_str("all real images")
             scores, extractor = _run_block(ctx, FULL, recipes, train, synthesizer)
@@ -377,7 +394,7 @@ class _Context:
     schema: ImageSchema
     arch: str
     device: torch.device
-    test_images: torch.Tensor
+    test_images: np.ndarray
     y_test: np.ndarray
     seeds: int
     seed: int
@@ -387,6 +404,8 @@ class _Context:
     flip: bool
     bar: Any
     timer: StageTimer
+    fanout: FanOut = FanOut()
+    threads: int | None = 1
 
     def steps_for(self, n: int) -> int:
         if self.epochs is None:
@@ -398,47 +417,56 @@ def _run_block(
     ctx: _Context, key: str, recipes: list[str], real: ImageSplit, synth: Any
 ) -> tuple[Scores, ImageClassifier]:
     """Every recipe's scores for each seed (one classifier: ``scores[recipe][arch][metric]``),
-    and seed 0's real-only classifier."""
+    and seed 0's real-only classifier.
+
+    Synthetic draws and the recipes' images are built in this process, lazily (joblib asks for
+    the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
     parsed = [parse_recipe(r) for r in recipes]
     needs = [1.0 if p.ratio is None else p.ratio for p in parsed]
     max_images = int(math.ceil(max(needs) * len(real)))
     num_classes = len(ctx.schema.classes)
-    scores: dict[str, dict[str, list[float]]] = {r: {m: [] for m in IMAGE_METRICS} for r in recipes}
-    first: ImageClassifier | None = None
-    for s in range(ctx.seeds):
-        pool = None
-        if max_images > 0 and any(p.ratio != 0 for p in parsed):
-            with ctx.timer("sampling"):
-                pool = ImagePool(
-                    synth,
-                    real.labels,
-                    num_classes,
-                    ctx.schema.shape,
-                    max_images,
-                    seed=derive_seed(ctx.seed, "sample", key, s),
-                )
-        clf_seed = derive_seed(ctx.seed, "classifier", s)
-        for recipe in parsed:
-            data = recipe_split(recipe, real, pool)
-            with ctx.timer("classifiers"):
-                model = clf_mod.train_classifier(
-                    torch.from_numpy(data.images).to(ctx.device),
-                    torch.from_numpy(data.labels).to(ctx.device),
+    order = [recipe.name for _ in range(ctx.seeds) for recipe in parsed]
+
+    def fits() -> Iterator[tuple[FitTask, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        for s in range(ctx.seeds):
+            pool = None
+            if max_images > 0 and any(p.ratio != 0 for p in parsed):
+                with ctx.timer("sampling"):
+                    pool = ImagePool(
+                        synth,
+                        real.labels,
+                        num_classes,
+                        ctx.schema.shape,
+                        max_images,
+                        seed=derive_seed(ctx.seed, "sample", key, s),
+                    )
+            for recipe in parsed:
+                data = recipe_split(recipe, real, pool)
+                task = FitTask(
                     arch=ctx.arch,
                     num_classes=num_classes,
                     steps=ctx.steps_for(len(data)),
                     batch_size=ctx.batch_size,
-                    seed=clf_seed,
+                    seed=derive_seed(ctx.seed, "classifier", s),
                     augment=recipe.classic,
                     flip=ctx.flip,
+                    device=str(ctx.device),
+                    keep_model=s == 0 and recipe.name == REAL,
                 )
-                proba = predict_proba(model, ctx.test_images)
-            got = classification_scores(ctx.y_test, proba, minority=0)
-            for m in IMAGE_METRICS:
-                scores[recipe.name][m].append(got[m])
-            if s == 0 and recipe.name == REAL:
-                first = model
-            ctx.bar.update(1)
+                yield task, data.images, data.labels, ctx.test_images, ctx.y_test
+
+    def arrived(_: Any) -> None:
+        ctx.bar.update(1)
+
+    results = run_fits(fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived)
+    scores: dict[str, dict[str, list[float]]] = {r: {m: [] for m in IMAGE_METRICS} for r in recipes}
+    first: ImageClassifier | None = None
+    for name, (got, seconds, model) in zip(order, results, strict=True):
+        for m in IMAGE_METRICS:
+            scores[name][m].append(got[m])
+        ctx.timer.add("classifiers", seconds)
+        if model is not None:
+            first = model.to(ctx.device)
     assert first is not None
     return {recipe: {ctx.arch: per} for recipe, per in scores.items()}, first
 

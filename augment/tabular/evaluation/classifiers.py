@@ -8,6 +8,8 @@ a class.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from augment.errors import AugmentError
+from augment.evaluation.stats import METRICS, classification_scores
 from augment.tabular.schema import TableSchema
 
 CLASSIFIERS: tuple[str, ...] = ("hgb", "logreg")
@@ -166,3 +169,28 @@ def make_classifier(
 ) -> DownstreamClassifier:
     """A fresh classifier ``hgb`` or ``logreg`` for ``schema``, seeded with ``seed``."""
     return DownstreamClassifier(name, schema, seed=seed, params=params)
+
+
+@dataclass(frozen=True)
+class FitTask:
+    """One fit of the evaluation, complete enough for any worker to run it: the classifier, its
+    seed and parameters, the schema and the minority class the scores need. The training rows
+    and the test split are :func:`fit_and_score`'s other arguments, so that a Dask cluster
+    receives each frame shared by several fits once."""
+
+    classifier: str
+    seed: int
+    params: dict[str, Any] | None
+    schema: TableSchema
+    minority: int
+
+
+def fit_and_score(
+    task: FitTask, data: pd.DataFrame, test: pd.DataFrame, y_test: np.ndarray
+) -> tuple[dict[str, float], float]:
+    """Train ``task``'s classifier on ``data`` and score it on the test split: (every metric of
+    :data:`~augment.evaluation.stats.METRICS`, seconds spent)."""
+    started = time.perf_counter()
+    clf = make_classifier(task.classifier, task.schema, seed=task.seed, params=task.params)
+    got = classification_scores(y_test, clf.fit(data).predict_proba(test), task.minority)
+    return {m: got[m] for m in METRICS}, time.perf_counter() - started

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from augment.evaluation.common import (
     fit_bar,
     synthesizers_for,
 )
+from augment.evaluation.parallel import FanOut, run_fits
 from augment.evaluation.recipes import (
     REAL,
     SYNTH,
@@ -59,11 +60,16 @@ from augment.evaluation.results import (
     Scores,
     TableFidelity,
 )
-from augment.evaluation.stats import METRICS, classification_scores
+from augment.evaluation.stats import METRICS
 from augment.evaluation.verdict import build_verdicts
 from augment.log import logger
 from augment.tabular.bundle import TabularBundle
-from augment.tabular.evaluation.classifiers import CLASSIFIERS, encode_labels, make_classifier
+from augment.tabular.evaluation.classifiers import (
+    CLASSIFIERS,
+    FitTask,
+    encode_labels,
+    fit_and_score,
+)
 from augment.tabular.evaluation.fidelity import quality_report
 from augment.tabular.evaluation.privacy import dcr_report
 from augment.tabular.evaluation.recipes import (
@@ -97,6 +103,9 @@ def evaluate_tabular(
     min_rows_per_class: int = 5,
     classifier_params: dict[str, dict[str, Any]] | None = None,
     n_threads: int | None = 1,
+    jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
     device: str = "auto",
     progress: bool = True,
     seed: int = 0,
@@ -113,8 +122,16 @@ def evaluate_tabular(
     instead. ``n_threads`` caps the OpenMP/BLAS threads of the classifiers and SMOTE (None: the
     libraries' default): on a shared 2-core machine, HistGradientBoosting's OpenMP threads
     spin-waiting on a busy core turned a 1 s fit into 70 s, while one thread is never more than
-    about twice as slow. Returns the typed result; :func:`~augment.tabular.evaluation.report.
-    write_evaluation` writes the metrics, plot data and summary.
+    about twice as slow.
+
+    The classifier fits run side by side (:mod:`augment.evaluation.parallel`): ``jobs`` joblib
+    workers (None: the cores this process may use; 1: one after the other in this process) of
+    ``backend`` (``loky`` processes or ``threading``), or the workers of the Dask cluster at
+    ``scheduler`` with ``backend="dask"``. Synthetic draws, SMOTE and the recipes' rows are
+    built here, the synthesizers retrained for the sweep too; the numbers are the same
+    whatever the backend and job count. Returns the typed result;
+    :func:`~augment.tabular.evaluation.report.write_evaluation` writes the metrics, plot data
+    and summary.
     """
     started = time.perf_counter()
     if not isinstance(bundle, TabularBundle):
@@ -128,6 +145,7 @@ def evaluate_tabular(
     if sweep_retrain not in SWEEP_RETRAIN:
         raise AugmentError(f"sweep_retrain must be one of {', '.join(SWEEP_RETRAIN)}")
     n_sweep = int(sweep_seeds or seeds)
+    fanout = FanOut.of(jobs, backend, scheduler)
 
     train = bundle.train.reset_index(drop=True)
     test = _known_labels(bundle.test, schema)
@@ -159,15 +177,14 @@ def evaluate_tabular(
         params=classifier_params or {},
         bar=bar,
         timer=timer,
+        fanout=fanout,
+        threads=n_threads,
     )
     blocks: list[Block] = []
-
-    def limits() -> contextlib.AbstractContextManager[Any]:
-        return threadpool_limits(limits=n_threads) if n_threads else contextlib.nullcontext()
-
+    logger.info("fitting %d classifiers in %s", total, fanout.describe())
     try:
         bar.set_postfix_str("100% real")
-        with limits():
+        with ctx.limits():
             scores, first_pool = _run_block(ctx, 1.0, [train] * seeds, [synthesizer] * seeds)
         blocks.append(_block(1.0, len(train), "trained model", scores))
         for fraction in sorted(sweep, reverse=True):
@@ -184,7 +201,7 @@ def evaluate_tabular(
             if sweep_retrain == "fraction":
                 subsets, synths = subsets * n_sweep, synths * n_sweep
             bar.set_postfix_str(f"{fraction:.0%} real")
-            with limits():
+            with ctx.limits():
                 scores, _ = _run_block(ctx, fraction, subsets, synths)
             rows = int(np.mean([len(s) for s in subsets]))
             blocks.append(_block(fraction, rows, f"retrained per {sweep_retrain}", scores))
@@ -277,7 +294,8 @@ def evaluate_tabular(
 # -- one block: one real-data fraction, all seeds ---------------------------------------------
 @dataclass
 class _Context:
-    """What every block shares: the schema, the real test split, the recipe settings."""
+    """What every block shares: the schema, the real test split, the recipe settings, and where
+    the classifier fits run."""
 
     schema: TableSchema
     test: pd.DataFrame
@@ -291,6 +309,11 @@ class _Context:
     params: dict[str, dict[str, Any]]
     bar: Any
     timer: StageTimer
+    fanout: FanOut = FanOut()
+    threads: int | None = 1
+
+    def limits(self) -> contextlib.AbstractContextManager[Any]:
+        return threadpool_limits(limits=self.threads) if self.threads else contextlib.nullcontext()
 
 
 def _run_block(
@@ -300,39 +323,47 @@ def _run_block(
     synths: list[GenerativeModel],
 ) -> tuple[Scores, SyntheticPool]:
     """Scores of every recipe and classifier for each seed (seed ``s`` trains on ``subsets[s]``
-    and draws from ``synths[s]``), and the first seed's synthetic pool."""
-    scores: Scores = {}
-    first_pool: SyntheticPool | None = None
+    and draws from ``synths[s]``), and the first seed's synthetic pool.
+
+    Synthetic draws, SMOTE and the recipes' rows are built in this process, lazily (joblib asks
+    for the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
     max_ratio = max([*ctx.ratios, 1.0])
-    for s, (real, synth) in enumerate(zip(subsets, synths, strict=True)):
-        n = len(real)
-        with ctx.timer("sampling"):
-            pool = SyntheticPool(
-                synth,
-                real,
-                ctx.schema,
-                int(math.ceil(max_ratio * n)),
-                seed=derive_seed(ctx.seed, "sample", fraction, s),
-            )
-        first_pool = first_pool or pool
-        clf_seed = derive_seed(ctx.seed, "classifier", s)
-        smote_seed = derive_seed(ctx.seed, "smote", fraction, s)
-        for recipe in ctx.recipes:
-            data = _recipe_data(ctx, recipe, real, pool, smote_seed)
-            for name in ctx.classifiers:
-                with ctx.timer("classifiers"):
-                    clf = make_classifier(
-                        name, ctx.schema, seed=clf_seed, params=ctx.params.get(name)
-                    ).fit(data)
-                    got = classification_scores(
-                        ctx.y_test, clf.predict_proba(ctx.test), ctx.minority
-                    )
-                per = scores.setdefault(recipe, {}).setdefault(name, {m: [] for m in METRICS})
-                for m in METRICS:
-                    per[m].append(got[m])
-                ctx.bar.update(1)
-    assert first_pool is not None
-    return scores, first_pool
+    first_pool: list[SyntheticPool] = []
+    order = [(recipe, name) for _ in subsets for recipe in ctx.recipes for name in ctx.classifiers]
+
+    def fits() -> Iterator[tuple[FitTask, pd.DataFrame, pd.DataFrame, np.ndarray]]:
+        # May run in one of joblib's threads: thread limits are set here, around the work only.
+        for s, (real, synth) in enumerate(zip(subsets, synths, strict=True)):
+            with ctx.timer("sampling"), ctx.limits():
+                pool = SyntheticPool(
+                    synth,
+                    real,
+                    ctx.schema,
+                    int(math.ceil(max_ratio * len(real))),
+                    seed=derive_seed(ctx.seed, "sample", fraction, s),
+                )
+            if s == 0:
+                first_pool.append(pool)
+            clf_seed = derive_seed(ctx.seed, "classifier", s)
+            smote_seed = derive_seed(ctx.seed, "smote", fraction, s)
+            for recipe in ctx.recipes:
+                with ctx.limits():
+                    data = _recipe_data(ctx, recipe, real, pool, smote_seed)
+                for name in ctx.classifiers:
+                    fit = FitTask(name, clf_seed, ctx.params.get(name), ctx.schema, ctx.minority)
+                    yield fit, data, ctx.test, ctx.y_test
+
+    def arrived(_: tuple[dict[str, float], float]) -> None:
+        ctx.bar.update(1)
+
+    results = run_fits(fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived)
+    scores: Scores = {}
+    for (recipe, name), (got, seconds) in zip(order, results, strict=True):
+        per = scores.setdefault(recipe, {}).setdefault(name, {m: [] for m in METRICS})
+        for m in METRICS:
+            per[m].append(got[m])
+        ctx.timer.add("classifiers", seconds)
+    return scores, first_pool[0]
 
 
 def _block(fraction: float, rows: int, synthesizer: str, scores: Scores) -> Block:

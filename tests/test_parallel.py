@@ -1,0 +1,100 @@
+"""The fan-out of the evaluation's fits: task order, worker threads, errors, settings."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+import sklearn.ensemble  # noqa: F401  (loads a BLAS and an OpenMP runtime, as a fit does)
+from threadpoolctl import threadpool_info
+
+from augment.errors import AugmentError, MissingExtraError
+from augment.evaluation.parallel import FanOut, free_cores, run_fits
+
+
+def slow_square(x: int, delay: float) -> int:
+    time.sleep(delay)
+    return x * x
+
+
+def worker_threads() -> dict[str, list[int]]:
+    """The thread counts of the BLAS and OpenMP libraries where the task runs."""
+    counts: dict[str, set[int]] = {}
+    for pool in threadpool_info():
+        counts.setdefault(pool["user_api"], set()).add(int(pool["num_threads"]))
+    return {api: sorted(n) for api, n in sorted(counts.items())}
+
+
+def fails_on(x: int) -> int:
+    if x == 2:
+        raise AugmentError(f"bad value {x}")
+    return x
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_results_come_back_in_task_order_whatever_finishes_first(backend: str) -> None:
+    # The first tasks sleep longest, so they finish last.
+    tasks = ((x, 0.3 - 0.05 * x) for x in range(6))  # lazy, as the runners pass them
+    arrived: list[int] = []
+    got = run_fits(slow_square, tasks, FanOut.of(2, backend), on_result=arrived.append)
+    assert got == [x * x for x in range(6)]
+    assert sorted(arrived) == got and len(arrived) == 6
+
+
+def test_one_job_runs_in_this_process_with_no_pool() -> None:
+    seen: list[int] = []
+    # A closure does not pickle: it can only run here.
+    got = run_fits(lambda x: seen.append(x) or -x, [(1,), (2,)], FanOut.of(1))
+    assert got == [-1, -2] and seen == [1, 2]
+    assert FanOut.of(1).in_process and not FanOut.of(2).in_process
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_a_fit_in_a_pool_runs_with_one_thread(backend: str) -> None:
+    # OpenMP's count is per thread: a pool thread does not inherit the caller's limit.
+    got = run_fits(worker_threads, [(), (), ()], FanOut.of(2, backend), threads=None)
+    assert got == [{"blas": [1], "openmp": [1]}] * 3
+
+
+def test_a_user_error_in_a_worker_reaches_the_caller() -> None:
+    with pytest.raises(AugmentError, match="bad value 2"):
+        run_fits(fails_on, [(1,), (2,), (3,)], FanOut.of(2, "loky"))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"jobs": 0}, "jobs must be a whole number of at least 1, got 0"),
+        ({"jobs": 1.5}, "got 1.5"),
+        ({"backend": "spark"}, "unknown backend 'spark': use one of loky, threading, dask"),
+        ({"backend": "dask"}, "needs the scheduler's address"),
+        ({"scheduler": "tcp://h:8786"}, "only used by backend 'dask'"),
+    ],
+)
+def test_bad_settings_are_user_errors(settings: dict, message: str) -> None:
+    with pytest.raises(AugmentError, match=message):
+        FanOut.of(**settings)
+
+
+def test_defaults_are_the_free_cores_and_loky() -> None:
+    fanout = FanOut.of()
+    assert fanout.jobs == free_cores() >= 1 and fanout.backend == "loky"
+    assert FanOut.of(backend=None).backend == "loky"
+
+
+def test_dask_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'augment\[dask\]'"):
+        FanOut.of(backend="dask", scheduler="tcp://127.0.0.1:8786")
+
+
+def test_an_unreachable_scheduler_is_a_user_error() -> None:
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("dask.distributed")
+    fanout = FanOut.of(backend="dask", scheduler="tcp://127.0.0.1:9")
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(AugmentError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    ):
+        run_fits(slow_square, [(1, 0.0)], fanout)
