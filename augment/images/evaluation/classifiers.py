@@ -48,7 +48,7 @@ EVAL_BATCH = 1024
 # process (the ``threading`` backend) seed and draw it one at a time.
 _INIT_LOCK = threading.Lock()
 
-# Classic augmentation (DESIGN.md: crop / flip / affine): a random shift of up to 1/16 of the
+# Classic augmentation (crop, flip, affine): a random shift of up to 1/16 of the
 # size each way (a crop of the zero-padded image, at sub-pixel positions), a rotation of up to
 # 10 degrees and a scale in [0.9, 1.1]; a horizontal flip only when asked (a mirrored digit is
 # another symbol or none). Why 1/16 and sub-pixel, not RandomCrop's whole pixels with padding 1/8:

@@ -2,7 +2,7 @@
 coverage (Naeem et al. 2020), written here with numpy and scipy; and, when the user supplies local
 weights, the same on Inception-v3 pool features.
 
-Inception weights for the usual FID cannot be downloaded on these machines (DESIGN.md), so the
+Inception weights for the usual FID cannot be downloaded on machines without internet, so the
 default feature extractor is the penultimate layer of a classifier trained on the real training
 split. Such numbers are comparable between models evaluated with the same extractor, not with
 published FIDs.

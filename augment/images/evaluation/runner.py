@@ -2,7 +2,7 @@
 downstream CNN, by how much, at which mix, where real images are scarce, and versus classic
 augmentation (crop / affine / flip)?
 
-Protocol (DESIGN.md, "Evaluation protocol"), mirroring the tabular one:
+Protocol (docs/architecture.md, "Evaluation protocol"), mirroring the tabular one:
 
 * one downstream classifier (``classifier``: a small CNN up to 32 px, ResNet-18 above) is trained
   on every recipe with a fixed budget of optimizer steps and scored on the held-out real **test**

@@ -1,7 +1,7 @@
 """``augment evaluate`` for tables: does mixing synthetic rows into the real training data help a
 downstream classifier, by how much, at which mix, where real data is scarce, and versus SMOTE-NC?
 
-Protocol (see DESIGN.md, "Evaluation protocol"):
+Protocol (docs/architecture.md, "Evaluation protocol"):
 
 * every recipe's classifiers are scored on the held-out real **test** split, which no synthesizer
   ever sees (synthesizers are fitted on training rows only);
