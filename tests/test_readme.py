@@ -80,8 +80,8 @@ import augment.core.models as models
 _checked_config = models.checked_config
 
 
-def checked_config(config_class, model, hyperparameters):
-    config = _checked_config(config_class, model, hyperparameters)
+def checked_config(config_class, model, hyperparameters, *args, **kwargs):
+    config = _checked_config(config_class, model, hyperparameters, *args, **kwargs)
     if hasattr(config, "max_steps"):
         config.max_steps = min(config.max_steps or {GAN_STEPS}, {GAN_STEPS})
     if hasattr(config, "steps"):
