@@ -13,7 +13,14 @@ from torch.nn.utils import parametrize
 from augment.errors import AugmentError
 from augment.images.bundle import ImageSplit
 from augment.images.diffaugment import color, cutout, diff_augment, parse_policy, translation
-from augment.images.gan import ImageGAN, ImageGANConfig, _ImageGANTask
+from augment.images.gan import (
+    ImageGAN,
+    ImageGANConfig,
+    _ImageGANTask,
+    ada_adjust,
+    lecam_penalty,
+    transition_weight,
+)
 from augment.images.grid import make_grid, save_grid
 from augment.images.networks import Discriminator, Generator, base_resolution, resolutions
 from augment.images.schema import ImageSchema
@@ -105,6 +112,103 @@ def test_diffaugment_policy_errors():
         parse_policy("color,zoom")
     with pytest.raises(AugmentError, match="zoom"):
         ImageGAN(diffaugment="zoom")
+
+
+def test_diffaugment_probability_zero_is_identity_one_changes_every_image():
+    x = torch.rand(8, 1, 8, 8) + 1  # no zero pixels: cutout and translation change every image
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(diff_augment(x, "color,translation,cutout", gen, p=0.0), x)
+    changed = diff_augment(x, "cutout", gen, p=torch.tensor(1.0))
+    assert all(not torch.equal(a, b) for a, b in zip(changed, x, strict=True))
+    half = diff_augment(x.repeat(50, 1, 1, 1), "cutout", gen, p=0.5)
+    share = (half != x.repeat(50, 1, 1, 1)).flatten(1).any(1).float().mean()
+    assert 0.35 < share < 0.65
+
+
+# ------------------------------------------------------------ conditioning and regularisers
+def test_transition_weight_schedule():
+    span = (0.2, 0.6)
+    weights = [transition_weight(s, 100, span) for s in (1, 20, 30, 40, 50, 60, 100)]
+    assert weights == pytest.approx([0, 0, 0.25, 0.5, 0.75, 1, 1])
+    assert transition_weight(1, 100, None) == 1.0
+    assert transition_weight(5, 100, (0.0, 0.0)) == 1.0
+    with pytest.raises(AugmentError, match="class_transition"):
+        ImageGAN(class_transition=[0.6, 0.2])
+    assert ImageGAN(class_transition=[0.1, 0.5]).config.to_dict()["class_transition"] == [0.1, 0.5]
+
+
+def test_class_weight_zero_makes_both_networks_unconditional():
+    torch.manual_seed(0)
+    gen = Generator(8, 1, num_classes=3, z_dim=8, channels=2).eval()
+    disc = Discriminator(8, 1, num_classes=3, channels=2).eval()  # no power iteration per call
+    z, x = torch.randn(2, 8), torch.randn(2, 1, 8, 8)
+    a, b = torch.tensor([0, 0]), torch.tensor([2, 1])
+    gen.class_weight = 0.0
+    assert torch.equal(gen(z, a), gen(z, b))
+    assert torch.equal(disc(x, a, 0.0), disc(x, b, 0.0))
+    unconditional, projection = disc.parts(x, a)
+    assert torch.allclose(disc(x, a, 0.5), unconditional + 0.5 * projection)
+    gen.class_weight = 1.0
+    assert not torch.equal(gen(z, a), gen(z, b))
+
+
+def test_lecam_penalty_on_known_scores():
+    real, fake = torch.tensor([1.0, -1.0, 3.0]), torch.tensor([0.0, -2.0])
+    # relu(real - (-1))^2 = [4, 0, 16] -> 20/3; relu(0.5 - fake)^2 = [0.25, 6.25] -> 3.25
+    value = lecam_penalty(real, fake, torch.tensor(0.5), torch.tensor(-1.0))
+    assert value.item() == pytest.approx(20 / 3 + 3.25)
+    assert lecam_penalty(real, fake, torch.tensor(-9.0), torch.tensor(9.0)).item() == 0
+
+
+def test_ada_raises_p_when_d_calls_real_images_real_and_lowers_it_otherwise():
+    p = torch.tensor(0.5)
+    assert ada_adjust(p, torch.tensor(0.9), 0.6, 0.1).item() == pytest.approx(0.6)
+    assert ada_adjust(p, torch.tensor(0.2), 0.6, 0.1).item() == pytest.approx(0.4)
+    assert ada_adjust(torch.tensor(0.0), torch.tensor(-1.0), 0.6, 0.1).item() == 0
+    assert ada_adjust(torch.tensor(1.0), torch.tensor(1.0), 0.6, 0.1).item() == 1
+    # In the task: D scores every real image as real -> p rises after each interval.
+    data, schema = make_data()
+    task = _ImageGANTask(ImageGANConfig(**FAST, ada_target=0.6), data, schema, 0, None)
+    task.build(torch.device("cpu"))
+    assert task.augment_p.item() == 0
+    for _ in range(8):
+        task._d_calls += 1
+        task._ada_update(torch.ones(8))
+    assert task.augment_p.item() > 0
+    before = task.augment_p.item()
+    for _ in range(4):
+        task._d_calls += 1
+        task._ada_update(-torch.ones(8))
+    assert task.augment_p.item() < before
+
+
+def test_unlabelled_images_are_drawn_only_while_the_class_is_out():
+    data, schema = make_data(n=12)
+    extra = np.full((30, 1, 8, 8), 7, dtype=np.uint8)  # no labelled image is all 7s
+    task = _ImageGANTask(ImageGANConfig(**FAST), data, schema, 0, None, unlabelled=extra)
+    task.build(torch.device("cpu"))
+    marker = 7 * 2 / 255 - 1
+
+    def unlabelled_drawn(unconditional: bool) -> int:
+        images, labels = task._real(400, unconditional=unconditional)
+        assert labels.max() < 3  # placeholders are valid class indices
+        return int(torch.isclose(images, torch.tensor(marker)).flatten(1).all(1).sum())
+
+    assert unlabelled_drawn(False) == 0
+    assert unlabelled_drawn(True) > 200  # 30 of 42 images are unlabelled
+
+
+def test_fit_with_transition_lecam_ada_and_unlabelled():
+    data, schema = make_data()
+    extra = make_data(n=20, seed=1)[0].images
+    settings = {"class_transition": [0.3, 0.6], "lecam": 0.3, "ada_target": 0.6}
+    gan = ImageGAN(**{**FAST, **settings})
+    summary = gan.fit(data, schema, seed=0, device="cpu", progress=False, unlabelled=extra)
+    assert summary["unlabelled_images"] == 20
+    assert {"lecam", "augment_p"} <= set(summary["final_losses"])
+    assert gan.generator.class_weight == 1.0
+    with pytest.raises(AugmentError, match="unlabelled images must be uint8"):
+        gan.fit(data, schema, device="cpu", progress=False, unlabelled=extra[:, :, :4])
 
 
 # ------------------------------------------------------------------------------ training

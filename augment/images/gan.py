@@ -51,6 +51,9 @@ GRID_COLUMNS = 8  # images per class in a snapshot grid
 GRID_MAX_CLASSES = 32  # rows in a snapshot grid; classes beyond are left out
 STANDING_BATCHES = 16  # batches over which the sampling generator's BatchNorm stats are measured
 SNAPSHOT_SEED_OFFSET = 7919  # the snapshot noise's stream: fixed per seed, apart from training's
+LECAM_DECAY = 0.99  # memory of LeCam's anchors (as in the paper's code)
+ADA_INTERVAL = 4  # D-steps between ADA's adjustments of p (as in the paper)
+ADA_RAMP = 0.1  # p can move from 0 to 1 within this share of the D-steps
 
 
 @dataclass
@@ -78,6 +81,18 @@ class ImageGANConfig:
     # Sample from a moving average of the generator's weights (warm-up: short memory early).
     ema_decay: float | None = 0.999
     diffaugment: str = DEFAULT_POLICY  # comma-separated subset of color,translation,cutout
+    # Transitional conditioning (Shahbazi et al. 2022): the class enters G and D's projection
+    # with a weight that ramps from 0 to 1 between these fractions of the steps; unconditional
+    # before. None: conditional from the first step.
+    class_transition: tuple[float, float] | None = None
+    # LeCam regularisation weight (Tseng et al. 2021): keeps D's scores on real and fake images
+    # near the moving averages of the other kind's. 0: off.
+    lecam: float = 0.0
+    # Adaptive augmentation strength (ADA, Karras et al. 2020): each DiffAugment transform hits
+    # each image with a probability p, tuned so that the mean sign of D's scores on real
+    # training images (ADA's r_t; 1 when D calls them all real) stays at this target (0.6 in
+    # the paper). None: every transform on every image (p = 1).
+    ada_target: float | None = None
     snapshot_every: int = 500  # steps between snapshot grids, when fit() is given a folder
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
     threads: int | None = (
@@ -91,6 +106,25 @@ class ImageGANConfig:
             self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         except (TypeError, ValueError):
             raise AugmentError(f"betas must be two numbers, got {self.betas!r}") from None
+        if self.class_transition is not None:
+            span = self.class_transition
+            if not (
+                isinstance(span, list | tuple)
+                and len(span) == 2
+                and all(_number(v) for v in span)
+                and 0 <= span[0] <= span[1] <= 1
+            ):
+                raise AugmentError(
+                    "class_transition must be two fractions of the steps, 0 <= start <= end <= 1,"
+                    f" or null; got {span!r}"
+                )
+            self.class_transition = (float(span[0]), float(span[1]))
+        if not _number(self.lecam) or self.lecam < 0:
+            raise AugmentError(f"lecam must be a number >= 0, got {self.lecam!r}")
+        if self.ada_target is not None and not (
+            _number(self.ada_target) and 0 < self.ada_target < 1
+        ):
+            raise AugmentError(f"ada_target must be in (0, 1) or null, got {self.ada_target!r}")
         for name, minimum in (
             ("steps", 1),
             ("batch_size", 2),
@@ -166,6 +200,7 @@ class ImageGAN:
         snapshots: str | Path | None = None,
         curves: RunLog | None = None,
         fidelity_every: int = 0,
+        unlabelled: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Train on ``data`` (images uint8 ``(N, C, H, W)``, labels indexing ``schema.classes``).
 
@@ -174,14 +209,18 @@ class ImageGAN:
         ``step_{step:06d}.png``: one row per class. ``curves`` logs the losses as training
         curves; with ``fidelity_every`` > 0 also the pixel-space Fréchet distance between 1,000
         images of the sampling generator and 1,000 real ones every that many steps (and at the
-        end). Returns the training summary.
+        end). ``unlabelled`` (uint8 ``(M, C, H, W)``, the schema's shape) are images without
+        a class: real images of the unconditional phase (class weight 0, see
+        ``class_transition``), never of a class. Returns the training summary.
         """
         _check_data(data, schema)
+        if unlabelled is not None:
+            unlabelled = _checked_unlabelled(unlabelled, schema)
         cfg = self.config
         folder = Path(snapshots) if snapshots is not None else None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        task = _ImageGANTask(cfg, data, schema, seed, folder)
+        task = _ImageGANTask(cfg, data, schema, seed, folder, unlabelled)
         probe = task.pixel_fd if curves is not None and fidelity_every > 0 else None
         loop = LoopConfig(
             steps=cfg.steps,
@@ -206,6 +245,7 @@ class ImageGAN:
         seen = summary["steps"] * cfg.d_steps * cfg.batch_size
         summary.update(
             images=len(data),
+            unlabelled_images=0 if unlabelled is None else len(unlabelled),
             classes=len(schema.classes),
             size=schema.size,
             channels=schema.channels,
@@ -281,6 +321,41 @@ class ImageGAN:
 
 
 # ---------------------------------------------------------------------------- helpers
+def transition_weight(step: int, steps: int, span: tuple[float, float] | None) -> float:
+    """The class weight at ``step`` of ``steps``: 0 before ``span[0] * steps``, 1 from
+    ``span[1] * steps``, linear in between; always 1 without a span."""
+    if span is None:
+        return 1.0
+    start, end = span[0] * steps, span[1] * steps
+    if step >= end:
+        return 1.0
+    if step <= start:
+        return 0.0
+    return (step - start) / (end - start)
+
+
+def lecam_penalty(
+    score_real: torch.Tensor,
+    score_fake: torch.Tensor,
+    anchor_real: torch.Tensor,
+    anchor_fake: torch.Tensor,
+) -> torch.Tensor:
+    """LeCam regulariser (Tseng et al. 2021): ``mean(relu(D(real) - anchor_fake)^2) +
+    mean(relu(anchor_real - D(fake))^2)``, anchors being moving averages of D's scores."""
+    return (
+        F.relu(score_real - anchor_fake).pow(2).mean()
+        + F.relu(anchor_real - score_fake).pow(2).mean()
+    )
+
+
+def ada_adjust(
+    p: torch.Tensor, real_share: torch.Tensor, target: float, amount: float
+) -> torch.Tensor:
+    """ADA's update: ``p + amount * sign(real_share - target)``, kept in [0, 1].
+    ``real_share`` is the mean of sign(D(real)) over the last interval."""
+    return (p + amount * torch.sign(real_share - target)).clamp(0, 1)
+
+
 def network_channels(cfg: ImageGANConfig, schema: ImageSchema) -> int:
     """The width multiplier: ``cfg.channels``, or the default for the image size."""
     return cfg.channels or default_channels(schema.size)
@@ -332,6 +407,16 @@ def _check_data(data: ImageSplit, schema: ImageSchema) -> None:
     _label_codes(data.labels, len(schema.classes))
 
 
+def _checked_unlabelled(images: np.ndarray, schema: ImageSchema) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != schema.shape or images.dtype != np.uint8:
+        raise AugmentError(
+            f"unlabelled images must be uint8 {(-1, *schema.shape)} like the labelled ones, got"
+            f" {images.dtype} {images.shape}"
+        )
+    return np.ascontiguousarray(images)
+
+
 def _adam(net: torch.nn.Module, lr: float, cfg: ImageGANConfig) -> torch.optim.Optimizer:
     # The fused kernel updates every parameter in one pass (many small tensors here).
     try:
@@ -350,9 +435,11 @@ class _ImageGANTask:
         schema: ImageSchema,
         seed: int,
         snapshots: Path | None,
+        unlabelled: np.ndarray | None = None,
     ) -> None:
         self.cfg, self.schema, self.seed, self.folder = cfg, schema, seed, snapshots
         self._data = data
+        self._unlabelled = unlabelled
         self.policy = parse_policy(cfg.diffaugment)
         self.last_snapshot = 0
 
@@ -363,7 +450,12 @@ class _ImageGANTask:
         # (28 px step 1.4-1.8x faster in bf16 and fp32; 8 px 1.05-1.25x).
         fmt = torch.channels_last
         # The whole split goes to the device once, as uint8; batches are indexed there.
-        self.images = torch.from_numpy(self._data.images).to(device).contiguous(memory_format=fmt)
+        # Unlabelled images (if any) follow the labelled ones in one tensor: labelled draws take
+        # indices below len(labels), unconditional draws any index.
+        pixels = self._data.images
+        if self._unlabelled is not None and len(self._unlabelled):
+            pixels = np.concatenate([pixels, self._unlabelled])
+        self.images = torch.from_numpy(pixels).to(device).contiguous(memory_format=fmt)
         self.labels = torch.from_numpy(self._data.labels).to(device)
         self.generator = set_memory_format(make_generator(cfg, schema).to(device), fmt)
         self.discriminator = set_memory_format(make_discriminator(cfg, schema).to(device), fmt)
@@ -374,6 +466,13 @@ class _ImageGANTask:
             self.ema = copy.deepcopy(self.generator).requires_grad_(False)
         self._d_calls = 0
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.class_weight = 1.0
+        # LeCam's moving averages of D's mean score on real and on fake images.
+        self.lecam_anchors = torch.zeros(2, device=device)
+        # ADA: the augmentation probability and the running sum of sign(D(real)), on the device
+        # (no host sync); p starts at 0 and rises only when D starts to memorise.
+        self.augment_p = torch.zeros((), device=device) if cfg.ada_target is not None else None
+        self._ada_signs = torch.zeros((), device=device)
         # Snapshot noise and the noise that measures BatchNorm statistics come from private
         # streams, so writing snapshots never changes what training draws.
         self.grid_labels, self.grid_noise = self._grid_inputs()
@@ -386,10 +485,13 @@ class _ImageGANTask:
         return {"generator": self.opt_g, "discriminator": self.opt_d}
 
     # -------------------------------------------------------------- steps
-    def _real(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.randint(len(self.labels), (n,), device=self.device)
+    def _real(self, n: int, unconditional: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        # Unconditional draws (class weight 0) take unlabelled images too; their label is a
+        # placeholder that a zero class weight ignores.
+        pool = len(self.images) if unconditional else len(self.labels)
+        index = torch.randint(pool, (n,), device=self.device)
         images = self.images[index].float().mul_(2 / 255).sub_(1)
-        return images, self.labels[index]
+        return images, self.labels[index.remainder_(len(self.labels))]
 
     def _fake_labels(self, n: int) -> torch.Tensor:
         # The classes of the data's own mix: real and fake batches then share one class prior,
@@ -400,7 +502,8 @@ class _ImageGANTask:
         cfg = self.cfg
         self._d_calls += 1
         last = self._d_calls % cfg.d_steps == 0
-        real, y_real = self._real(cfg.batch_size)
+        weight = self._set_class_weight(step)
+        real, y_real = self._real(cfg.batch_size, unconditional=weight == 0)
         y_fake = self._fake_labels(cfg.batch_size)
         z = torch.randn(cfg.batch_size, cfg.z_dim, device=self.device)
         # The last D-step's fake batch is kept, graph and all, for the G-step: the same signal
@@ -410,18 +513,57 @@ class _ImageGANTask:
         if last:
             self._pending = (fake, y_fake)
         # One discriminator forward over real and fake (no BatchNorm in D, so this is exact).
-        images = diff_augment(torch.cat([real, fake.detach().to(real.dtype)]), self.policy)
-        scores = self.discriminator(images, torch.cat([y_real, y_fake])).float()
+        both = torch.cat([real, fake.detach().to(real.dtype)])
+        images = diff_augment(both, self.policy, p=self.augment_p)
+        scores = self.discriminator(images, torch.cat([y_real, y_fake]), weight).float()
         score_real, score_fake = scores.chunk(2)
         loss = F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean()
+        out = {"real": score_real.detach().mean(), "fake": score_fake.detach().mean()}
+        if cfg.lecam > 0:
+            self.lecam_anchors.lerp_(torch.stack([out["real"], out["fake"]]), 1 - LECAM_DECAY)
+            penalty = lecam_penalty(score_real, score_fake, *self.lecam_anchors)
+            loss = loss + cfg.lecam * penalty
+            out["lecam"] = penalty.detach()
+        if self.augment_p is not None:
+            self._ada_update(score_real.detach())
+            out["augment_p"] = self.augment_p
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return {
-            "loss_d": loss.detach(),
-            "real": score_real.detach().mean(),
-            "fake": score_fake.detach().mean(),
-        }
+        return {"loss_d": loss.detach(), **out}
+
+    def _set_class_weight(self, step: int) -> float:
+        weight = transition_weight(step, self.cfg.steps, self.cfg.class_transition)
+        self.class_weight = weight
+        for net in (self.generator, self.ema):
+            if net is not None:
+                net.class_weight = weight
+        return weight
+
+    def _ada_update(self, score_real: torch.Tensor) -> None:
+        """Every ADA_INTERVAL D-steps move p by a fixed amount towards the target: up when D
+        scores more real training images as real than ada_target (it is memorising them)."""
+        self._ada_signs += torch.sign(score_real).sum()
+        if self._d_calls % ADA_INTERVAL == 0:
+            share = self._ada_signs / (ADA_INTERVAL * len(score_real))
+            self.augment_p.copy_(
+                ada_adjust(
+                    self.augment_p,
+                    share,
+                    self.cfg.ada_target,
+                    ADA_INTERVAL / (ADA_RAMP * self.cfg.steps * self.cfg.d_steps),
+                )
+            )
+            self._ada_signs.zero_()
+
+    def stats(self) -> dict[str, float]:
+        """Schedule and regulariser state, for diagnostics (reads the device)."""
+        out = {"class_weight": self.class_weight}
+        if self.augment_p is not None:
+            out["augment_p"] = float(self.augment_p)
+        if self.cfg.lecam > 0:
+            out["lecam_real"], out["lecam_fake"] = self.lecam_anchors.tolist()
+        return out
 
     def g_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -433,7 +575,8 @@ class _ImageGANTask:
             fake = self.generator(z, y_fake)
         # D's weights need no gradients here: skipping them saves a third of the backward.
         self.discriminator.requires_grad_(False)
-        loss = -self.discriminator(diff_augment(fake, self.policy), y_fake).float().mean()
+        images = diff_augment(fake, self.policy, p=self.augment_p)
+        loss = -self.discriminator(images, y_fake, self.class_weight).float().mean()
         self.discriminator.requires_grad_(True)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -458,9 +601,12 @@ class _ImageGANTask:
     @torch.no_grad()
     def final_generator(self) -> Generator:
         """The generator to keep: the EMA one (else the live one), with BatchNorm statistics
-        measured on its own activations: the running ones belong to the live weights."""
+        measured on its own activations: the running ones belong to the live weights. It is
+        fully conditional (class weight 1), whatever step training stopped at."""
+        net = self._sampler()
+        net.class_weight = 1.0
         with cpu_thread_limit(self.device, self.cfg.threads):
-            return self._standing_stats(self._sampler()).eval()
+            return self._standing_stats(net).eval()
 
     @torch.no_grad()
     def _standing_stats(self, net: Generator) -> Generator:
