@@ -34,6 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "channels": None,  # 1 or 3; None: 1 when every image is grey
         "per_class": None,  # keep this many training images per class (low-data runs)
         "max_bad_fraction": 0.05,  # unreadable files tolerated before ingest fails
+        "unlabelled": None,  # a folder/file of images without classes (image GAN only)
     },
     "train": {
         "data": "data/prepared",

@@ -32,6 +32,7 @@ def ingest(
     channels: int | None = None,
     per_class: int | None = None,
     max_bad_fraction: float = 0.05,
+    unlabelled: str | Path | None = None,
     progress: bool = True,
 ) -> TabularBundle | ImageBundle:
     """Prepare ``source`` and write train / validation / test splits and ``schema.json`` to
@@ -41,8 +42,10 @@ def ingest(
     overrides), ``categorical_threshold`` and ``max_categories`` (see
     :func:`augment.tabular.ingest.ingest_table`). Images take ``size`` (square pixels, 8 to 64),
     ``channels`` (1 or 3), ``per_class`` (keep this many training images per class: the low-data
-    option) and ``max_bad_fraction`` (the share of unreadable files tolerated; see
-    :func:`augment.images.ingest.ingest_images`). The test split is held out from every GAN.
+    option), ``max_bad_fraction`` (the share of unreadable files tolerated) and
+    ``unlabelled`` (a folder or file of images without classes, for the image GAN's
+    unconditional phase only; see :func:`augment.images.ingest.ingest_images`). The test split
+    is held out from every GAN.
 
     Example:
         >>> import augment
@@ -63,9 +66,16 @@ def ingest(
             seed=seed,
             per_class=per_class,
             max_bad_fraction=max_bad_fraction,
+            unlabelled=unlabelled,
             progress=progress,
         )
-    for name, value in (("size", size), ("channels", channels), ("per_class", per_class)):
+    image_only = (
+        ("size", size),
+        ("channels", channels),
+        ("per_class", per_class),
+        ("unlabelled", unlabelled),
+    )
+    for name, value in image_only:
         if value is not None:
             logger.warning("%s applies to image sources only: ignored for %s", name, source)
     return ingest_table(
