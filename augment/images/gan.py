@@ -14,6 +14,8 @@ image ``i`` is of class ``labels[i]``, by construction.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,9 @@ SNAPSHOT_SEED_OFFSET = 7919  # the snapshot noise's stream: fixed per seed, apar
 LECAM_DECAY = 0.99  # memory of LeCam's anchors (as in the paper's code)
 ADA_INTERVAL = 4  # D-steps between ADA's adjustments of p (as in the paper)
 ADA_RAMP = 0.1  # p can move from 0 to 1 within this share of the D-steps
+CPU_STEPS = (1500, 5000)  # default_budget()'s range of steps on the CPU
+CUDA_STEPS_FACTOR, CUDA_WIDTH_FACTOR = 4, 2  # default_budget() on CUDA: longer and wider
+EMA_SHARE = 0.05  # default EMA memory, as a share of the steps
 
 
 @dataclass
@@ -62,12 +67,12 @@ class ImageGANConfig:
 
     Training length is ``steps`` (each ``d_steps`` discriminator updates and one generator
     update on batches of ``batch_size``), not epochs: small datasets need a step budget, not a
-    number of passes. Measured on a 2-core CPU (bf16, one thread): the defaults train
-    sklearn's 8x8 digits (1,797 images) at about 30-45 steps/s, to class-correct and varied
-    samples in about a minute; 28 px runs at about 9-10 steps/s (64 images a step).
+    number of passes. ``steps``, ``channels`` and ``ema_decay`` left to their defaults follow the
+    data and the device (:func:`default_budget`); the fitted model's config holds the values
+    used.
     """
 
-    steps: int = 2000
+    steps: int | None = None  # None: default_budget() for the data and the device
     batch_size: int = 64
     # Two time-scale: D learns twice as fast as G (measured: more varied samples than equal
     # rates on 8x8 digits, and classes right sooner than lr_g=1e-4 on 28 px MNIST).
@@ -76,15 +81,26 @@ class ImageGANConfig:
     betas: tuple[float, float] = (0.0, 0.99)
     d_steps: int = 1
     z_dim: int = 128
-    # Width multiplier of both networks (networks.width); None: 8 up to 16 px, else 16.
+    # Width multiplier of both networks (networks.width); None: default_budget().
     channels: int | None = None
     # Sample from a moving average of the generator's weights (warm-up: short memory early).
-    ema_decay: float | None = 0.999
+    # "auto": a memory of EMA_SHARE of the steps (default_budget()); null: no average.
+    ema_decay: float | str | None = "auto"
     diffaugment: str = DEFAULT_POLICY  # comma-separated subset of color,translation,cutout
     # Transitional conditioning (Shahbazi et al. 2022): the class enters G and D's projection
     # with a weight that ramps from 0 to 1 between these fractions of the steps; unconditional
     # before. None: conditional from the first step.
     class_transition: tuple[float, float] | None = None
+    # Keep the unconditional objective after the class enters (as in Shahbazi et al.): D's
+    # class-free term is trained on all real images (unlabelled too) and G optimises it, beside
+    # the conditional objective weighted by the class weight.
+    keep_unconditional: bool = False
+    # The strength of D's class projection term at full conditioning (1: the usual projection
+    # discriminator); below 1 the class-free term weighs more.
+    projection_weight: float = 1.0
+    # PacGAN: D judges packs of this many images of one class (real with real, fake with
+    # fake), so a generator whose samples of a class look alike is easy to tell apart.
+    pack: int = 1
     # LeCam regularisation weight (Tseng et al. 2021): keeps D's scores on real and fake images
     # near the moving averages of the other kind's. 0: off.
     lecam: float = 0.0
@@ -119,31 +135,46 @@ class ImageGANConfig:
                     f" or null; got {span!r}"
                 )
             self.class_transition = (float(span[0]), float(span[1]))
+        if not isinstance(self.keep_unconditional, bool):
+            raise AugmentError(
+                f"keep_unconditional must be true or false, got {self.keep_unconditional!r}"
+            )
+        if not _number(self.projection_weight) or self.projection_weight < 0:
+            raise AugmentError(
+                f"projection_weight must be a number >= 0, got {self.projection_weight!r}"
+            )
         if not _number(self.lecam) or self.lecam < 0:
             raise AugmentError(f"lecam must be a number >= 0, got {self.lecam!r}")
         if self.ada_target is not None and not (
             _number(self.ada_target) and 0 < self.ada_target < 1
         ):
             raise AugmentError(f"ada_target must be in (0, 1) or null, got {self.ada_target!r}")
+        if self.steps is not None:
+            self.steps = _whole("steps", self.steps, 1)
         for name, minimum in (
-            ("steps", 1),
             ("batch_size", 2),
             ("d_steps", 1),
             ("z_dim", 1),
             ("snapshot_every", 1),
             ("log_every", 1),
+            ("pack", 1),
         ):
             setattr(self, name, _whole(name, getattr(self, name), minimum))
         if self.channels is not None:
             self.channels = _whole("channels", self.channels, 1)
+        if self.batch_size % self.pack:
+            raise AugmentError(
+                f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})"
+            )
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
             if not _number(value) or value <= 0:
                 raise AugmentError(f"{name} must be a positive number, got {value!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise AugmentError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
-        if self.ema_decay is not None and not (_number(self.ema_decay) and 0 <= self.ema_decay < 1):
-            raise AugmentError(f"ema_decay must be in [0, 1) or null, got {self.ema_decay!r}")
+        decay = self.ema_decay
+        if decay not in (None, "auto") and not (_number(decay) and 0 <= decay < 1):
+            raise AugmentError(f"ema_decay must be in [0, 1), auto or null, got {decay!r}")
         budget = self.max_seconds
         if budget is not None and not (_number(budget) and budget > 0):
             raise AugmentError(f"max_seconds must be positive or null, got {self.max_seconds!r}")
@@ -183,6 +214,7 @@ class ImageGAN:
 
     def __init__(self, **hyperparameters: Any) -> None:
         self.config = checked_config(ImageGANConfig, self.name, hyperparameters)
+        self._requested = self.config  # fit() resolves its budget from this one each time
         self.schema: ImageSchema | None = None
         self.generator: Generator | None = None
         self.device = torch.device("cpu")
@@ -216,7 +248,9 @@ class ImageGAN:
         _check_data(data, schema)
         if unlabelled is not None:
             unlabelled = _checked_unlabelled(unlabelled, schema)
-        cfg = self.config
+        images = len(data) + (0 if unlabelled is None else len(unlabelled))
+        cfg, budget = resolve_budget(self._requested, images, schema, resolve_device(device))
+        self.config = cfg
         folder = Path(snapshots) if snapshots is not None else None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -251,6 +285,7 @@ class ImageGAN:
             channels=schema.channels,
             batch_size=cfg.batch_size,
             network_channels=network_channels(cfg, schema),
+            budget=budget,
             # Real images through the discriminator per second (as many fakes go with them).
             images_per_second=round(seen / summary["seconds"], 1) if summary["seconds"] else None,
             epochs=round(seen / len(data), 2),
@@ -320,6 +355,56 @@ class ImageGAN:
         return gan
 
 
+# ---------------------------------------------------------------------------- budget
+def default_budget(images: int, size: int, device: torch.device | str) -> dict[str, Any]:
+    """Steps, width and EMA decay for ``images`` training images (labelled and unlabelled) of
+    ``size`` pixels on ``device``, when the config leaves them to their defaults.
+
+    - steps: ``1500 + 500 * log2(images / 250)``, rounded to 100, within 1,500-5,000 on the
+      CPU (500 images: 2,000; 1,250: 2,700; 5,500: 3,700); four times that on CUDA, where a
+      step costs milliseconds. More images hold more variety to learn.
+    - channels (networks.width's multiplier): 8 up to 16 px, 16 above on the CPU; twice that on
+      CUDA. Measured on a 2-core CPU: 8 gives class-correct, varied 8x8 digits in a minute (16
+      was no better for twice the time); at 28 px 8 was too narrow, 16 right.
+    - ema_decay: a memory of :data:`EMA_SHARE` of the steps, ``1 - 1 / (EMA_SHARE * steps)``.
+    """
+    kind = torch.device(device).type
+    steps = 1500 + 500 * math.log2(max(images, 1) / 250)
+    steps = int(min(max(round(steps, -2), CPU_STEPS[0]), CPU_STEPS[1]))
+    channels = default_channels(size)
+    if kind == "cuda":
+        steps, channels = steps * CUDA_STEPS_FACTOR, channels * CUDA_WIDTH_FACTOR
+    return {"steps": steps, "channels": channels, "ema_decay": ema_decay_for(steps)}
+
+
+def ema_decay_for(steps: int) -> float:
+    """The EMA decay whose memory (``1 / (1 - decay)`` steps) is EMA_SHARE of ``steps``."""
+    return round(1 - 1 / max(10.0, EMA_SHARE * steps), 6)
+
+
+def resolve_budget(
+    cfg: ImageGANConfig, images: int, schema: ImageSchema, device: torch.device
+) -> tuple[ImageGANConfig, dict[str, Any]]:
+    """``cfg`` with ``steps``, ``channels`` and an ``auto`` ema_decay filled in from
+    :func:`default_budget`, and a record of what was chosen and why (the training summary's
+    ``budget``)."""
+    auto = default_budget(images, schema.size, device)
+    chosen: dict[str, Any] = {}
+    for name in ("steps", "channels"):
+        if getattr(cfg, name) is None:
+            chosen[name] = auto[name]
+    steps = chosen.get("steps", cfg.steps)
+    if cfg.ema_decay == "auto":
+        chosen["ema_decay"] = ema_decay_for(steps)
+    record = {
+        **{name: getattr(cfg, name) for name in ("steps", "channels", "ema_decay")},
+        **chosen,
+        "auto": sorted(chosen),
+        "for": f"{images} images of {schema.size} px on {device.type}",
+    }
+    return dataclasses.replace(cfg, **chosen), record
+
+
 # ---------------------------------------------------------------------------- helpers
 def transition_weight(step: int, steps: int, span: tuple[float, float] | None) -> float:
     """The class weight at ``step`` of ``steps``: 0 before ``span[0] * steps``, 1 from
@@ -332,6 +417,11 @@ def transition_weight(step: int, steps: int, span: tuple[float, float] | None) -
     if step <= start:
         return 0.0
     return (step - start) / (end - start)
+
+
+def hinge_d(score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``."""
+    return F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean()
 
 
 def lecam_penalty(
@@ -367,9 +457,22 @@ def make_generator(cfg: ImageGANConfig, schema: ImageSchema) -> Generator:
 
 
 def make_discriminator(cfg: ImageGANConfig, schema: ImageSchema) -> Discriminator:
+    # A pack of cfg.pack images enters D as one image of pack x channels.
     return Discriminator(
-        schema.size, schema.channels, len(schema.classes), network_channels(cfg, schema)
+        schema.size, schema.channels * cfg.pack, len(schema.classes), network_channels(cfg, schema)
     )
+
+
+def pack_images(
+    images: torch.Tensor, labels: torch.Tensor, pack: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, C, H, W)`` images whose consecutive ``pack`` images share a class -> ``(N / pack,
+    pack * C, H, W)`` packs and one label per pack (PacGAN, Lin et al. 2018)."""
+    if pack == 1:
+        return images, labels
+    n, c, h, w = images.shape
+    packed = images.reshape(n // pack, pack * c, h, w)
+    return packed, labels[::pack]
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -437,6 +540,8 @@ class _ImageGANTask:
         snapshots: Path | None,
         unlabelled: np.ndarray | None = None,
     ) -> None:
+        if cfg.steps is None or cfg.ema_decay == "auto":
+            raise AugmentError("the training task needs a resolved budget (resolve_budget)")
         self.cfg, self.schema, self.seed, self.folder = cfg, schema, seed, snapshots
         self._data = data
         self._unlabelled = unlabelled
@@ -457,6 +562,11 @@ class _ImageGANTask:
             pixels = np.concatenate([pixels, self._unlabelled])
         self.images = torch.from_numpy(pixels).to(device).contiguous(memory_format=fmt)
         self.labels = torch.from_numpy(self._data.labels).to(device)
+        # Each class's images as a slice of class_order: for drawing packs of one class.
+        counts = torch.bincount(self.labels, minlength=len(schema.classes))
+        self.class_order = torch.argsort(self.labels, stable=True)
+        self.class_count = counts
+        self.class_start = torch.cumsum(counts, 0) - counts
         self.generator = set_memory_format(make_generator(cfg, schema).to(device), fmt)
         self.discriminator = set_memory_format(make_discriminator(cfg, schema).to(device), fmt)
         self.opt_g = _adam(self.generator, cfg.lr_g, cfg)
@@ -488,23 +598,40 @@ class _ImageGANTask:
     def _real(self, n: int, unconditional: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         # Unconditional draws (class weight 0) take unlabelled images too; their label is a
         # placeholder that a zero class weight ignores.
-        pool = len(self.images) if unconditional else len(self.labels)
-        index = torch.randint(pool, (n,), device=self.device)
+        m = self.cfg.pack
+        if m > 1 and not unconditional:
+            # Packs of m images of one class (the class drawn with the data's mix).
+            y = self.labels[torch.randint(len(self.labels), (n // m,), device=self.device)]
+            offset = torch.rand(n // m, m, device=self.device) * self.class_count[y, None]
+            index = self.class_order[self.class_start[y, None] + offset.long()].reshape(-1)
+        else:
+            pool = len(self.images) if unconditional else len(self.labels)
+            index = torch.randint(pool, (n,), device=self.device)
         images = self.images[index].float().mul_(2 / 255).sub_(1)
         return images, self.labels[index.remainder_(len(self.labels))]
 
     def _fake_labels(self, n: int) -> torch.Tensor:
         # The classes of the data's own mix: real and fake batches then share one class prior,
-        # which the projection term would otherwise learn to tell apart.
-        return self.labels[torch.randint(len(self.labels), (n,), device=self.device)]
+        # which the projection term would otherwise learn to tell apart. One class per pack.
+        m = self.cfg.pack
+        y = self.labels[torch.randint(len(self.labels), (n // m,), device=self.device)]
+        return y.repeat_interleave(m)
 
     def d_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         self._d_calls += 1
         last = self._d_calls % cfg.d_steps == 0
         weight = self._set_class_weight(step)
-        real, y_real = self._real(cfg.batch_size, unconditional=weight == 0)
-        y_fake = self._fake_labels(cfg.batch_size)
+        n = cfg.batch_size
+        real, y_real = self._real(n, unconditional=weight == 0)
+        # With the class in and the unconditional objective kept, that objective gets its own
+        # real batch from all images when there are unlabelled ones (else it shares the batch).
+        keep = cfg.keep_unconditional and weight > 0
+        pooled = keep and len(self.images) > len(self.labels)
+        if pooled:
+            extra, y_extra = self._real(n, unconditional=True)
+            real, y_real = torch.cat([real, extra]), torch.cat([y_real, y_extra])
+        y_fake = self._fake_labels(n)
         z = torch.randn(cfg.batch_size, cfg.z_dim, device=self.device)
         # The last D-step's fake batch is kept, graph and all, for the G-step: the same signal
         # for one generator forward less per step.
@@ -515,9 +642,18 @@ class _ImageGANTask:
         # One discriminator forward over real and fake (no BatchNorm in D, so this is exact).
         both = torch.cat([real, fake.detach().to(real.dtype)])
         images = diff_augment(both, self.policy, p=self.augment_p)
-        scores = self.discriminator(images, torch.cat([y_real, y_fake]), weight).float()
-        score_real, score_fake = scores.chunk(2)
-        loss = F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean()
+        images, labels = pack_images(images, torch.cat([y_real, y_fake]), cfg.pack)
+        free, projection = self.discriminator.parts(images, labels)
+        d_weight = weight * cfg.projection_weight
+        free, scores = free.float(), (free + d_weight * projection).float()
+        k = n // cfg.pack  # packs per batch
+        score_real, score_fake = scores[:k], scores[-k:]
+        loss = hinge_d(score_real, score_fake)
+        if keep:
+            # L = L_unconditional + w * L_conditional: equal to the unconditional phase's loss
+            # at w = 0, so the transition stays smooth.
+            free_real = free[k : 2 * k] if pooled else free[:k]
+            loss = hinge_d(free_real, free[-k:]) + weight * loss
         out = {"real": score_real.detach().mean(), "fake": score_fake.detach().mean()}
         if cfg.lecam > 0:
             self.lecam_anchors.lerp_(torch.stack([out["real"], out["fake"]]), 1 - LECAM_DECAY)
@@ -576,7 +712,11 @@ class _ImageGANTask:
         # D's weights need no gradients here: skipping them saves a third of the backward.
         self.discriminator.requires_grad_(False)
         images = diff_augment(fake, self.policy, p=self.augment_p)
-        loss = -self.discriminator(images, y_fake, self.class_weight).float().mean()
+        free, projection = self.discriminator.parts(*pack_images(images, y_fake, cfg.pack))
+        weight = self.class_weight
+        loss = -(free + weight * cfg.projection_weight * projection).float().mean()
+        if cfg.keep_unconditional and weight > 0:
+            loss = -free.float().mean() + weight * loss
         self.discriminator.requires_grad_(True)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
