@@ -164,6 +164,13 @@ def ingest(
     per_class: int = typer.Option(
         None, "--per-class", help="Images: keep only this many training images per class."
     ),
+    unlabelled: Path = typer.Option(
+        None,
+        "--unlabelled",
+        help="Images: a folder (searched recursively), .npz (x) or IDX file of images without"
+        " classes. The image GAN learns from them before the class enters; no classifier sees"
+        " them. Copies of labelled images are dropped.",
+    ),
     params: Path = ParamsOption,
     pipeline: str = PipelineOption,
 ) -> None:
@@ -190,6 +197,7 @@ def ingest(
                 "size": size,
                 "channels": channels,
                 "per_class": per_class,
+                "unlabelled": unlabelled,
             },
         )
         kinds = {**settings.kinds, **parse_assignments(kind, "--kind")}  # params' kinds, then these

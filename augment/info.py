@@ -75,6 +75,16 @@ def format_info(info: dict[str, Any]) -> str:
     if "columns" in data:
         lines.append(f"columns      {len(data['columns']) - 1} features")
     lines.append(f"hyper-params {_pairs(info['hyperparameters'])}")
+    budget = training.get("budget")
+    if isinstance(budget, dict):
+        # What the image GAN chose from the data and the device, and what was given.
+        auto = set(budget.get("auto") or [])
+        chosen = {
+            k: f"{budget[k]} ({'auto' if k in auto else 'given'})"
+            for k in ("steps", "channels", "ema_decay")
+            if k in budget
+        }
+        lines.append(f"budget       {_pairs(chosen)}; for {budget.get('for', '?')}")
     keys = ("steps", "epochs", "seconds", "fit_seconds", "device", "precision", "seed")
     lines.append(f"training     {_pairs({k: training[k] for k in keys if k in training})}")
     if training.get("final_losses"):

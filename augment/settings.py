@@ -126,6 +126,7 @@ class IngestSettings(StageSettings):
     channels: int | None = None  # 1 or 3; None: 1 when every image is grey
     per_class: int | None = None  # keep this many training images per class (low-data runs)
     max_bad_fraction: float = 0.05  # unreadable files tolerated before ingest fails
+    unlabelled: str | Path | None = None  # images without classes: for the GAN only
 
 
 @dataclass(frozen=True)

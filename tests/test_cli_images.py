@@ -58,6 +58,8 @@ def test_image_folder_through_all_four_commands(tmp_path, monkeypatch, image_fol
 
     shown = run("info", "model").output
     assert "imagegan" in shown and "8x8 px" in shown and "bright=" in shown
+    # The budget: steps given on the command line, width and EMA chosen for the data and device.
+    assert "steps=3 (given), channels=8 (auto)" in shown and "images of 8 px on cpu" in shown
     assert json.loads(run("info", "model", "--json").output)["data"]["modality"] == "image"
 
     run("generate", "--model", "model", "--n", "9", "--out", "synth", "--balance")

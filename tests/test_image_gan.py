@@ -13,7 +13,17 @@ from torch.nn.utils import parametrize
 from augment.errors import AugmentError
 from augment.images.bundle import ImageSplit
 from augment.images.diffaugment import color, cutout, diff_augment, parse_policy, translation
-from augment.images.gan import ImageGAN, ImageGANConfig, _ImageGANTask
+from augment.images.gan import (
+    ImageGAN,
+    ImageGANConfig,
+    _ImageGANTask,
+    ada_adjust,
+    default_budget,
+    lecam_penalty,
+    pack_images,
+    resolve_budget,
+    transition_weight,
+)
 from augment.images.grid import make_grid, save_grid
 from augment.images.networks import Discriminator, Generator, base_resolution, resolutions
 from augment.images.schema import ImageSchema
@@ -28,6 +38,12 @@ def make_data(n: int = 40, size: int = 8, channels: int = 1, classes: int = 3, s
     labels = np.arange(n) % classes
     schema = ImageSchema(classes=[f"c{i}" for i in range(classes)], size=size, channels=channels)
     return ImageSplit(images, labels), schema
+
+
+def task_config(schema: ImageSchema, **settings) -> ImageGANConfig:
+    """FAST with the budget resolved, as fit() hands it to the training task."""
+    config = ImageGANConfig(**{**FAST, **settings})
+    return resolve_budget(config, 40, schema, torch.device("cpu"))[0]
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +123,172 @@ def test_diffaugment_policy_errors():
         ImageGAN(diffaugment="zoom")
 
 
+def test_diffaugment_probability_zero_is_identity_one_changes_every_image():
+    x = torch.rand(8, 1, 8, 8) + 1  # no zero pixels: cutout and translation change every image
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(diff_augment(x, "color,translation,cutout", gen, p=0.0), x)
+    changed = diff_augment(x, "cutout", gen, p=torch.tensor(1.0))
+    assert all(not torch.equal(a, b) for a, b in zip(changed, x, strict=True))
+    half = diff_augment(x.repeat(50, 1, 1, 1), "cutout", gen, p=0.5)
+    share = (half != x.repeat(50, 1, 1, 1)).flatten(1).any(1).float().mean()
+    assert 0.35 < share < 0.65
+
+
+# ------------------------------------------------------------ conditioning and regularisers
+def test_transition_weight_schedule():
+    span = (0.2, 0.6)
+    weights = [transition_weight(s, 100, span) for s in (1, 20, 30, 40, 50, 60, 100)]
+    assert weights == pytest.approx([0, 0, 0.25, 0.5, 0.75, 1, 1])
+    assert transition_weight(1, 100, None) == 1.0
+    assert transition_weight(5, 100, (0.0, 0.0)) == 1.0
+    with pytest.raises(AugmentError, match="class_transition"):
+        ImageGAN(class_transition=[0.6, 0.2])
+    assert ImageGAN(class_transition=[0.1, 0.5]).config.to_dict()["class_transition"] == [0.1, 0.5]
+
+
+def test_class_weight_zero_makes_both_networks_unconditional():
+    torch.manual_seed(0)
+    gen = Generator(8, 1, num_classes=3, z_dim=8, channels=2).eval()
+    disc = Discriminator(8, 1, num_classes=3, channels=2).eval()  # no power iteration per call
+    z, x = torch.randn(2, 8), torch.randn(2, 1, 8, 8)
+    a, b = torch.tensor([0, 0]), torch.tensor([2, 1])
+    gen.class_weight = 0.0
+    assert torch.equal(gen(z, a), gen(z, b))
+    assert torch.equal(disc(x, a, 0.0), disc(x, b, 0.0))
+    unconditional, projection = disc.parts(x, a)
+    assert torch.allclose(disc(x, a, 0.5), unconditional + 0.5 * projection)
+    gen.class_weight = 1.0
+    assert not torch.equal(gen(z, a), gen(z, b))
+
+
+def test_lecam_penalty_on_known_scores():
+    real, fake = torch.tensor([1.0, -1.0, 3.0]), torch.tensor([0.0, -2.0])
+    # relu(real - (-1))^2 = [4, 0, 16] -> 20/3; relu(0.5 - fake)^2 = [0.25, 6.25] -> 3.25
+    value = lecam_penalty(real, fake, torch.tensor(0.5), torch.tensor(-1.0))
+    assert value.item() == pytest.approx(20 / 3 + 3.25)
+    assert lecam_penalty(real, fake, torch.tensor(-9.0), torch.tensor(9.0)).item() == 0
+
+
+def test_ada_raises_p_when_d_calls_real_images_real_and_lowers_it_otherwise():
+    p = torch.tensor(0.5)
+    assert ada_adjust(p, torch.tensor(0.9), 0.6, 0.1).item() == pytest.approx(0.6)
+    assert ada_adjust(p, torch.tensor(0.2), 0.6, 0.1).item() == pytest.approx(0.4)
+    assert ada_adjust(torch.tensor(0.0), torch.tensor(-1.0), 0.6, 0.1).item() == 0
+    assert ada_adjust(torch.tensor(1.0), torch.tensor(1.0), 0.6, 0.1).item() == 1
+    # In the task: D scores every real image as real -> p rises after each interval.
+    data, schema = make_data()
+    task = _ImageGANTask(task_config(schema, ada_target=0.6), data, schema, 0, None)
+    task.build(torch.device("cpu"))
+    assert task.augment_p.item() == 0
+    for _ in range(8):
+        task._d_calls += 1
+        task._ada_update(torch.ones(8))
+    assert task.augment_p.item() > 0
+    before = task.augment_p.item()
+    for _ in range(4):
+        task._d_calls += 1
+        task._ada_update(-torch.ones(8))
+    assert task.augment_p.item() < before
+
+
+def test_unlabelled_images_are_drawn_only_while_the_class_is_out():
+    data, schema = make_data(n=12)
+    extra = np.full((30, 1, 8, 8), 7, dtype=np.uint8)  # no labelled image is all 7s
+    task = _ImageGANTask(task_config(schema), data, schema, 0, None, unlabelled=extra)
+    task.build(torch.device("cpu"))
+    marker = 7 * 2 / 255 - 1
+
+    def unlabelled_drawn(unconditional: bool) -> int:
+        images, labels = task._real(400, unconditional=unconditional)
+        assert labels.max() < 3  # placeholders are valid class indices
+        return int(torch.isclose(images, torch.tensor(marker)).flatten(1).all(1).sum())
+
+    assert unlabelled_drawn(False) == 0
+    assert unlabelled_drawn(True) > 200  # 30 of 42 images are unlabelled
+
+
+def test_fit_with_transition_lecam_ada_and_unlabelled():
+    data, schema = make_data()
+    extra = make_data(n=20, seed=1)[0].images
+    settings = {"class_transition": [0.3, 0.6], "lecam": 0.3, "ada_target": 0.6}
+    gan = ImageGAN(**{**FAST, **settings})
+    summary = gan.fit(data, schema, seed=0, device="cpu", progress=False, unlabelled=extra)
+    assert summary["unlabelled_images"] == 20
+    assert {"lecam", "augment_p"} <= set(summary["final_losses"])
+    assert gan.generator.class_weight == 1.0
+    with pytest.raises(AugmentError, match="unlabelled images must be uint8"):
+        gan.fit(data, schema, device="cpu", progress=False, unlabelled=extra[:, :, :4])
+
+
+def test_packs_hold_one_class_and_stack_channels():
+    data, schema = make_data(n=30)
+    task = _ImageGANTask(task_config(schema, pack=3, batch_size=9), data, schema, 0, None)
+    task.build(torch.device("cpu"))
+    images, labels = task._real(9)
+    assert images.shape == (9, 1, 8, 8)
+    assert all(len(set(labels[i : i + 3].tolist())) == 1 for i in range(0, 9, 3))
+    by_image = {x.tobytes(): c for x, c in zip(data.images, data.labels, strict=True)}
+    pixels = ((images + 1) * 127.5).round().to(torch.uint8).numpy()
+    assert [by_image[x.tobytes()] for x in pixels] == labels.tolist()
+    packed, pack_labels = pack_images(images, labels, 3)
+    assert packed.shape == (3, 3, 8, 8) and torch.equal(packed[1, 2], images[5, 0])
+    assert torch.equal(pack_labels, labels[::3])
+    assert task._fake_labels(9).reshape(3, 3).unique(dim=1).shape[1] == 1
+    assert task.discriminator(packed, pack_labels).shape == (3,)
+    with pytest.raises(AugmentError, match="multiple of pack"):
+        ImageGAN(batch_size=10, pack=3)
+
+
+def test_keep_unconditional_and_projection_weight_train_and_sample():
+    data, schema = make_data()
+    extra = make_data(n=20, seed=1)[0].images
+    settings = {"class_transition": [0.0, 0.5], "keep_unconditional": True,
+                "projection_weight": 0.5, "pack": 2}  # fmt: skip
+    gan = ImageGAN(**{**FAST, **settings})
+    gan.fit(data, schema, seed=0, device="cpu", progress=False, unlabelled=extra)
+    assert gan.sample([0, 2]).shape == (2, 1, 8, 8)
+    with pytest.raises(AugmentError, match="keep_unconditional"):
+        ImageGAN(keep_unconditional="yes")
+    with pytest.raises(AugmentError, match="projection_weight"):
+        ImageGAN(projection_weight=-1)
+
+
+# -------------------------------------------------------------------------------- budget
+def test_default_budget_follows_images_size_and_device():
+    small, large = default_budget(500, 28, "cpu"), default_budget(5500, 28, "cpu")
+    assert small["steps"] < large["steps"] <= 5000
+    assert default_budget(10, 28, "cpu")["steps"] == 1500  # never below the floor
+    assert default_budget(10**6, 28, "cpu")["steps"] == 5000
+    assert default_budget(500, 8, "cpu")["channels"] < small["channels"]
+    gpu = default_budget(500, 28, "cuda")
+    assert gpu["steps"] > small["steps"] and gpu["channels"] > small["channels"]
+    # The EMA's memory (1 / (1 - decay) steps) scales with the budget.
+    memory = lambda budget: 1 / (1 - budget["ema_decay"])  # noqa: E731
+    assert memory(gpu) / memory(small) == pytest.approx(gpu["steps"] / small["steps"], rel=0.01)
+
+
+def test_budget_is_resolved_at_fit_recorded_and_saved(tmp_path):
+    data, schema = make_data()
+    gan = ImageGAN(**{**FAST, "steps": None, "channels": None, "max_seconds": 0.01})
+    summary = gan.fit(data, schema, seed=0, device="cpu", progress=False)
+    budget = summary["budget"]
+    assert budget["auto"] == ["channels", "ema_decay", "steps"]
+    assert budget["for"] == "40 images of 8 px on cpu"
+    assert gan.config.steps == budget["steps"] == default_budget(40, 8, "cpu")["steps"]
+    gan.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())["hyperparameters"]
+    assert saved["channels"] == budget["channels"] and saved["ema_decay"] == budget["ema_decay"]
+    assert ImageGAN.load(tmp_path / "m", device="cpu").sample([0]).shape == (1, 1, 8, 8)
+    # Given values are kept; only what is left to the defaults is chosen.
+    kept = ImageGAN(**FAST, ema_decay=0.5)
+    kept.fit(data, schema, seed=0, device="cpu", progress=False)
+    assert kept.summary["budget"]["auto"] == [] and kept.config.ema_decay == 0.5
+
+
 # ------------------------------------------------------------------------------ training
 def test_one_training_step_changes_weights():
     data, schema = make_data()
-    task = _ImageGANTask(ImageGANConfig(**FAST), data, schema, seed=0, snapshots=None)
+    task = _ImageGANTask(task_config(schema), data, schema, seed=0, snapshots=None)
     torch.manual_seed(0)
     task.build(torch.device("cpu"))
     before_g = [p.detach().clone() for p in task.generator.parameters()]

@@ -3,6 +3,10 @@
 Each split file holds two tensors: ``images``, uint8 of shape ``(N, C, H, W)``, and ``labels``,
 int64 class indices into ``schema.classes``. safetensors, not pickle or .npy with objects, so
 reading a dataset cannot run code. The test split is held out: no GAN ever reads it.
+
+A bundle may also hold ``unlabelled.safetensors`` (``images`` only, recorded in
+``schema.splits["unlabelled"]``): images without a class, for the image GAN's unconditional
+phase. It is not a split of the evaluation: no classifier trains or scores on it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from augment.core.files import PREPARED_DATA, atomic_dir
 from augment.core.splits import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
 from augment.images.schema import ImageSchema
+
+UNLABELLED = "unlabelled"  # the file stem and schema.splits key of the unlabelled images
 
 
 @dataclass
@@ -87,20 +93,45 @@ class ImageBundle:
     def test(self) -> ImageSplit:
         return self.split("test")
 
+    @property
+    def unlabelled(self) -> np.ndarray | None:
+        """The unlabelled images ``(M, C, H, W)`` uint8, or None when ingest was given none."""
+        if UNLABELLED not in self.schema.splits:
+            return None
+        file = self.path / f"{UNLABELLED}.safetensors"
+        if not file.is_file():
+            raise AugmentError(f"prepared data is incomplete: {file} is missing")
+        try:
+            images = load_file(file)["images"]
+        except (SafetensorError, KeyError, OSError) as exc:
+            raise AugmentError(f"cannot read {file}: {exc}") from None
+        if images.dtype != np.uint8:
+            raise AugmentError(f"{file} holds {images.dtype} images; augment writes uint8")
+        if images.ndim != 4 or images.shape[1:] != self.schema.shape:
+            raise AugmentError(
+                f"{file} holds images of shape {images.shape[1:]}, schema.json says"
+                f" {self.schema.shape}"
+            )
+        return np.ascontiguousarray(images, dtype=np.uint8)
+
 
 def write_image_bundle(
     out: str | Path,
     schema: ImageSchema,
     splits: dict[str, ImageSplit],
     inputs: tuple[str | Path, ...] = (),
+    unlabelled: np.ndarray | None = None,
 ) -> ImageBundle:
-    """Write all splits and the schema into a fresh directory, swapped into place at the end;
-    ``out`` may not hold any of ``inputs``."""
+    """Write all splits (and any ``unlabelled`` images) and the schema into a fresh directory,
+    swapped into place at the end; ``out`` may not hold any of ``inputs``."""
     out = Path(out)
     with atomic_dir(out, PREPARED_DATA, inputs) as tmp:
         for name in SPLITS:
             data = splits[name]
             tensors = {"images": data.images, "labels": data.labels}
             save_file(tensors, str(tmp / f"{name}.safetensors"))
+        if unlabelled is not None:
+            pixels = np.ascontiguousarray(unlabelled, dtype=np.uint8)
+            save_file({"images": pixels}, str(tmp / f"{UNLABELLED}.safetensors"))
         schema.save(tmp / "schema.json")
     return ImageBundle.load(out)

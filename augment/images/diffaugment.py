@@ -46,22 +46,36 @@ def parse_policy(policy: str | None) -> tuple[str, ...]:
 
 
 def diff_augment(
-    x: torch.Tensor, policy: str | tuple[str, ...], generator: torch.Generator | None = None
+    x: torch.Tensor,
+    policy: str | tuple[str, ...],
+    generator: torch.Generator | None = None,
+    p: float | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Augment a batch ``(N, C, H, W)``; differentiable with respect to ``x``.
 
     ``policy`` is a comma-separated string or the tuple :func:`parse_policy` returns; the
     transforms always run in the order color, translation, cutout. An empty policy returns ``x``.
+    ``p`` (a number or a 0-d tensor, e.g. an adaptive strength kept on the device) applies each
+    transform to each image with that probability; ``None`` applies every transform to every
+    image (DiffAugment as published).
     """
     names = parse_policy(policy) if isinstance(policy, str) else policy
     if not names:
         return x
-    if "color" in names:
-        x = color(x, generator)
-    if "translation" in names:
-        x = translation(x, TRANSLATION_RATIO, generator)
-    if "cutout" in names:
-        x = cutout(x, CUTOUT_RATIO, generator)
+    steps = {
+        "color": lambda v: color(v, generator),
+        "translation": lambda v: translation(v, TRANSLATION_RATIO, generator),
+        "cutout": lambda v: cutout(v, CUTOUT_RATIO, generator),
+    }
+    for name in POLICIES:
+        if name not in names:
+            continue
+        changed = steps[name](x)
+        if p is None:
+            x = changed
+        else:
+            draw = torch.rand(len(x), 1, 1, 1, device=x.device, generator=generator)
+            x = torch.where(draw < p, changed, x)
     return x
 
 

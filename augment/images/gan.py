@@ -14,6 +14,8 @@ image ``i`` is of class ``labels[i]``, by construction.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,12 @@ SNAPSHOT_SEED_OFFSET = 7919  # the snapshot noise's stream: fixed per seed, apar
 # Settings that change how a run is watched or bounded, not what it computes: a checkpoint
 # written under other values of these is still this run's.
 RUN_ONLY = ("max_seconds", "threads", "log_every", "snapshot_every")
+LECAM_DECAY = 0.99  # memory of LeCam's anchors (as in the paper's code)
+ADA_INTERVAL = 4  # D-steps between ADA's adjustments of p (as in the paper)
+ADA_RAMP = 0.1  # p can move from 0 to 1 within this share of the D-steps
+CPU_STEPS = (1500, 5000)  # default_budget()'s range of steps on the CPU
+CUDA_STEPS_FACTOR, CUDA_WIDTH_FACTOR = 4, 2  # default_budget() on CUDA: longer and wider
+EMA_SHARE = 0.05  # default EMA memory, as a share of the steps
 
 
 @dataclass
@@ -65,12 +73,12 @@ class ImageGANConfig:
 
     Training length is ``steps`` (each ``d_steps`` discriminator updates and one generator
     update on batches of ``batch_size``), not epochs: small datasets need a step budget, not a
-    number of passes. Measured on a 2-core CPU (bf16, one thread): the defaults train
-    sklearn's 8x8 digits (1,797 images) at about 30-45 steps/s, to class-correct and varied
-    samples in about a minute; 28 px runs at about 9-10 steps/s (64 images a step).
+    number of passes. ``steps``, ``channels`` and ``ema_decay`` left to their defaults follow the
+    data and the device (:func:`default_budget`); the fitted model's config holds the values
+    used.
     """
 
-    steps: int = 2000
+    steps: int | None = None  # None: default_budget() for the data and the device
     batch_size: int = 64
     # Two time-scale: D learns twice as fast as G (measured: more varied samples than equal
     # rates on 8x8 digits, and classes right sooner than lr_g=1e-4 on 28 px MNIST).
@@ -79,11 +87,34 @@ class ImageGANConfig:
     betas: tuple[float, float] = (0.0, 0.99)
     d_steps: int = 1
     z_dim: int = 128
-    # Width multiplier of both networks (networks.width); None: 8 up to 16 px, else 16.
+    # Width multiplier of both networks (networks.width); None: default_budget().
     channels: int | None = None
     # Sample from a moving average of the generator's weights (warm-up: short memory early).
-    ema_decay: float | None = 0.999
+    # "auto": a memory of EMA_SHARE of the steps (default_budget()); null: no average.
+    ema_decay: float | str | None = "auto"
     diffaugment: str = DEFAULT_POLICY  # comma-separated subset of color,translation,cutout
+    # Transitional conditioning (Shahbazi et al. 2022): the class enters G and D's projection
+    # with a weight that ramps from 0 to 1 between these fractions of the steps; unconditional
+    # before. None: conditional from the first step.
+    class_transition: tuple[float, float] | None = None
+    # Keep the unconditional objective after the class enters (as in Shahbazi et al.): D's
+    # class-free term is trained on all real images (unlabelled too) and G optimises it, beside
+    # the conditional objective weighted by the class weight.
+    keep_unconditional: bool = False
+    # The strength of D's class projection term at full conditioning (1: the usual projection
+    # discriminator); below 1 the class-free term weighs more.
+    projection_weight: float = 1.0
+    # PacGAN: D judges packs of this many images of one class (real with real, fake with
+    # fake), so a generator whose samples of a class look alike is easy to tell apart.
+    pack: int = 1
+    # LeCam regularisation weight (Tseng et al. 2021): keeps D's scores on real and fake images
+    # near the moving averages of the other kind's. 0: off.
+    lecam: float = 0.0
+    # Adaptive augmentation strength (ADA, Karras et al. 2020): each DiffAugment transform hits
+    # each image with a probability p, tuned so that the mean sign of D's scores on real
+    # training images (ADA's r_t; 1 when D calls them all real) stays at this target (0.6 in
+    # the paper). None: every transform on every image (p = 1).
+    ada_target: float | None = None
     snapshot_every: int = 500  # steps between snapshot grids, when fit() is given a folder
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
     threads: int | None = None  # CPU threads; None: the free cores (core.training)
@@ -95,25 +126,59 @@ class ImageGANConfig:
             self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         except (TypeError, ValueError):
             raise AugmentError(f"betas must be two numbers, got {self.betas!r}") from None
+        if self.class_transition is not None:
+            span = self.class_transition
+            if not (
+                isinstance(span, list | tuple)
+                and len(span) == 2
+                and all(_number(v) for v in span)
+                and 0 <= span[0] <= span[1] <= 1
+            ):
+                raise AugmentError(
+                    "class_transition must be two fractions of the steps, 0 <= start <= end <= 1,"
+                    f" or null; got {span!r}"
+                )
+            self.class_transition = (float(span[0]), float(span[1]))
+        if not isinstance(self.keep_unconditional, bool):
+            raise AugmentError(
+                f"keep_unconditional must be true or false, got {self.keep_unconditional!r}"
+            )
+        if not _number(self.projection_weight) or self.projection_weight < 0:
+            raise AugmentError(
+                f"projection_weight must be a number >= 0, got {self.projection_weight!r}"
+            )
+        if not _number(self.lecam) or self.lecam < 0:
+            raise AugmentError(f"lecam must be a number >= 0, got {self.lecam!r}")
+        if self.ada_target is not None and not (
+            _number(self.ada_target) and 0 < self.ada_target < 1
+        ):
+            raise AugmentError(f"ada_target must be in (0, 1) or null, got {self.ada_target!r}")
+        if self.steps is not None:
+            self.steps = _whole("steps", self.steps, 1)
         for name, minimum in (
-            ("steps", 1),
             ("batch_size", 2),
             ("d_steps", 1),
             ("z_dim", 1),
             ("snapshot_every", 1),
             ("log_every", 1),
+            ("pack", 1),
         ):
             setattr(self, name, _whole(name, getattr(self, name), minimum))
         if self.channels is not None:
             self.channels = _whole("channels", self.channels, 1)
+        if self.batch_size % self.pack:
+            raise AugmentError(
+                f"batch_size ({self.batch_size}) must be a multiple of pack ({self.pack})"
+            )
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
             if not _number(value) or value <= 0:
                 raise AugmentError(f"{name} must be a positive number, got {value!r}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise AugmentError(f"betas must be two numbers in [0, 1), got {list(self.betas)}")
-        if self.ema_decay is not None and not (_number(self.ema_decay) and 0 <= self.ema_decay < 1):
-            raise AugmentError(f"ema_decay must be in [0, 1) or null, got {self.ema_decay!r}")
+        decay = self.ema_decay
+        if decay not in (None, "auto") and not (_number(decay) and 0 <= decay < 1):
+            raise AugmentError(f"ema_decay must be in [0, 1), auto or null, got {decay!r}")
         budget = self.max_seconds
         if budget is not None and not (_number(budget) and budget > 0):
             raise AugmentError(f"max_seconds must be positive or null, got {self.max_seconds!r}")
@@ -153,6 +218,7 @@ class ImageGAN:
 
     def __init__(self, **hyperparameters: Any) -> None:
         self.config = checked_config(ImageGANConfig, self.name, hyperparameters)
+        self._requested = self.config  # fit() resolves its budget from this one each time
         self.schema: ImageSchema | None = None
         self.generator: Generator | None = None
         self.device = torch.device("cpu")
@@ -171,6 +237,7 @@ class ImageGAN:
         curves: RunLog | None = None,
         fidelity_every: int = 0,
         checkpoint: Checkpointing | None = None,
+        unlabelled: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Train on ``data`` (images uint8 ``(N, C, H, W)``, labels indexing ``schema.classes``).
 
@@ -180,18 +247,25 @@ class ImageGAN:
         curves; with ``fidelity_every`` > 0 also the pixel-space Fréchet distance between 1,000
         images of the sampling generator and 1,000 real ones every that many steps (and at the
         end). ``checkpoint`` names a folder to checkpoint into and resume from (see
-        :func:`augment.core.training.train_gan`). Returns the training summary.
+        :func:`augment.core.training.train_gan`). ``unlabelled`` (uint8 ``(M, C, H, W)``, the
+        schema's shape) are images without a class: real images of the unconditional phase
+        (class weight 0, see ``class_transition``), never of a class. Returns the training
+        summary.
 
-        Under torchrun each process trains on every ``WORLD_SIZE``-th image with batches of
-        ``batch_size``; rank 0 alone writes snapshots.
+        Under torchrun each process trains on every ``WORLD_SIZE``-th image (labelled and
+        unlabelled) with batches of ``batch_size``; rank 0 alone writes snapshots.
         """
         _check_data(data, schema)
-        cfg = self.config
+        if unlabelled is not None:
+            unlabelled = _checked_unlabelled(unlabelled, schema)
+        images = len(data) + (0 if unlabelled is None else len(unlabelled))
+        cfg, budget = resolve_budget(self._requested, images, schema, resolve_device(device))
+        self.config = cfg
         main = distributed.is_main_process()
         folder = Path(snapshots) if snapshots is not None and main else None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        task = _ImageGANTask(cfg, data, schema, seed, folder)
+        task = _ImageGANTask(cfg, data, schema, seed, folder, unlabelled)
         probe = task.pixel_fd if curves is not None and fidelity_every > 0 else None
         loop = LoopConfig(
             steps=cfg.steps,
@@ -211,7 +285,9 @@ class ImageGAN:
             fingerprint={
                 "model": self.name,
                 "hyperparameters": {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY},
-                "data": data_digest(data.images, data.labels),
+                "data": data_digest(
+                    data.images, data.labels, *([] if unlabelled is None else [unlabelled])
+                ),
             },
         )
         summary = train_gan(task, loop)
@@ -222,11 +298,13 @@ class ImageGAN:
         seen = summary["steps"] * cfg.d_steps * cfg.batch_size * summary["processes"]
         summary.update(
             images=len(data),
+            unlabelled_images=0 if unlabelled is None else len(unlabelled),
             classes=len(schema.classes),
             size=schema.size,
             channels=schema.channels,
             batch_size=cfg.batch_size,
             network_channels=network_channels(cfg, schema),
+            budget=budget,
             # Real images through the discriminator per second (as many fakes go with them).
             images_per_second=round(seen / summary["seconds"], 1) if summary["seconds"] else None,
             epochs=round(seen / len(data), 2),
@@ -303,7 +381,97 @@ class ImageGAN:
         return gan
 
 
+# ---------------------------------------------------------------------------- budget
+def default_budget(images: int, size: int, device: torch.device | str) -> dict[str, Any]:
+    """Steps, width and EMA decay for ``images`` training images (labelled and unlabelled) of
+    ``size`` pixels on ``device``, when the config leaves them to their defaults.
+
+    - steps: ``1500 + 500 * log2(images / 250)``, rounded to 100, within 1,500-5,000 on the
+      CPU (500 images: 2,000; 1,250: 2,700; 5,500: 3,700); four times that on CUDA, where a
+      step costs milliseconds. More images hold more variety to learn.
+    - channels (networks.width's multiplier): 8 up to 16 px, 16 above on the CPU; twice that on
+      CUDA. Measured on a 2-core CPU: 8 gives class-correct, varied 8x8 digits in a minute (16
+      was no better for twice the time); at 28 px 8 was too narrow, 16 right.
+    - ema_decay: a memory of :data:`EMA_SHARE` of the steps, ``1 - 1 / (EMA_SHARE * steps)``.
+    """
+    kind = torch.device(device).type
+    steps = 1500 + 500 * math.log2(max(images, 1) / 250)
+    steps = int(min(max(round(steps, -2), CPU_STEPS[0]), CPU_STEPS[1]))
+    channels = default_channels(size)
+    if kind == "cuda":
+        steps, channels = steps * CUDA_STEPS_FACTOR, channels * CUDA_WIDTH_FACTOR
+    return {"steps": steps, "channels": channels, "ema_decay": ema_decay_for(steps)}
+
+
+def ema_decay_for(steps: int) -> float:
+    """The EMA decay whose memory (``1 / (1 - decay)`` steps) is EMA_SHARE of ``steps``."""
+    return round(1 - 1 / max(10.0, EMA_SHARE * steps), 6)
+
+
+def resolve_budget(
+    cfg: ImageGANConfig, images: int, schema: ImageSchema, device: torch.device
+) -> tuple[ImageGANConfig, dict[str, Any]]:
+    """``cfg`` with ``steps``, ``channels`` and an ``auto`` ema_decay filled in from
+    :func:`default_budget`, and a record of what was chosen and why (the training summary's
+    ``budget``)."""
+    auto = default_budget(images, schema.size, device)
+    chosen: dict[str, Any] = {}
+    for name in ("steps", "channels"):
+        if getattr(cfg, name) is None:
+            chosen[name] = auto[name]
+    steps = chosen.get("steps", cfg.steps)
+    if cfg.ema_decay == "auto":
+        chosen["ema_decay"] = ema_decay_for(steps)
+    record = {
+        **{name: getattr(cfg, name) for name in ("steps", "channels", "ema_decay")},
+        **chosen,
+        "auto": sorted(chosen),
+        "for": f"{images} images of {schema.size} px on {device.type}",
+    }
+    return dataclasses.replace(cfg, **chosen), record
+
+
 # ---------------------------------------------------------------------------- helpers
+def transition_weight(step: int, steps: int, span: tuple[float, float] | None) -> float:
+    """The class weight at ``step`` of ``steps``: 0 before ``span[0] * steps``, 1 from
+    ``span[1] * steps``, linear in between; always 1 without a span."""
+    if span is None:
+        return 1.0
+    start, end = span[0] * steps, span[1] * steps
+    if step >= end:
+        return 1.0
+    if step <= start:
+        return 0.0
+    return (step - start) / (end - start)
+
+
+def hinge_d(score_real: torch.Tensor, score_fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``."""
+    return F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean()
+
+
+def lecam_penalty(
+    score_real: torch.Tensor,
+    score_fake: torch.Tensor,
+    anchor_real: torch.Tensor,
+    anchor_fake: torch.Tensor,
+) -> torch.Tensor:
+    """LeCam regulariser (Tseng et al. 2021): ``mean(relu(D(real) - anchor_fake)^2) +
+    mean(relu(anchor_real - D(fake))^2)``, anchors being moving averages of D's scores."""
+    return (
+        F.relu(score_real - anchor_fake).pow(2).mean()
+        + F.relu(anchor_real - score_fake).pow(2).mean()
+    )
+
+
+def ada_adjust(
+    p: torch.Tensor, real_share: torch.Tensor, target: float, amount: float
+) -> torch.Tensor:
+    """ADA's update: ``p + amount * sign(real_share - target)``, kept in [0, 1].
+    ``real_share`` is the mean of sign(D(real)) over the last interval."""
+    return (p + amount * torch.sign(real_share - target)).clamp(0, 1)
+
+
 def network_channels(cfg: ImageGANConfig, schema: ImageSchema) -> int:
     """The width multiplier: ``cfg.channels``, or the default for the image size."""
     return cfg.channels or default_channels(schema.size)
@@ -315,9 +483,22 @@ def make_generator(cfg: ImageGANConfig, schema: ImageSchema) -> Generator:
 
 
 def make_discriminator(cfg: ImageGANConfig, schema: ImageSchema) -> Discriminator:
+    # A pack of cfg.pack images enters D as one image of pack x channels.
     return Discriminator(
-        schema.size, schema.channels, len(schema.classes), network_channels(cfg, schema)
+        schema.size, schema.channels * cfg.pack, len(schema.classes), network_channels(cfg, schema)
     )
+
+
+def pack_images(
+    images: torch.Tensor, labels: torch.Tensor, pack: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, C, H, W)`` images whose consecutive ``pack`` images share a class -> ``(N / pack,
+    pack * C, H, W)`` packs and one label per pack (PacGAN, Lin et al. 2018)."""
+    if pack == 1:
+        return images, labels
+    n, c, h, w = images.shape
+    packed = images.reshape(n // pack, pack * c, h, w)
+    return packed, labels[::pack]
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -355,6 +536,16 @@ def _check_data(data: ImageSplit, schema: ImageSchema) -> None:
     _label_codes(data.labels, len(schema.classes))
 
 
+def _checked_unlabelled(images: np.ndarray, schema: ImageSchema) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != schema.shape or images.dtype != np.uint8:
+        raise AugmentError(
+            f"unlabelled images must be uint8 {(-1, *schema.shape)} like the labelled ones, got"
+            f" {images.dtype} {images.shape}"
+        )
+    return np.ascontiguousarray(images)
+
+
 def _adam(net: torch.nn.Module, lr: float, cfg: ImageGANConfig) -> torch.optim.Optimizer:
     # The fused kernel updates every parameter in one pass (many small tensors here).
     try:
@@ -373,9 +564,13 @@ class _ImageGANTask:
         schema: ImageSchema,
         seed: int,
         snapshots: Path | None,
+        unlabelled: np.ndarray | None = None,
     ) -> None:
+        if cfg.steps is None or cfg.ema_decay == "auto":
+            raise AugmentError("the training task needs a resolved budget (resolve_budget)")
         self.cfg, self.schema, self.seed, self.folder = cfg, schema, seed, snapshots
         self._data = data
+        self._unlabelled = unlabelled
         self.policy = parse_policy(cfg.diffaugment)
         self.last_snapshot = 0
 
@@ -386,10 +581,19 @@ class _ImageGANTask:
         # (28 px step 1.4-1.8x faster in bf16 and fp32; 8 px 1.05-1.25x).
         fmt = torch.channels_last
         # The whole split (this rank's shard of it) goes to the device once, as uint8;
-        # batches are indexed there.
-        images = np.ascontiguousarray(self._data.images[shard])
-        self.images = torch.from_numpy(images).to(device).contiguous(memory_format=fmt)
+        # batches are indexed there. Unlabelled images (if any) follow the labelled ones in one
+        # tensor: labelled draws take indices below len(labels), unconditional draws any index.
+        pixels = self._data.images[shard]
+        if self._unlabelled is not None and len(self._unlabelled):
+            pixels = np.concatenate([pixels, self._unlabelled[shard]])
+        self.images = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+        self.images = self.images.contiguous(memory_format=fmt)
         self.labels = torch.from_numpy(np.ascontiguousarray(self._data.labels[shard])).to(device)
+        # Each class's images as a slice of class_order: for drawing packs of one class.
+        counts = torch.bincount(self.labels, minlength=len(schema.classes))
+        self.class_order = torch.argsort(self.labels, stable=True)
+        self.class_count = counts
+        self.class_start = torch.cumsum(counts, 0) - counts
         self.generator = set_memory_format(make_generator(cfg, schema).to(device), fmt)
         self.discriminator = set_memory_format(make_discriminator(cfg, schema).to(device), fmt)
         self.opt_g = _adam(self.generator, cfg.lr_g, cfg)
@@ -399,6 +603,13 @@ class _ImageGANTask:
             self.ema = copy.deepcopy(self.generator).requires_grad_(False)
         self._d_calls = 0
         self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.class_weight = 1.0
+        # LeCam's moving averages of D's mean score on real and on fake images.
+        self.lecam_anchors = torch.zeros(2, device=device)
+        # ADA: the augmentation probability and the running sum of sign(D(real)), on the device
+        # (no host sync); p starts at 0 and rises only when D starts to memorise.
+        self.augment_p = torch.zeros((), device=device) if cfg.ada_target is not None else None
+        self._ada_signs = torch.zeros((), device=device)
         # Snapshot noise and the noise that measures BatchNorm statistics come from private
         # streams, so writing snapshots never changes what training draws.
         self.grid_labels, self.grid_noise = self._grid_inputs()
@@ -427,22 +638,43 @@ class _ImageGANTask:
         self.last_snapshot = int(state["last_snapshot"])
 
     # -------------------------------------------------------------- steps
-    def _real(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.randint(len(self.labels), (n,), device=self.device)
+    def _real(self, n: int, unconditional: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        # Unconditional draws (class weight 0) take unlabelled images too; their label is a
+        # placeholder that a zero class weight ignores.
+        m = self.cfg.pack
+        if m > 1 and not unconditional:
+            # Packs of m images of one class (the class drawn with the data's mix).
+            y = self.labels[torch.randint(len(self.labels), (n // m,), device=self.device)]
+            offset = torch.rand(n // m, m, device=self.device) * self.class_count[y, None]
+            index = self.class_order[self.class_start[y, None] + offset.long()].reshape(-1)
+        else:
+            pool = len(self.images) if unconditional else len(self.labels)
+            index = torch.randint(pool, (n,), device=self.device)
         images = self.images[index].float().mul_(2 / 255).sub_(1)
-        return images, self.labels[index]
+        return images, self.labels[index.remainder_(len(self.labels))]
 
     def _fake_labels(self, n: int) -> torch.Tensor:
         # The classes of the data's own mix: real and fake batches then share one class prior,
-        # which the projection term would otherwise learn to tell apart.
-        return self.labels[torch.randint(len(self.labels), (n,), device=self.device)]
+        # which the projection term would otherwise learn to tell apart. One class per pack.
+        m = self.cfg.pack
+        y = self.labels[torch.randint(len(self.labels), (n // m,), device=self.device)]
+        return y.repeat_interleave(m)
 
     def d_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         self._d_calls += 1
         last = self._d_calls % cfg.d_steps == 0
-        real, y_real = self._real(cfg.batch_size)
-        y_fake = self._fake_labels(cfg.batch_size)
+        weight = self._set_class_weight(step)
+        n = cfg.batch_size
+        real, y_real = self._real(n, unconditional=weight == 0)
+        # With the class in and the unconditional objective kept, that objective gets its own
+        # real batch from all images when there are unlabelled ones (else it shares the batch).
+        keep = cfg.keep_unconditional and weight > 0
+        pooled = keep and len(self.images) > len(self.labels)
+        if pooled:
+            extra, y_extra = self._real(n, unconditional=True)
+            real, y_real = torch.cat([real, extra]), torch.cat([y_real, y_extra])
+        y_fake = self._fake_labels(n)
         z = torch.randn(cfg.batch_size, cfg.z_dim, device=self.device)
         # The last D-step's fake batch is kept, graph and all, for the G-step: the same signal
         # for one generator forward less per step.
@@ -451,18 +683,66 @@ class _ImageGANTask:
         if last:
             self._pending = (fake, y_fake)
         # One discriminator forward over real and fake (no BatchNorm in D, so this is exact).
-        images = diff_augment(torch.cat([real, fake.detach().to(real.dtype)]), self.policy)
-        scores = self.discriminator(images, torch.cat([y_real, y_fake])).float()
-        score_real, score_fake = scores.chunk(2)
-        loss = F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean()
+        both = torch.cat([real, fake.detach().to(real.dtype)])
+        images = diff_augment(both, self.policy, p=self.augment_p)
+        images, labels = pack_images(images, torch.cat([y_real, y_fake]), cfg.pack)
+        free, projection = self.discriminator.parts(images, labels)
+        d_weight = weight * cfg.projection_weight
+        free, scores = free.float(), (free + d_weight * projection).float()
+        k = n // cfg.pack  # packs per batch
+        score_real, score_fake = scores[:k], scores[-k:]
+        loss = hinge_d(score_real, score_fake)
+        if keep:
+            # L = L_unconditional + w * L_conditional: equal to the unconditional phase's loss
+            # at w = 0, so the transition stays smooth.
+            free_real = free[k : 2 * k] if pooled else free[:k]
+            loss = hinge_d(free_real, free[-k:]) + weight * loss
+        out = {"real": score_real.detach().mean(), "fake": score_fake.detach().mean()}
+        if cfg.lecam > 0:
+            self.lecam_anchors.lerp_(torch.stack([out["real"], out["fake"]]), 1 - LECAM_DECAY)
+            penalty = lecam_penalty(score_real, score_fake, *self.lecam_anchors)
+            loss = loss + cfg.lecam * penalty
+            out["lecam"] = penalty.detach()
+        if self.augment_p is not None:
+            self._ada_update(score_real.detach())
+            out["augment_p"] = self.augment_p
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return {
-            "loss_d": loss.detach(),
-            "real": score_real.detach().mean(),
-            "fake": score_fake.detach().mean(),
-        }
+        return {"loss_d": loss.detach(), **out}
+
+    def _set_class_weight(self, step: int) -> float:
+        weight = transition_weight(step, self.cfg.steps, self.cfg.class_transition)
+        self.class_weight = weight
+        for net in (self.generator, self.ema):
+            if net is not None:
+                net.class_weight = weight
+        return weight
+
+    def _ada_update(self, score_real: torch.Tensor) -> None:
+        """Every ADA_INTERVAL D-steps move p by a fixed amount towards the target: up when D
+        scores more real training images as real than ada_target (it is memorising them)."""
+        self._ada_signs += torch.sign(score_real).sum()
+        if self._d_calls % ADA_INTERVAL == 0:
+            share = self._ada_signs / (ADA_INTERVAL * len(score_real))
+            self.augment_p.copy_(
+                ada_adjust(
+                    self.augment_p,
+                    share,
+                    self.cfg.ada_target,
+                    ADA_INTERVAL / (ADA_RAMP * self.cfg.steps * self.cfg.d_steps),
+                )
+            )
+            self._ada_signs.zero_()
+
+    def stats(self) -> dict[str, float]:
+        """Schedule and regulariser state, for diagnostics (reads the device)."""
+        out = {"class_weight": self.class_weight}
+        if self.augment_p is not None:
+            out["augment_p"] = float(self.augment_p)
+        if self.cfg.lecam > 0:
+            out["lecam_real"], out["lecam_fake"] = self.lecam_anchors.tolist()
+        return out
 
     def g_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
@@ -474,7 +754,12 @@ class _ImageGANTask:
             fake = self.generator(z, y_fake)
         # D's weights need no gradients here: skipping them saves a third of the backward.
         self.discriminator.requires_grad_(False)
-        loss = -self.discriminator(diff_augment(fake, self.policy), y_fake).float().mean()
+        images = diff_augment(fake, self.policy, p=self.augment_p)
+        free, projection = self.discriminator.parts(*pack_images(images, y_fake, cfg.pack))
+        weight = self.class_weight
+        loss = -(free + weight * cfg.projection_weight * projection).float().mean()
+        if cfg.keep_unconditional and weight > 0:
+            loss = -free.float().mean() + weight * loss
         self.discriminator.requires_grad_(True)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -499,9 +784,12 @@ class _ImageGANTask:
     @torch.no_grad()
     def final_generator(self) -> Generator:
         """The generator to keep: the EMA one (else the live one), with BatchNorm statistics
-        measured on its own activations: the running ones belong to the live weights."""
+        measured on its own activations: the running ones belong to the live weights. It is
+        fully conditional (class weight 1), whatever step training stopped at."""
+        net = self._sampler()
+        net.class_weight = 1.0
         with cpu_thread_limit(self.device, self.cfg.threads):
-            return self._standing_stats(self._sampler()).eval()
+            return self._standing_stats(net).eval()
 
     @torch.no_grad()
     def _standing_stats(self, net: Generator) -> Generator:

@@ -26,9 +26,10 @@ from tqdm import tqdm
 
 from augment.core.files import PREPARED_DATA, check_output_dir
 from augment.errors import AugmentError
-from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
+from augment.images.bundle import UNLABELLED, ImageBundle, ImageSplit, write_image_bundle
 from augment.images.readers import (
     DEFAULT_SIZE,
+    IDX_IMAGES_MAGIC,
     FileResult,
     array_layout,
     array_pixels,
@@ -39,11 +40,14 @@ from augment.images.readers import (
     is_idx_images_name,
     is_idx_labels_name,
     label_classes,
+    list_image_files,
     load_digits_images,
     own_size_rule,
+    read_idx,
     read_idx_pair,
     read_image_file,
     read_npz,
+    read_npz_images,
     scan_image_folder,
     to_channels,
 )
@@ -85,6 +89,7 @@ def ingest_images(
     seed: int = 0,
     per_class: int | None = None,
     max_bad_fraction: float = 0.05,
+    unlabelled: str | Path | None = None,
     progress: bool = True,
 ) -> ImageBundle:
     """Prepare an image set for the other stages and write it to ``out``.
@@ -95,6 +100,13 @@ def ingest_images(
     many train images per class (validation and test unchanged). Files that cannot be read are
     skipped; more than ``max_bad_fraction`` of them is an error.
 
+    ``unlabelled`` is a source of images without classes (a folder, searched recursively, whose
+    sub-folders mean nothing; an ``.npz`` with ``x``; an IDX images file, or a folder of IDX
+    files, whose ``train-*`` file is read): brought to the same size and channels and stored
+    as ``unlabelled.safetensors``, for the image GAN's unconditional phase only. No classifier
+    trains on them. Exact copies of a train, validation or test image are dropped (counted in
+    ``schema.json``), so test images never reach the GAN this way.
+
     Example:
         >>> bundle = ingest_images("digits", out=tmp_path / "prepared")  # doctest: +SKIP
         >>> bundle.schema.shape
@@ -102,6 +114,8 @@ def ingest_images(
     """
     _check_options(size, channels, test_size, validation_size, per_class, max_bad_fraction)
     inputs = () if str(source) in BUILTIN_IMAGES else (source,)
+    if unlabelled is not None:
+        inputs = (*inputs, unlabelled)
     check_output_dir(out, PREPARED_DATA, inputs)
     loaded = _load(source, size, max_bad_fraction, progress)
     _check_classes(loaded, str(source))
@@ -135,6 +149,11 @@ def ingest_images(
         "validation": ImageSplit(pixels[validation], labels[validation]),
         "test": ImageSplit(pixels[test], labels[test]),
     }
+    extra = None
+    if unlabelled is not None:
+        extra, info["unlabelled"] = _unlabelled(
+            unlabelled, size, channels, splits, max_bad_fraction, progress
+        )
     schema = ImageSchema(
         classes=loaded.classes,
         size=size,
@@ -144,10 +163,12 @@ def ingest_images(
         splits={name: len(split) for name, split in splits.items()},
         skipped=loaded.skipped,
     )
-    bundle = write_image_bundle(out, schema, splits, inputs)
+    if extra is not None:
+        schema.splits[UNLABELLED] = len(extra)
+    bundle = write_image_bundle(out, schema, splits, inputs, unlabelled=extra)
     logger.info(
         "ingested %s: %d classes, %dx%d px, %d channel%s; train %d, validation %d, test %d"
-        " images%s; %d skipped -> %s",
+        " images%s%s; %d skipped -> %s",
         source,
         len(schema.classes),
         size,
@@ -158,10 +179,97 @@ def ingest_images(
         len(validation),
         len(test),
         f" (per_class {per_class})" if per_class is not None else "",
+        f"; {len(extra)} unlabelled" if extra is not None else "",
         len(loaded.skipped),
         out,
     )
     return bundle
+
+
+def _unlabelled(
+    source: str | Path,
+    size: int,
+    channels: int,
+    splits: dict[str, ImageSplit],
+    max_bad: float,
+    progress: bool,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The unlabelled images at the labelled set's size and channels, without exact copies of
+    any labelled image, and what was done (for ``schema.json``)."""
+    path = Path(source)
+    if str(source) in BUILTIN_IMAGES and not path.exists():
+        raise AugmentError(f"unlabelled: the built-in {source} is labelled; give a folder or file")
+    if not path.exists():
+        raise AugmentError(f"unlabelled image source not found: {path}")
+    skipped: list[dict[str, str]] = []
+    if path.is_dir() and _idx_folder(path):
+        kind, images = "idx", read_idx(find_idx_files(path)[0], IDX_IMAGES_MAGIC)
+    elif path.is_dir():
+        kind, (images, skipped) = "folder", _unlabelled_folder(path, size, max_bad, progress)
+    elif path.name.lower().endswith(".npz"):
+        kind, images = "npz", read_npz_images(path)
+    elif is_idx_images_name(path.name.lower()):
+        kind, images = "idx", read_idx(path, IDX_IMAGES_MAGIC)
+    else:
+        raise AugmentError(
+            f"unsupported unlabelled image source {path}: use a folder of images, an .npz with"
+            " an array x, or an MNIST IDX images file"
+        )
+    pixels = _finalise(images, size, channels, progress)
+    known = {name: {_digest(x) for x in split.images} for name, split in splits.items()}
+    keep = np.ones(len(pixels), dtype=bool)
+    dropped = dict.fromkeys(splits, 0)
+    for i, image in enumerate(pixels):
+        digest = _digest(image)
+        for name, digests in known.items():
+            if digest in digests:
+                keep[i] = False
+                dropped[name] += 1
+                break
+    if dropped["test"] or dropped["validation"] or dropped["train"]:
+        logger.warning(
+            "unlabelled: dropped %d exact copies of labelled images (train %d, validation %d,"
+            " test %d)",
+            int((~keep).sum()),
+            dropped["train"],
+            dropped["validation"],
+            dropped["test"],
+        )
+    if not keep.any():
+        raise AugmentError(f"unlabelled: every image in {path} is a copy of a labelled image")
+    info = {
+        "path": str(path),
+        "kind": kind,
+        "images": len(pixels),
+        "kept": int(keep.sum()),
+        "dropped_copies": dropped,
+        "skipped": skipped,
+    }
+    return np.ascontiguousarray(pixels[keep]), info
+
+
+def _unlabelled_folder(
+    root: Path, size: int, max_bad: float, progress: bool
+) -> tuple[list[np.ndarray], list[dict[str, str]]]:
+    files = list_image_files(root)
+    if not files:
+        raise AugmentError(f"no image files (PNG, JPEG, BMP, GIF, WebP, TIFF) found in {root}")
+    results = _read_files(root, files, size, progress)
+    skipped = [{"file": r.relative, "reason": r.reason} for r in results if r.image is None]
+    for item in skipped[:MAX_NAMED_WARNINGS]:
+        logger.warning("skipping unreadable image %s: %s", root / item["file"], item["reason"])
+    if skipped and len(skipped) / len(results) > max_bad:
+        first = skipped[0]
+        raise AugmentError(
+            f"{len(skipped)} of {len(results)} unlabelled image files in {root} could not be"
+            f" read (more than max_bad_fraction {max_bad:.1%}); first: {first['file']}:"
+            f" {first['reason']}"
+        )
+    return [r.image for r in results if r.image is not None], skipped
+
+
+def _digest(image: np.ndarray) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
 
 
 def prepare_images(

@@ -125,6 +125,9 @@ class Generator(nn.Module):
         levels = resolutions(size)
         self.size, self.z_dim, self.base = size, z_dim, levels[0]
         self.memory_format = torch.contiguous_format  # see set_memory_format()
+        # How much the class enters (0: unconditional, 1: fully conditional); training ramps it
+        # up (transitional conditioning), a trained generator samples at 1.
+        self.class_weight = 1.0
         embed_dim = embed_dim or z_dim
         self.embed = nn.Embedding(num_classes, embed_dim)
         cond_dim = z_dim + embed_dim
@@ -144,7 +147,7 @@ class Generator(nn.Module):
         _init(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        c = torch.cat([z, self.embed(y)], dim=1)
+        c = torch.cat([z, self.embed(y) * self.class_weight], dim=1)
         h = self.linear(c)
         h = h.view(len(z), self.c0, self.base, self.base)
         h = h.contiguous(memory_format=self.memory_format)
@@ -216,9 +219,15 @@ class Discriminator(nn.Module):
         self.linear = _sn(nn.Linear(c_in, 1))
         self.embed = _sn(nn.Embedding(num_classes, c_in))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, class_weight: float = 1.0) -> torch.Tensor:
+        """Scores ``(N,)``: the unconditional term plus ``class_weight`` times the projection."""
+        unconditional, projection = self.parts(x, y)
+        return unconditional + class_weight * projection
+
+    def parts(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The unconditional term ``linear(h)`` and the class projection ``<embed(y), h>``."""
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
-        return self.linear(h).squeeze(1) + (self.embed(y) * h).sum(dim=1)
+        return self.linear(h).squeeze(1), (self.embed(y) * h).sum(dim=1)
 
 
 def _init(net: nn.Module) -> None:

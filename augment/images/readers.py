@@ -235,6 +235,20 @@ def _count_images(folder: Path, limit: int = 100_000) -> int:
     return count
 
 
+def list_image_files(root: Path) -> list[Path]:
+    """Every image file (by extension) under ``root``, recursively, sorted; hidden files and
+    folders skipped. For unlabelled images: sub-folders carry no meaning."""
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(
+            Path(folder) / name
+            for name in names
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+        )
+    return sorted(found)
+
+
 def read_image_file(path: Path, root: Path, size: int | None) -> FileResult:
     """Read, check and convert one file. Never raises for a bad file: it sets ``reason``.
 
@@ -432,6 +446,23 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if y.ndim != 1 or len(y) != len(x):
         raise AugmentError(f"{path}: y must hold one label per image: x {x.shape}, y {y.shape}")
     return array_pixels(x, path), y
+
+
+def read_npz_images(path: Path) -> np.ndarray:
+    """``x`` of an ``.npz`` (as :func:`read_npz` reads it); a ``y`` array, if any, is ignored."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise AugmentError(
+                    f"{path} needs an array 'x' (images); it holds"
+                    f" {', '.join(archive.files) or 'nothing'}"
+                )
+            x = archive["x"]
+    except FileNotFoundError:
+        raise AugmentError(f"file not found: {path}") from None
+    except (OSError, ValueError, EOFError, zlib.error) as exc:
+        raise AugmentError(f"cannot read {path}: {_short_reason(exc)}") from None
+    return array_pixels(array_layout(x, path), path)
 
 
 def array_layout(x: np.ndarray, path: Path) -> np.ndarray:

@@ -35,6 +35,7 @@ def ingest(
     channels: int | None = DEFAULTS.channels,
     per_class: int | None = DEFAULTS.per_class,
     max_bad_fraction: float = DEFAULTS.max_bad_fraction,
+    unlabelled: str | Path | None = DEFAULTS.unlabelled,
     progress: bool = True,
 ) -> TabularBundle | ImageBundle:
     """Prepare ``source`` and write train / validation / test splits and ``schema.json`` to
@@ -44,8 +45,10 @@ def ingest(
     overrides), ``categorical_threshold`` and ``max_categories`` (see
     :func:`augment.tabular.ingest.ingest_table`). Images take ``size`` (square pixels, 8 to 64),
     ``channels`` (1 or 3), ``per_class`` (keep this many training images per class: the low-data
-    option) and ``max_bad_fraction`` (the share of unreadable files tolerated; see
-    :func:`augment.images.ingest.ingest_images`). The test split is held out from every GAN.
+    option), ``max_bad_fraction`` (the share of unreadable files tolerated) and
+    ``unlabelled`` (a folder or file of images without classes, for the image GAN's
+    unconditional phase only; see :func:`augment.images.ingest.ingest_images`). The test split
+    is held out from every GAN.
 
     Example:
         >>> import augment
@@ -68,6 +71,7 @@ def ingest(
         channels=channels,
         per_class=per_class,
         max_bad_fraction=max_bad_fraction,
+        unlabelled=unlabelled,
     )  # checks every value's type: one error naming a wrong one
     if is_image_source(settings.source):
         if settings.label is not None:
@@ -82,9 +86,10 @@ def ingest(
             seed=settings.seed,
             per_class=settings.per_class,
             max_bad_fraction=settings.max_bad_fraction,
+            unlabelled=settings.unlabelled,
             progress=progress,
         )
-    for name in ("size", "channels", "per_class"):
+    for name in ("size", "channels", "per_class", "unlabelled"):
         if getattr(settings, name) is not None:
             logger.warning("%s applies to image sources only: ignored for %s", name, source)
     return ingest_table(

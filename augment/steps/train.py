@@ -96,6 +96,9 @@ def train(
         snapshots = dvclive = None
     if modality == IMAGE:
         fit_options["snapshots"] = snapshots
+        unlabelled = bundle.unlabelled
+        if unlabelled is not None:
+            fit_options["unlabelled"] = unlabelled
     elif snapshots is not None:
         logger.warning("snapshots are sample grids of images: ignored for a table")
     if dvclive is not None and spec.own:
