@@ -6,7 +6,7 @@ order, each a new process, so a block may use what an earlier one wrote, as a re
 Only what a reader brings is added, or what makes the run short:
 
 - the reader's own files the README names: ``my.csv`` and ``my.parquet`` (label ``churn``),
-  ``photos/`` (an image folder), ``arrays.npz``, and MNIST IDX files in
+  ``photos/`` (an image folder), ``unsorted/`` (images without classes), ``arrays.npz``, and MNIST IDX files in
   ``../shared/datasets/mnist`` beside the clone;
 - small budgets: the clone's params.yaml gets tiny evaluation and training settings, its
   built-in Adult copy is cut to 2,000 + 800 rows, and a ``sitecustomize`` hook stops every GAN
@@ -185,6 +185,10 @@ def readers_files(clone: Path) -> None:
         for i in range(30):
             pixels = np.clip(level + rng.integers(-30, 30, (16, 16, 3)), 0, 255)
             Image.fromarray(pixels.astype(np.uint8)).save(clone / "photos" / name / f"{i}.png")
+    (clone / "unsorted" / "batch1").mkdir(parents=True)
+    for i in range(40):
+        pixels = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
+        Image.fromarray(pixels).save(clone / "unsorted" / "batch1" / f"{i}.jpg")
     x = rng.integers(0, 256, (120, 12, 12)).astype(np.uint8)
     np.savez(clone / "arrays.npz", x=x, y=np.arange(120) % 4)
     mnist = clone.parent / "shared" / "datasets" / "mnist"
