@@ -255,17 +255,31 @@ def _unlabelled_folder(
     if not files:
         raise AugmentError(f"no image files (PNG, JPEG, BMP, GIF, WebP, TIFF) found in {root}")
     results = _read_files(root, files, size, progress)
+    skipped = _unreadable(results, root, max_bad, "unlabelled image files")
+    return [r.image for r in results if r.image is not None], skipped
+
+
+def _unreadable(
+    results: list[FileResult], root: Path, max_bad: float, what: str
+) -> list[dict[str, str]]:
+    """The files of ``results`` that could not be read, each warned about (the first few by
+    name); more than ``max_bad`` of them is an error naming the first."""
     skipped = [{"file": r.relative, "reason": r.reason} for r in results if r.image is None]
     for item in skipped[:MAX_NAMED_WARNINGS]:
         logger.warning("skipping unreadable image %s: %s", root / item["file"], item["reason"])
+    if len(skipped) > MAX_NAMED_WARNINGS:
+        logger.warning(
+            "... and %d more unreadable images (all listed under 'skipped' in schema.json)",
+            len(skipped) - MAX_NAMED_WARNINGS,
+        )
     if skipped and len(skipped) / len(results) > max_bad:
         first = skipped[0]
         raise AugmentError(
-            f"{len(skipped)} of {len(results)} unlabelled image files in {root} could not be"
-            f" read (more than max_bad_fraction {max_bad:.1%}); first: {first['file']}:"
-            f" {first['reason']}"
+            f"{len(skipped)} of {len(results)} {what} in {root} could not be read"
+            f" ({len(skipped) / len(results):.1%}, more than max_bad_fraction {max_bad:.1%});"
+            f" first: {first['file']}: {first['reason']}"
         )
-    return [r.image for r in results if r.image is not None], skipped
+    return skipped
 
 
 def _digest(image: np.ndarray) -> bytes:
@@ -435,22 +449,7 @@ def _load_folder(root: Path, size: int | None, max_bad: float, progress: bool) -
             ignored[0],
         )
     results = _read_files(root, [path for path, _ in files], size, progress)
-
-    skipped = [{"file": r.relative, "reason": r.reason} for r in results if r.image is None]
-    for item in skipped[:MAX_NAMED_WARNINGS]:
-        logger.warning("skipping unreadable image %s: %s", root / item["file"], item["reason"])
-    if len(skipped) > MAX_NAMED_WARNINGS:
-        logger.warning(
-            "... and %d more unreadable images (all listed under 'skipped' in schema.json)",
-            len(skipped) - MAX_NAMED_WARNINGS,
-        )
-    if skipped and len(skipped) / len(results) > max_bad:
-        first = skipped[0]
-        raise AugmentError(
-            f"{len(skipped)} of {len(results)} image files in {root} could not be read"
-            f" ({len(skipped) / len(results):.1%}, more than max_bad_fraction {max_bad:.1%});"
-            f" first: {first['file']}: {first['reason']}"
-        )
+    skipped = _unreadable(results, root, max_bad, "image files")
 
     images = [r.image for r in results if r.image is not None]
     labels = np.array(
