@@ -146,10 +146,18 @@ def _fid_table(rows: list[tuple[str, FeatureFidelity]]) -> list[str]:
 def _settings_lines(result: EvaluationResult) -> list[str]:
     s = result.settings
     budget = (
-        f"{s['epochs']:g} epochs over each recipe's training set"
+        f"a budget of {s['epochs']:g} passes over each recipe's training set, at least "
+        f"{s['steps']} and at most {s.get('max_steps', 'any number of')} optimizer steps"
         if s["epochs"] is not None
         else f"{s['steps']} optimizer steps per fit whatever the recipe's size"
     )
+    if s.get("patience") is not None:
+        budget += (
+            f", stopped early after {s['patience']} validation scores (about one per pass) "
+            "without a better macro-F1, keeping the best weights; validation images: a seeded "
+            f"subset of the validation split with at most max(k, {s.get('validation_floor')}) "
+            "per class, k the block's training images of the class"
+        )
     return [
         f"- Classifier: {result.primary_classifier} from scratch, AdamW with a one-cycle "
         f"schedule, {budget}, batches of {s['batch_size']}; BatchNorm statistics from training, "
