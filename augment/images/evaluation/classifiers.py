@@ -12,12 +12,31 @@ real test split, and whose penultimate layer serves as the feature extractor for
   32 px, 2 above), no max-pool. 512 features. About 0.56 GMAC per image at 32 or 64 px: a step
   of 128 images takes 3-4 s on one CPU core, so it is for a GPU.
 
-Training is a fixed number of optimizer steps (AdamW, one-cycle cosine schedule), not epochs: a
-recipe with 30 images per class gets as many updates as one with 3,000, so tiny subsets still
-train, and every recipe of a seed costs the same. Batches are drawn without replacement within a
-pass over the training set, from uint8 tensors kept on the device; classic augmentation runs on
-the device, per batch, with its own random parameters per image. Everything random (weights,
-batch order, augmentation) comes from the fit's seed, so a fit on the CPU is reproducible.
+Training trains to convergence (:func:`train_classifier` with ``patience``), so that every
+recipe is judged at its best: a recipe with more or harder images (synthetic ones, classic
+augmentation) is not cut short by a budget sized for the smallest one.
+
+* The step budget grows with the training set: ``ceil(epochs x n / batch)`` steps
+  (:func:`steps_cap`; the evaluation's ``epochs`` is 100), at least ``steps`` (300, the former
+  fixed budget, which 10 images per class need whatever their number) and at most
+  ``max_steps`` (3,000, which bounds the cost of a big recipe; early stopping usually ends it
+  sooner).
+* Every ``eval_every`` steps, about one pass over the training set but at least
+  ``EVAL_EVERY_MIN`` (10: scoring after every step of a one-batch set would cost more than
+  training) and at most ``EVAL_EVERY_MAX`` (100: a large set is still checked often), the
+  network scores the validation images. The criterion is macro-F1, the metric every recipe is
+  scored by; cross-entropy only breaks ties (frequent on a small validation set), since alone it
+  keeps creeping down long after the predictions stopped changing and rises with
+  over-confidence while macro-F1 still improves. The best weights are kept as a copy on the
+  device; only these scores reach the host, never the per-step loss.
+* After ``patience`` (5) scores without a better macro-F1 the rate decays (cosine, over a fifth
+  of the steps run, :class:`_PlateauSchedule`) and the fit stops; the best weights come back.
+  Warm-up: 45 steps. A fixed budget (``patience=None``) keeps the one-cycle cosine schedule.
+
+Batches are drawn without replacement within a pass over the training set, from uint8 tensors
+kept on the device; classic augmentation runs on the device, per batch, with its own random
+parameters per image. Everything random (weights, batch order, augmentation) comes from the
+fit's seed, and the validation scores draw nothing, so a fit on the CPU is reproducible.
 """
 
 from __future__ import annotations
