@@ -51,7 +51,9 @@ from augment.images.evaluation.runner import (
 )
 
 
-def run(data: str, per_class: int | None, seeds: int, seed: int = 0) -> list[dict]:
+def run(
+    data: str, per_class: int | None, seeds: int, modes: list[str], seed: int = 0
+) -> list[dict]:
     bundle = ImageBundle.load(data)
     schema = bundle.schema
     train, test = bundle.train, bundle.test
@@ -65,7 +67,7 @@ def run(data: str, per_class: int | None, seeds: int, seed: int = 0) -> list[dic
     validation = validation_subset(bundle.split("validation"), counts, VALIDATION_FLOOR, val_rng)
     arch = resolve_classifier("auto", schema.size)
     rows = []
-    for mode in ("fixed", "early"):
+    for mode in modes:
         early = mode == "early"
         budget = (
             steps_cap(
@@ -93,6 +95,7 @@ def run(data: str, per_class: int | None, seeds: int, seed: int = 0) -> list[dic
                     flip=False,
                     device="cpu",
                     patience=DEFAULT_PATIENCE if early else None,
+                    min_steps=DEFAULT_STEPS,
                 )
                 got, secs, _, log = fit_and_score(
                     task,
@@ -145,11 +148,13 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--modes", default="fixed,early", help="fixed, early or both")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.time()
-    rows = [row for data in args.data for row in run(data, args.per_class, args.seeds)]
+    modes = args.modes.split(",")
+    rows = [row for data in args.data for row in run(data, args.per_class, args.seeds, modes)]
     print("\n| data | mode | real macro-F1 | classic gain [95% CI] | steps real / classic "
           "| s per fit real / classic |\n|---|---|---|---|---|---|")  # fmt: skip
     for row in rows:

@@ -349,6 +349,9 @@ def test_early_stopping_stops_well_before_the_cap_when_validation_is_easy(
     assert log.best_macro_f1 == 1.0  # three clean patterns: perfect soon
     assert log.stopped_early and log.steps < 200 and log.best_step <= log.steps
     assert log.evaluations == math.ceil(log.steps / 10)
+    # min_steps: the same easy set, but no fit ends sooner (the former fixed budget's floor)
+    floored = _fit(bundle, steps=2000, patience=2, eval_every=10, min_steps=150).training_log
+    assert 150 <= floored.steps < 250 and floored.stopped_early
 
 
 def test_early_stopping_returns_the_best_weights_not_the_last(

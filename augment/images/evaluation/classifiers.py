@@ -31,7 +31,12 @@ augmentation) is not cut short by a budget sized for the smallest one.
   device; only these scores reach the host, never the per-step loss.
 * After ``patience`` (5) scores without a better macro-F1 the rate decays (cosine, over a fifth
   of the steps run, :class:`_PlateauSchedule`) and the fit stops; the best weights come back.
-  Warm-up: 45 steps. A fixed budget (``patience=None``) keeps the one-cycle cosine schedule.
+  The decay ends no sooner than ``min_steps`` (the evaluation passes its ``steps``, 300): with
+  plain early stopping, fits ended at 110-340 steps, and on MNIST with 50 images per class
+  classic augmentation's fits stopped short of the fixed budget and lost 0.005 macro-F1 to it
+  (classic over real +0.021 [+0.017, +0.025] against +0.025 [+0.021, +0.029] with 300 fixed
+  steps, 5 seeds). Warm-up: 45 steps. A fixed budget (``patience=None``) keeps the one-cycle
+  cosine schedule.
 
 Batches are drawn without replacement within a pass over the training set, from uint8 tensors
 kept on the device; classic augmentation runs on the device, per batch, with its own random
@@ -260,6 +265,7 @@ def train_classifier(
     validation_labels: torch.Tensor | None = None,
     patience: int | None = None,
     eval_every: int | None = None,
+    min_steps: int = 0,
 ) -> ImageClassifier:
     """Train a fresh ``arch`` network on ``images`` (uint8 ``(N, C, H, W)`` on the device) and
     ``labels`` (int64 class indices); returned in eval mode, with what the fit did in its
@@ -269,7 +275,8 @@ def train_classifier(
     ``validation_images`` / ``validation_labels``, on the device) ``steps`` is the cap: every
     ``eval_every`` steps (None: :func:`evaluation_interval`) the network scores the validation
     images, the best weights so far are kept (a copy on the device), and the fit stops after
-    ``patience`` scores without improvement and returns the best weights, not the last. Only
+    ``patience`` scores without improvement (and the final decay, which ends no sooner than
+    ``min_steps``) and returns the best weights, not the last. Only
     those scores bring a number to the host. A training set smaller than ``batch_size`` is used
     whole at every step.
     """
@@ -291,7 +298,7 @@ def train_classifier(
     every = int(eval_every) if eval_every else evaluation_interval(len(images), batch_size)
     # Fixed budget: one-cycle over it. Early stopping: warm-up, a constant rate until the
     # validation score plateaus, then a short cosine decay (_PlateauSchedule).
-    plateau = _PlateauSchedule(lr, steps, every) if early else None
+    plateau = _PlateauSchedule(lr, steps, every, min_steps) if early else None
     sched = (
         None
         if early
@@ -333,7 +340,7 @@ def train_classifier(
             if (f1, -ce) > best_key:
                 best_key, best_step = (f1, -ce), step
                 best = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if since_best >= int(patience):  # type: ignore[arg-type]
+            if since_best >= int(patience) and step >= plateau.earliest:  # type: ignore[arg-type]
                 plateau.decay_from(step)
     if best is not None:
         model.load_state_dict(best)
@@ -351,7 +358,8 @@ def train_classifier(
 class _PlateauSchedule:
     """The learning rate of an early-stopped fit of at most ``cap`` steps: a linear warm-up
     from ``lr / 25`` over ``WARMUP_STEPS`` (at most 15% of the cap), then ``lr`` until
-    :meth:`decay_from` is called (the validation score has stopped improving) or the last
+    :meth:`decay_from` is called (the validation score has stopped improving, at ``earliest``
+    or later, so that the fit runs at least ``min_steps``) or the last
     ``DECAY_SHARE`` of the cap begins, then a cosine decay to 0 over ``DECAY_SHARE`` of the
     steps run (at least two evaluation intervals), at whose end the fit stops (``end``).
 
@@ -360,10 +368,12 @@ class _PlateauSchedule:
     plateau at full rate scored macro-F1 0.986 on the test split after 200 steps; one-cycle over
     1,000 fixed steps 0.989."""
 
-    def __init__(self, lr: float, cap: int, every: int) -> None:
+    def __init__(self, lr: float, cap: int, every: int, min_steps: int = 0) -> None:
         self.lr = lr
         self.cap = max(1, int(cap))
         self.every = every
+        # The decay starting here ends at min_steps: no fit stops sooner.
+        self.earliest = math.ceil((1 - DECAY_SHARE) * min(int(min_steps), self.cap))
         self.warmup = max(1, min(WARMUP_STEPS, round(0.15 * self.cap)))
         self.latest = self.cap - math.ceil(DECAY_SHARE * self.cap)
         self.start: int | None = None
@@ -433,6 +443,7 @@ class FitTask:
     keep_model: bool = False
     patience: int | None = None
     eval_every: int | None = None
+    min_steps: int = 0
 
 
 def fit_and_score(
@@ -465,6 +476,7 @@ def fit_and_score(
         validation_labels=torch.from_numpy(y_validation).to(device) if early else None,
         patience=task.patience if early else None,
         eval_every=task.eval_every,
+        min_steps=task.min_steps,
     )
     proba = predict_proba(model, torch.from_numpy(test_images).to(device))
     scores = classification_scores(y_test, proba, minority=0)

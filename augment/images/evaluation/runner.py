@@ -10,10 +10,11 @@ Protocol (docs/architecture.md, "Evaluation protocol"), mirroring the tabular on
 * each fit trains to convergence, so every recipe is judged at its best: its step budget grows
   with its training set (``epochs`` passes, at least ``steps``, at most ``max_steps``), it scores
   real **validation** images about once per pass and stops after ``patience`` scores without a
-  better macro-F1, keeping its best weights. The validation images are a seeded stratified
-  subset of the bundle's validation split with at most ``max(k, VALIDATION_FLOOR)`` images per
-  class, k the block's real training images per class: a user with 10 images per class does not
-  own hundreds of validation images. The same subset serves every recipe and seed of a block.
+  better macro-F1 (never before ``steps``), keeping its best weights. The validation images are
+  a seeded stratified subset of the bundle's validation split with at most
+  ``max(k, VALIDATION_FLOOR)`` images per class, k the block's real training images of the
+  class: a user with 10 images per class does not own hundreds of validation images. The same
+  subset serves every recipe and seed of a block. The test split is only scored.
   ``patience: null`` and ``epochs: null`` restore a fixed budget of ``steps`` for every fit;
 * recipes on the full training split: ``real``; ``real+classic`` (crop with padding, rotation,
   scale, a flip only if ``flip``); ``real+synth@r`` for each ratio r (r synthetic images per
@@ -170,7 +171,8 @@ def evaluate_images(
     batches of ``batch_size`` (a set smaller than a batch gets one step per epoch), at least
     ``steps`` and at most ``max_steps``; ``epochs=None`` gives every fit ``steps``. With
     ``patience`` the fit scores the (capped, see the protocol) validation images about once per
-    pass, stops after ``patience`` scores without improvement and keeps its best weights;
+    pass, stops after ``patience`` scores without improvement (not before ``steps``) and keeps
+    its best weights;
     ``patience=None`` runs the whole budget and keeps the last (the behaviour before early
     stopping, with ``epochs=None``: 300 steps for every recipe). A bundle without validation
     images trains without early stopping, with a warning. Every fit's steps and seconds are in
@@ -533,6 +535,7 @@ def _run_block(
                     device=str(ctx.device),
                     keep_model=s == 0 and recipe.name == REAL,
                     patience=None if validation is None else ctx.patience,
+                    min_steps=ctx.steps,
                 )
                 yield (
                     task, data.images, data.labels, ctx.test_images, ctx.y_test, val_images,
