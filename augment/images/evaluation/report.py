@@ -155,7 +155,7 @@ def _settings_lines(result: EvaluationResult) -> list[str]:
     if s.get("patience") is not None:
         schedule = (
             "AdamW with a warm-up, a constant rate until the validation macro-F1 stops rising, "
-            "then a short cosine decay"
+            "then a cosine decay as long as the run before it"
         )
         budget += (
             f"; a fit stops after {s['patience']} validation scores (about one per pass) "
