@@ -20,7 +20,10 @@ augmentation) is not cut short by a budget sized for the smallest one.
   (:func:`steps_cap`; the evaluation's ``epochs`` is 100), at least ``steps`` (300, the former
   fixed budget, which 10 images per class need whatever their number) and at most
   ``max_steps`` (3,000, which bounds the cost of a big recipe; early stopping usually ends it
-  sooner).
+  sooner). 100 passes are 391 steps for 500 images (MNIST, 50 per class), where classic
+  augmentation's fits stopped on their own at 340 in 2 of 3 seeds, and 983 for all 1,258
+  digits, where no fit of real or classic images went past 450. Real-only MNIST with 50 per
+  class was not starved at 300 steps either: 1,000 fixed steps scored 0.950 against 0.948.
 * Every ``eval_every`` steps, about one pass over the training set but at least
   ``EVAL_EVERY_MIN`` (10: scoring after every step of a one-batch set would cost more than
   training) and at most ``EVAL_EVERY_MAX`` (100: a large set is still checked often), the
