@@ -26,8 +26,10 @@ from augment.images.evaluation import classifiers as clf_mod
 from augment.images.evaluation.classifiers import (
     build_classifier,
     classic_augment,
+    evaluation_interval,
     predict_proba,
     resolve_classifier,
+    steps_cap,
     train_classifier,
 )
 from augment.images.evaluation.fidelity import (
@@ -37,7 +39,12 @@ from augment.images.evaluation.fidelity import (
     load_inception,
     prdc,
 )
-from augment.images.evaluation.recipes import ImagePool, mix_ratio, per_class_subset
+from augment.images.evaluation.recipes import (
+    ImagePool,
+    mix_ratio,
+    per_class_subset,
+    validation_subset,
+)
 from augment.images.evaluation.report import summary_markdown, write_image_evaluation
 from augment.images.evaluation.runner import evaluate_images
 from augment.images.schema import ImageSchema
@@ -127,6 +134,7 @@ class PatternSynth:
 
 FITS: list[ImageSplit] = []  # every split a synthesizer was fitted on
 TRAINED: list[np.ndarray] = []  # every classifier training set
+STOPPED_ON: list[np.ndarray] = []  # the validation images of every early-stopped fit
 
 
 def pattern_factory(subset: ImageSplit, schema: ImageSchema, seed: int) -> PatternSynth:
@@ -135,17 +143,26 @@ def pattern_factory(subset: ImageSplit, schema: ImageSchema, seed: int) -> Patte
     return synth
 
 
-FAST = {"steps": 15, "batch_size": 32, "fidelity_images": 20, "samples_per_class": 3}
+FAST = {
+    "steps": 15,
+    "epochs": None,
+    "batch_size": 32,
+    "fidelity_images": 20,
+    "samples_per_class": 3,
+}
 
 
 @pytest.fixture(scope="module")
 def result(bundle: ImageBundle) -> EvaluationResult:
     FITS.clear()
     TRAINED.clear()
+    STOPPED_ON.clear()
     original = clf_mod.train_classifier
 
     def recording(images, labels, **kwargs):
         TRAINED.append(images.cpu().numpy().copy())
+        if kwargs.get("validation_images") is not None:
+            STOPPED_ON.append(kwargs["validation_images"].cpu().numpy().copy())
         return original(images, labels, **kwargs)
 
     synth = PatternSynth(log=FITS)
@@ -309,6 +326,110 @@ def test_training_is_deterministic_per_seed(bundle: ImageBundle) -> None:
     assert not np.array_equal(a, c)
 
 
+# -- early stopping ------------------------------------------------------------------------------
+def _fit(bundle: ImageBundle, **kw: Any):
+    split = bundle.split("validation")
+    return train_classifier(
+        torch.from_numpy(bundle.train.images),
+        torch.from_numpy(bundle.train.labels),
+        arch="cnn",
+        num_classes=3,
+        batch_size=16,
+        validation_images=torch.from_numpy(split.images),
+        validation_labels=torch.from_numpy(split.labels),
+        **{"seed": 1, **kw},
+    )
+
+
+def test_early_stopping_stops_well_before_the_cap_when_validation_is_easy(
+    bundle: ImageBundle,
+) -> None:
+    model = _fit(bundle, steps=2000, patience=2, eval_every=10)
+    log = model.training_log
+    assert log.best_macro_f1 == 1.0  # three clean patterns: perfect soon
+    assert log.stopped_early and log.steps < 200 and log.best_step <= log.steps
+    assert log.evaluations == math.ceil(log.steps / 10)
+    # min_steps: the same easy set, but no fit ends sooner (the former fixed budget's floor)
+    floored = _fit(bundle, steps=2000, patience=2, eval_every=10, min_steps=150).training_log
+    assert 150 <= floored.steps < 400 and floored.stopped_early
+
+
+def test_early_stopping_returns_the_best_weights_not_the_last(
+    bundle: ImageBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripted validation scores: the second is the best, so the weights at that point come
+    back, not those the fit ended with."""
+    scripted = iter([(0.5, 1.0), (0.9, 0.5), *[(0.6, 0.4)] * 50])
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def scores(model, images, labels, num_classes):
+        seen.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scripted)
+
+    monkeypatch.setattr(clf_mod, "_validation_scores", scores)
+    model = _fit(bundle, steps=400, patience=3, eval_every=5)
+    log = model.training_log
+    assert log.best_step == 10 and log.best_macro_f1 == 0.9 and log.steps < 400
+    state = model.state_dict()
+    for key, value in seen[1].items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0)
+    assert any(not torch.equal(state[k], v) for k, v in seen[-1].items())
+
+
+def test_early_stopping_is_deterministic_per_seed(bundle: ImageBundle) -> None:
+    test = torch.from_numpy(bundle.test.images)
+    kw = {"steps": 60, "patience": 2, "eval_every": 10, "augment": True}
+    a, b, c = _fit(bundle, **kw), _fit(bundle, **kw), _fit(bundle, seed=2, **kw)
+    assert a.training_log == b.training_log
+    np.testing.assert_array_equal(predict_proba(a, test), predict_proba(b, test))
+    assert not np.array_equal(predict_proba(a, test), predict_proba(c, test))
+
+
+def test_without_patience_a_fit_runs_its_fixed_steps(bundle: ImageBundle) -> None:
+    test = torch.from_numpy(bundle.test.images)
+    fixed = _fit(bundle, steps=23, patience=None)
+    assert fixed.training_log.steps == 23 and fixed.training_log.evaluations == 0
+    # The validation images are then unused: the fit is the one without them.
+    plain = train_classifier(
+        torch.from_numpy(bundle.train.images), torch.from_numpy(bundle.train.labels),
+        arch="cnn", num_classes=3, batch_size=16, seed=1, steps=23,
+    )  # fmt: skip
+    np.testing.assert_array_equal(predict_proba(fixed, test), predict_proba(plain, test))
+
+
+def test_the_step_cap_grows_with_the_training_set() -> None:
+    caps = [steps_cap(n, 128, epochs=100, floor=300, ceiling=3000) for n in (10, 500, 2000, 10**6)]
+    assert caps == [300, 391, 1563, 3000]  # floor, 100 passes, 100 passes, ceiling
+    assert steps_cap(50, 128, epochs=100, floor=30, ceiling=3000) == 100  # one step a pass
+    assert [evaluation_interval(n, 128) for n in (50, 2000, 60_000)] == [10, 15, 100]
+
+
+def test_validation_subset_keeps_at_most_k_or_the_floor_per_class() -> None:
+    labels = np.repeat([0, 1, 2], [50, 50, 8])
+    split = ImageSplit(np.arange(108, dtype=np.uint8).reshape(108, 1, 1, 1), labels)
+    picked = validation_subset(split, np.array([5, 40, 5]), 20, np.random.default_rng(0))
+    assert np.bincount(picked.labels).tolist() == [20, 40, 8]
+    again = validation_subset(split, np.array([5, 40, 5]), 20, np.random.default_rng(0))
+    np.testing.assert_array_equal(picked.images, again.images)
+
+
+def test_the_fixed_budget_is_still_an_option(bundle: ImageBundle) -> None:
+    """``patience: null, epochs: null``: every fit runs ``steps``, as before early stopping;
+    with them the budget grows with the recipe's images."""
+    synth = PatternSynth()
+    synth.fit(bundle.train, bundle.schema)
+    common = {**FAST, "steps": 12, "samples_per_class": 0, "fidelity_images": 8}
+    kw = {"ratios": (2.0,), "per_class": (), "seeds": 1, "progress": False, "synthesizer": synth}
+    fixed = evaluate_images(bundle, **kw, **{**common, "patience": None})
+    assert {r: c["steps"] for r, c in fixed.full.costs.items()} == {
+        r: [12] for r in fixed.full.recipes
+    }
+    assert fixed.settings["patience"] is None
+    grown = evaluate_images(bundle, **kw, **{**common, "epochs": 6, "patience": 50})
+    steps = {r: c["steps"][0] for r, c in grown.full.costs.items()}
+    assert steps["real"] == 15 and steps["real+synth@2.0"] == 45  # 6 passes of 80 / 240
+
+
 # -- the protocol --------------------------------------------------------------------------------
 def test_test_images_never_reach_a_fit(result: EvaluationResult, bundle: ImageBundle) -> None:
     test_images = {img.tobytes() for img in bundle.test.images}
@@ -319,6 +440,11 @@ def test_test_images_never_reach_a_fit(result: EvaluationResult, bundle: ImageBu
         assert all(img.tobytes() in train_images for img in split.images)
     for images in TRAINED:
         assert not any(img.tobytes() in test_images for img in images)
+    # Early stopping looks at validation images only, in every fit.
+    validation = {img.tobytes() for img in bundle.split("validation").images}
+    assert len(STOPPED_ON) == len(TRAINED)
+    for images in STOPPED_ON:
+        assert all(img.tobytes() in validation for img in images)
     # One GAN retrain per usable sweep point, on exactly k images per class.
     assert [np.bincount(s.labels).tolist() for s in FITS[1:]] == [[5, 5, 5]]
     main, sweep = len(result.full.recipes), len(result.sweep[0].recipes)
@@ -389,6 +515,15 @@ def test_outputs_are_written(result: EvaluationResult, tmp_path: Path) -> None:
     back = EvaluationResult.from_dict(data)
     assert back.tracked() == result.tracked() and back.verdicts == result.verdicts
     assert summary_markdown(back) == summary_markdown(result)
+    # every fit's cost is recorded and shown; a results file from before has none and still reads
+    assert result.full.costs["real"]["steps"] == [15, 15, 15]
+    assert back.full.cost("real")["steps"] == 15 and back.full.cost("real")["seconds"] > 0
+    assert "## Classifier cost (mean per fit over seeds)" in summary_markdown(result)
+    for block in data["blocks"]:
+        del block["costs"]
+    old = EvaluationResult.from_dict(data)
+    assert old.full.costs == {} and old.full.cost("real") is None
+    assert "Classifier cost" not in summary_markdown(old)
 
     ratio = pd.read_csv(plots / "gain_vs_ratio.csv")
     assert list(ratio.columns) == [
@@ -450,8 +585,7 @@ def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> Non
         progress=False,
         synthesizer=synth,
         inception_weights=path,
-        epochs=2,
-        **{**FAST, "fidelity_images": 8, "samples_per_class": 0},
+        **{**FAST, "epochs": 2, "fidelity_images": 8, "samples_per_class": 0},
     )
     inc = result.fidelity.inception
     assert inc.features == 2048 and math.isfinite(inc.synthetic["frechet_distance"])
@@ -480,6 +614,8 @@ def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> Non
         ({"per_class": (10, 0)}, "got 0"),
         ({"seeds": 0}, "seeds must be at least 1, got 0"),
         ({"steps": 0}, "steps must be at least 1, got 0"),
+        ({"steps": 400, "max_steps": 300}, r"max_steps must be at least steps \(400\), got 300"),
+        ({"patience": 0}, "patience must be at least 1"),
         ({"inception_weights": "/nowhere/inception.pth"}, "/nowhere/inception.pth"),
     ],
 )
@@ -525,6 +661,8 @@ def digits_run(bundle: ImageBundle, **fanout: Any) -> dict[str, Any]:
     )
     out = result.to_dict()
     assert out.pop("timings")["classifiers_s"] > 0
+    for block in out["blocks"]:  # each fit's own time differs too; its steps do not
+        assert all(sum(cost.pop("seconds")) > 0 for cost in block["costs"].values())
     return out
 
 

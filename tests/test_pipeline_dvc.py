@@ -47,6 +47,7 @@ TINY_DIGITS = {
             "ratios": [1.0],
             "per_class": [5],
             "steps": 20,
+            "epochs": None,  # every fit its 20 steps, stopped early or not
             "fidelity_images": 100,
             "sweep_hyperparameters": {"steps": 10},
         },

@@ -60,7 +60,7 @@ TINY_PARAMS = {
         "device": "cpu",
         "seeds": 2,
         "tabular": {"ratios": [1.0], "fractions": [0.5, 1.0], "fidelity_rows": 500},
-        "image": {"per_class": [5], "steps": 10, "fidelity_images": 50},
+        "image": {"per_class": [5], "steps": 10, "epochs": None, "fidelity_images": 50},
     },
 }
 TINY_DIGITS = {
@@ -70,7 +70,13 @@ TINY_DIGITS = {
     "evaluate": {
         "device": "cpu",
         "seeds": 2,
-        "image": {"ratios": [1.0], "per_class": [5], "steps": 10, "fidelity_images": 50},
+        "image": {
+            "ratios": [1.0],
+            "per_class": [5],
+            "steps": 10,
+            "epochs": None,
+            "fidelity_images": 50,
+        },
     },
 }
 # Every GAN stops after GAN_STEPS steps, whatever its settings say (imported by each process).

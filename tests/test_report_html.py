@@ -139,6 +139,7 @@ def image_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ratios=[0.5, 1.0],
         per_class=[5],
         steps=5,
+        epochs=None,
         fidelity_images=12,
         samples_per_class=3,
         device="cpu",

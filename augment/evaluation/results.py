@@ -80,6 +80,9 @@ class Block:
     images it trains on; ``fraction`` their share of the training split; ``per_class`` the
     images per class (images only; the mean for the whole split). ``scores`` holds the per-seed
     scores; ``versus`` the recipes the paired gains are taken against (real only first).
+    ``costs`` (images; empty where not recorded, as in older results) holds what each recipe's
+    fits cost, per seed: ``costs[recipe]["steps"]`` optimizer steps run (fewer than the budget
+    when a fit stopped early) and ``costs[recipe]["seconds"]``.
     """
 
     key: str
@@ -92,6 +95,7 @@ class Block:
     scores: Scores
     per_class: float | None = None
     versus: tuple[str, ...] = (REAL,)
+    costs: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     summary: dict[str, dict[str, dict[str, Interval]]] = field(init=False, repr=False)
     gains: dict[str, dict[str, dict[str, dict[str, Interval]]]] = field(init=False, repr=False)
 
@@ -134,8 +138,16 @@ class Block:
         """The paired gain of ``recipe`` over ``versus``; None where it was not measured."""
         return self.gains.get(versus, {}).get(recipe, {}).get(classifier, {}).get(metric)
 
+    def cost(self, recipe: str) -> dict[str, float] | None:
+        """The mean ``steps`` and ``seconds`` of a recipe's fits over seeds; None where they
+        were not recorded."""
+        per = self.costs.get(recipe)
+        if not per:
+            return None
+        return {what: float(np.mean(values)) for what, values in per.items() if values}
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "key": self.key,
             "label": self.label,
             "description": self.description,
@@ -149,6 +161,9 @@ class Block:
             "summary": _map_intervals(self.summary, 3),
             "gains": _map_intervals(self.gains, 4),
         }
+        if self.costs:
+            out["costs"] = self.costs
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Block:
@@ -171,6 +186,13 @@ class Block:
             scores=scores,
             per_class=None if per_class is None else float(per_class),
             versus=tuple(data.get("versus") or (REAL,)),
+            costs={
+                recipe: {
+                    what: [int(v) if what == "steps" else float(v) for v in values]
+                    for what, values in per.items()
+                }
+                for recipe, per in (data.get("costs") or {}).items()
+            },
         )
 
 

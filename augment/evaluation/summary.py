@@ -46,6 +46,9 @@ def summary_markdown(
         lines.append("No point of the low-data sweep ran.")
     for item in result.skipped:
         lines += ["", f"- {item['reason']}"]
+    if any(b.costs for b in result.blocks):
+        lines += ["", "## Classifier cost (mean per fit over seeds)", ""]
+        lines += cost_table(result)
     if sections:
         lines += ["", *sections]
     lines.append("")
@@ -146,8 +149,36 @@ def sweep_table(result: EvaluationResult) -> list[str]:
     return lines
 
 
+def cost_table(result: EvaluationResult) -> list[str]:
+    """Every recipe's mean optimizer steps and seconds per fit, for every amount of real data:
+    what judging each recipe at its best cost (a fit that stops early runs fewer steps)."""
+    blocks = [b for b in result.blocks if b.costs]
+    lines = _head(result, [f"{b.label} ({b.size:,} {result.unit})" for b in blocks])
+    for recipe in result.recipes:
+        cells = [_cost_cell(b.cost(recipe.name)) for b in blocks]
+        if any(cells):
+            lines.append(_row(result, recipe.name, result.primary_classifier, cells))
+    return lines
+
+
+def _cost_cell(cost: dict[str, float] | None) -> str:
+    if not cost:
+        return ""
+    text = f"{cost['steps']:,.0f} steps" if "steps" in cost else ""
+    if "seconds" in cost:
+        text += f", {cost['seconds']:.1f} s" if text else f"{cost['seconds']:.1f} s"
+    return text
+
+
 def timings_text(result: EvaluationResult) -> str:
     return ", ".join(f"{k.removesuffix('_s')} {v:.1f}" for k, v in result.timings.items())
 
 
-__all__ = ["gain_table", "score_table", "summary_markdown", "sweep_table", "timings_text"]
+__all__ = [
+    "cost_table",
+    "gain_table",
+    "score_table",
+    "summary_markdown",
+    "sweep_table",
+    "timings_text",
+]

@@ -223,3 +223,19 @@ def per_class_subset(data: ImageSplit, k: int, rng: np.random.Generator) -> Imag
             raise AugmentError(f"class {int(c)} has {len(idx)} training images, fewer than {k}")
         picks.append(rng.choice(idx, size=k, replace=False))
     return data.subset(np.sort(np.concatenate(picks)))
+
+
+def validation_subset(
+    validation: ImageSplit, train_counts: np.ndarray, floor: int, rng: np.random.Generator
+) -> ImageSplit:
+    """The validation images a block stops its fits on: of each class c at most
+    ``max(train_counts[c], floor)`` images of the validation split, drawn without replacement
+    (all of them when it holds fewer), in the original order."""
+    picks = []
+    for c in np.unique(validation.labels):
+        idx = np.flatnonzero(validation.labels == c)
+        own = int(train_counts[c]) if c < len(train_counts) else 0
+        keep = min(len(idx), max(own, int(floor)))
+        picks.append(idx if keep == len(idx) else rng.choice(idx, size=keep, replace=False))
+    index = np.sort(np.concatenate(picks)) if picks else np.zeros(0, dtype=np.int64)
+    return validation.subset(index)

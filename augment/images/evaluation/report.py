@@ -146,14 +146,28 @@ def _fid_table(rows: list[tuple[str, FeatureFidelity]]) -> list[str]:
 def _settings_lines(result: EvaluationResult) -> list[str]:
     s = result.settings
     budget = (
-        f"{s['epochs']:g} epochs over each recipe's training set"
+        f"a budget of {s['epochs']:g} passes over each recipe's training images, at least "
+        f"{s['steps']} and at most {s.get('max_steps', 'any number of')} optimizer steps"
         if s["epochs"] is not None
         else f"{s['steps']} optimizer steps per fit whatever the recipe's size"
     )
+    schedule = "AdamW with a one-cycle schedule"
+    if s.get("patience") is not None:
+        schedule = (
+            "AdamW with a warm-up, a constant rate until the validation macro-F1 stops rising, "
+            "then a cosine decay as long as the run before it"
+        )
+        budget += (
+            f"; a fit stops after {s['patience']} validation scores (about one per pass) "
+            "without a better macro-F1 and the decay, keeping its best weights; validation "
+            "images: a seeded subset of the validation split with at most "
+            f"max(k, {s.get('validation_floor')}) per class, k the block's training images of "
+            "the class"
+        )
     return [
-        f"- Classifier: {result.primary_classifier} from scratch, AdamW with a one-cycle "
-        f"schedule, {budget}, batches of {s['batch_size']}; BatchNorm statistics from training, "
-        "eval mode for scoring.",
+        f"- Classifier: {result.primary_classifier} from scratch, {schedule}, {budget}; "
+        f"batches of {s['batch_size']}; BatchNorm statistics from training, eval mode for "
+        "scoring.",
         f"- Ratios {', '.join(f'{r:g}' for r in s['ratios'])}; mix ratio (classic + synthetic "
         f"and the sweep) {result.sweep_ratio:g}"
         + (" (1.0 is among the ratios)" if result.sweep_ratio == 1.0 else " (the middle ratio)")

@@ -5,8 +5,17 @@ augmentation (crop / affine / flip)?
 Protocol (docs/architecture.md, "Evaluation protocol"), mirroring the tabular one:
 
 * one downstream classifier (``classifier``: a small CNN up to 32 px, ResNet-18 above) is trained
-  on every recipe with a fixed budget of optimizer steps and scored on the held-out real **test**
-  split, which no synthesizer and no classifier ever trains on;
+  on every recipe and scored on the held-out real **test** split, which no synthesizer and no
+  classifier ever trains on;
+* each fit trains to convergence, so every recipe is judged at its best: its step budget grows
+  with its training set (``epochs`` passes, at least ``steps``, at most ``max_steps``), it scores
+  real **validation** images about once per pass and stops after ``patience`` scores without a
+  better macro-F1 (never before ``steps``), keeping its best weights. The validation images are
+  a seeded stratified subset of the bundle's validation split with at most
+  ``max(k, VALIDATION_FLOOR)`` images per class, k the block's real training images of the
+  class: a user with 10 images per class does not own hundreds of validation images. The same
+  subset serves every recipe and seed of a block. The test split is only scored.
+  ``patience: null`` and ``epochs: null`` restore a fixed budget of ``steps`` for every fit;
 * recipes on the full training split: ``real``; ``real+classic`` (crop with padding, rotation,
   scale, a flip only if ``flip``); ``real+synth@r`` for each ratio r (r synthetic images per
   real image, class mix proportional to the real set); ``real+classic+synth@m`` (classic
@@ -68,9 +77,11 @@ from augment.images.bundle import ImageBundle, ImageSplit
 from augment.images.evaluation.classifiers import (
     FitTask,
     ImageClassifier,
+    TrainingLog,
     features,
     fit_and_score,
     resolve_classifier,
+    steps_cap,
 )
 from augment.images.evaluation.fidelity import (
     PRDC_K,
@@ -92,6 +103,7 @@ from augment.images.evaluation.recipes import (
     per_class_subset,
     recipe_split,
     sweep_recipes,
+    validation_subset,
 )
 from augment.images.figures import samples_png
 from augment.images.schema import ImageSchema
@@ -101,7 +113,15 @@ PRIMARY_METRIC = "macro_f1"
 IMAGE_METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
 FULL = "all"  # the key of the full-training-set block
 DEFAULT_STEPS = 300
+DEFAULT_EPOCHS = 100.0
+DEFAULT_MAX_STEPS = 3000
+DEFAULT_PATIENCE = 5
 DEFAULT_BATCH_SIZE = 128
+# Validation images per class used for early stopping are at most max(k, this), k the block's
+# real training images per class. 20 per class x 10 classes: one image moves macro-F1 by
+# about 0.5%, enough to see the plateau; a user who labelled 10 per class for training can
+# label 20 more to check on.
+VALIDATION_FLOOR = 20
 SAMPLE_CLASSES = 20  # rows of samples.png; classes beyond are left out
 INCEPTION_EXTRACTOR = (
     "Inception-v3 pool features: images upsampled to 299 px (bilinear), grey repeated to 3 "
@@ -120,8 +140,10 @@ def evaluate_images(
     seeds: int = 5,
     classifier: str = "auto",
     flip: bool = False,
-    epochs: float | None = None,
+    epochs: float | None = DEFAULT_EPOCHS,
     steps: int = DEFAULT_STEPS,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    patience: int | None = DEFAULT_PATIENCE,
     batch_size: int = DEFAULT_BATCH_SIZE,
     sweep_hyperparameters: dict[str, Any] | None = None,
     inception_weights: str | Path | None = None,
@@ -145,10 +167,16 @@ def evaluate_images(
     merged over them, e.g. fewer steps) builds the synthesizers retrained in the sweep. A Python
     caller may pass ``synthesizer`` (fitted on the training split) and ``factory`` instead.
 
-    The classifier trains for ``steps`` optimizer steps on batches of ``batch_size`` whatever the
-    recipe's size; ``epochs``, when given, replaces that with ``ceil(epochs x images /
-    batch_size)`` steps per recipe (more steps for bigger recipes; a set smaller than a batch
-    gets one step per epoch).
+    Each classifier fit's budget is ``ceil(epochs x images / batch_size)`` optimizer steps on
+    batches of ``batch_size`` (a set smaller than a batch gets one step per epoch), at least
+    ``steps`` and at most ``max_steps``; ``epochs=None`` gives every fit ``steps``. With
+    ``patience`` the fit scores the (capped, see the protocol) validation images about once per
+    pass, stops after ``patience`` scores without improvement (not before ``steps``) and keeps
+    its best weights;
+    ``patience=None`` runs the whole budget and keeps the last (the behaviour before early
+    stopping, with ``epochs=None``: 300 steps for every recipe). A bundle without validation
+    images trains without early stopping, with a warning. Every fit's steps and seconds are in
+    the result (:attr:`Block.costs`).
     ``fidelity_images`` caps the test images compared (None: all). ``inception_weights`` is a
     local torchvision Inception-v3 state dict (.pth or .safetensors) for FD/PRDC on Inception
     features too; never downloaded. ``n_threads`` caps torch's CPU threads (None: the idle
@@ -178,6 +206,12 @@ def evaluate_images(
     arch = resolve_classifier(classifier, schema.size)
     if int(steps) < 1:
         raise AugmentError(f"steps must be at least 1, got {steps}")
+    if int(max_steps) < int(steps):
+        raise AugmentError(f"max_steps must be at least steps ({steps}), got {max_steps}")
+    if patience is not None and int(patience) < 1:
+        raise AugmentError(
+            f"patience must be at least 1 (or null: no early stopping), got {patience}"
+        )
     if epochs is not None and not float(epochs) > 0:
         raise AugmentError(f"epochs must be positive, got {epochs}")
     if int(batch_size) < 1:
@@ -195,6 +229,16 @@ def evaluate_images(
 
     train = bundle.train
     test = _known_labels(bundle.test, num_classes)
+    validation = None
+    if patience is not None:
+        validation = _validation_split(bundle, num_classes)
+        if validation is None:
+            logger.warning(
+                "%s has no validation images: every classifier trains its whole budget, "
+                "without early stopping",
+                bundle.path,
+            )
+            patience = None
     counts = np.bincount(train.labels, minlength=num_classes)
     if (counts == 0).any():
         missing = [schema.classes[i] for i in np.flatnonzero(counts == 0)]
@@ -234,6 +278,9 @@ def evaluate_images(
         seed=seed,
         steps=int(steps),
         epochs=None if epochs is None else float(epochs),
+        max_steps=int(max_steps),
+        patience=None if patience is None else int(patience),
+        validation=validation,
         batch_size=int(batch_size),
         flip=bool(flip),
         bar=bar,
@@ -246,7 +293,7 @@ def evaluate_images(
         ctx.threads = threads if fanout.in_process else (n_threads or 1)
         try:
             bar.set_postfix_str("all real images")
-            scores, extractor = _run_block(ctx, FULL, recipes, train, synthesizer)
+            scores, costs, extractor = _run_block(ctx, FULL, recipes, train, synthesizer)
             blocks.append(
                 Block(
                     key=FULL,
@@ -259,6 +306,7 @@ def evaluate_images(
                     scores=scores,
                     per_class=round(len(train) / num_classes, 1),
                     versus=(REAL, CLASSIC),
+                    costs=costs,
                 )
             )
             for k in sweep:
@@ -270,7 +318,7 @@ def evaluate_images(
                     synth_k = factory(subset, schema, derive_seed(seed, "fit", k))
                 bar.update(1)
                 bar.set_postfix_str(f"{k} per class")
-                scores, _ = _run_block(ctx, str(k), low_recipes, subset, synth_k)
+                scores, costs, _ = _run_block(ctx, str(k), low_recipes, subset, synth_k)
                 blocks.append(
                     Block(
                         key=str(k),
@@ -283,6 +331,7 @@ def evaluate_images(
                         scores=scores,
                         per_class=k,
                         versus=(REAL, CLASSIC),
+                        costs=costs,
                     )
                 )
         finally:
@@ -330,6 +379,9 @@ def evaluate_images(
             "flip": bool(flip),
             "steps": int(steps),
             "epochs": None if epochs is None else float(epochs),
+            "max_steps": int(max_steps),
+            "patience": None if patience is None else int(patience),
+            "validation_floor": VALIDATION_FLOOR,
             "batch_size": int(batch_size),
             "sweep_hyperparameters": sweep_hyperparameters or {},
             "inception_weights": None if inception_path is None else str(inception_path),
@@ -381,6 +433,17 @@ def evaluate_images(
     return result
 
 
+def _validation_split(bundle: ImageBundle, num_classes: int) -> ImageSplit | None:
+    """The bundle's validation images with a known class; None when it has none."""
+    try:
+        data = bundle.split("validation")
+    except AugmentError:
+        return None
+    ok = (data.labels >= 0) & (data.labels < num_classes)
+    data = data if ok.all() else data.subset(np.flatnonzero(ok))
+    return data if len(data) else None
+
+
 def _split_len(bundle: ImageBundle, name: str) -> int | None:
     try:
         return len(bundle.split(name))
@@ -400,6 +463,9 @@ class _Context:
     seed: int
     steps: int
     epochs: float | None
+    max_steps: int
+    patience: int | None
+    validation: ImageSplit | None
     batch_size: int
     flip: bool
     bar: Any
@@ -408,16 +474,29 @@ class _Context:
     threads: int | None = 1
 
     def steps_for(self, n: int) -> int:
+        """A fit's budget on ``n`` images (its cap when it stops early)."""
         if self.epochs is None:
             return self.steps
-        return max(1, math.ceil(self.epochs * n / min(self.batch_size, n)))
+        return steps_cap(
+            n, self.batch_size, epochs=self.epochs, floor=self.steps, ceiling=self.max_steps
+        )
+
+    def validation_for(self, key: str, real: ImageSplit) -> ImageSplit | None:
+        """The validation images of a block training on ``real``: at most
+        ``max(its images of the class, VALIDATION_FLOOR)`` per class, seeded by the block."""
+        if self.patience is None or self.validation is None:
+            return None
+        counts = np.bincount(real.labels, minlength=len(self.schema.classes))
+        rng = np.random.default_rng(derive_seed(self.seed, "validation", key))
+        return validation_subset(self.validation, counts, VALIDATION_FLOOR, rng)
 
 
 def _run_block(
     ctx: _Context, key: str, recipes: list[str], real: ImageSplit, synth: Any
-) -> tuple[Scores, ImageClassifier]:
+) -> tuple[Scores, dict[str, dict[str, list[float]]], ImageClassifier]:
     """Every recipe's scores for each seed (one classifier: ``scores[recipe][arch][metric]``),
-    and seed 0's real-only classifier.
+    what each fit cost (``costs[recipe]["steps" | "seconds"]``, per seed) and seed 0's real-only
+    classifier.
 
     Synthetic draws and the recipes' images are built in this process, lazily (joblib asks for
     the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
@@ -426,8 +505,11 @@ def _run_block(
     max_images = int(math.ceil(max(needs) * len(real)))
     num_classes = len(ctx.schema.classes)
     order = [recipe.name for _ in range(ctx.seeds) for recipe in parsed]
+    validation = ctx.validation_for(key, real)
+    val_images = None if validation is None else validation.images
+    val_labels = None if validation is None else validation.labels
 
-    def fits() -> Iterator[tuple[FitTask, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    def fits() -> Iterator[tuple[Any, ...]]:
         for s in range(ctx.seeds):
             pool = None
             if max_images > 0 and any(p.ratio != 0 for p in parsed):
@@ -452,23 +534,32 @@ def _run_block(
                     flip=ctx.flip,
                     device=str(ctx.device),
                     keep_model=s == 0 and recipe.name == REAL,
+                    patience=None if validation is None else ctx.patience,
+                    min_steps=ctx.steps,
                 )
-                yield task, data.images, data.labels, ctx.test_images, ctx.y_test
+                yield (
+                    task, data.images, data.labels, ctx.test_images, ctx.y_test, val_images,
+                    val_labels,
+                )  # fmt: skip
 
     def arrived(_: Any) -> None:
         ctx.bar.update(1)
 
     results = run_fits(fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived)
     scores: dict[str, dict[str, list[float]]] = {r: {m: [] for m in IMAGE_METRICS} for r in recipes}
+    costs: dict[str, dict[str, list[float]]] = {r: {"steps": [], "seconds": []} for r in recipes}
     first: ImageClassifier | None = None
-    for name, (got, seconds, model) in zip(order, results, strict=True):
+    log: TrainingLog
+    for name, (got, seconds, model, log) in zip(order, results, strict=True):
         for m in IMAGE_METRICS:
             scores[name][m].append(got[m])
+        costs[name]["steps"].append(log.steps)
+        costs[name]["seconds"].append(round(seconds, 3))
         ctx.timer.add("classifiers", seconds)
         if model is not None:
             first = model.to(ctx.device)
     assert first is not None
-    return {recipe: {ctx.arch: per} for recipe, per in scores.items()}, first
+    return {recipe: {ctx.arch: per} for recipe, per in scores.items()}, costs, first
 
 
 # -- fidelity and the sample grid ---------------------------------------------------------------
