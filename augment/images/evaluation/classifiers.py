@@ -42,6 +42,8 @@ SMALL_MAX_SIZE = 32  # ``auto``: the CNN up to this size, ResNet-18 above
 CNN_WIDTH = 16
 CNN_FEATURES = 128  # the penultimate layer: the fidelity features
 DEFAULT_LR = 3e-3
+DEFAULT_STEPS = 300  # the evaluation's training budget per fit (optimizer steps)
+DEFAULT_BATCH_SIZE = 128
 WEIGHT_DECAY = 5e-4
 EVAL_BATCH = 1024
 # A network's initial weights come from torch's global RNG: fits running in threads of one

@@ -66,6 +66,8 @@ from augment.evaluation.results import (
 from augment.evaluation.verdict import build_verdicts
 from augment.images.bundle import ImageBundle, ImageSplit
 from augment.images.evaluation.classifiers import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_STEPS,
     FitTask,
     ImageClassifier,
     features,
@@ -100,8 +102,6 @@ from augment.log import logger
 PRIMARY_METRIC = "macro_f1"
 IMAGE_METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
 FULL = "all"  # the key of the full-training-set block
-DEFAULT_STEPS = 300
-DEFAULT_BATCH_SIZE = 128
 SAMPLE_CLASSES = 20  # rows of samples.png; classes beyond are left out
 INCEPTION_EXTRACTOR = (
     "Inception-v3 pool features: images upsampled to 299 px (bilinear), grey repeated to 3 "
