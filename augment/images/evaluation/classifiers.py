@@ -205,11 +205,16 @@ def train_classifier(
     augment: bool = False,
     flip: bool = False,
     lr: float = DEFAULT_LR,
+    weights: torch.Tensor | None = None,
 ) -> ImageClassifier:
     """Train a fresh ``arch`` network for ``steps`` optimizer steps on ``images`` (uint8
     ``(N, C, H, W)`` on the device) and ``labels`` (int64 class indices); returned in eval mode.
 
-    A training set smaller than ``batch_size`` is used whole at every step.
+    A training set smaller than ``batch_size`` is used whole at every step. ``weights`` (one
+    per image, >= 0, on the device) weigh each image's cross-entropy: the batch loss is
+    ``sum(w_i * ce_i) / sum(w_i)``, a weighted mean, so a weight of 0 takes an image out of the
+    loss exactly and weight w makes a synthetic image count w times a real one in its batch
+    (a batch whose weights are all 0 gives no gradient). None: the plain mean.
     """
     if len(images) == 0:
         raise AugmentError("a classifier needs at least one training image")
@@ -233,13 +238,26 @@ def train_classifier(
         if augment:
             x = classic_augment(x, gen, flip=flip)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = F.cross_entropy(model(_normalise(x)), labels[idx])
+            logits = model(_normalise(x))
+            if weights is None:
+                loss = F.cross_entropy(logits, labels[idx])
+            else:
+                loss = weighted_cross_entropy(logits, labels[idx], weights[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
     model.eval()
     return model
+
+
+def weighted_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """``sum(w_i * ce_i) / sum(w_i)`` (0 when every weight is 0), in float32."""
+    ce = F.cross_entropy(logits.float(), labels, reduction="none")
+    w = weights.float()
+    return (w * ce).sum() / w.sum().clamp_min(torch.finfo(torch.float32).tiny)
 
 
 @dataclass(frozen=True)
@@ -258,6 +276,17 @@ class FitTask:
     flip: bool
     device: str
     keep_model: bool = False
+    # The images after the first ``n_real`` are synthetic and weigh ``synthetic_weight`` each.
+    synthetic_weight: float = 1.0
+    n_real: int = 0
+
+    def weights(self, n: int) -> np.ndarray | None:
+        """Per-image weights: 1 for real images, ``synthetic_weight`` after; None if all 1."""
+        if self.synthetic_weight == 1 or n <= self.n_real:
+            return None
+        weight = np.ones(n, dtype=np.float32)
+        weight[self.n_real :] = self.synthetic_weight
+        return weight
 
 
 def fit_and_score(
@@ -271,6 +300,7 @@ def fit_and_score(
     indices) and score it on the test images: (scores, seconds spent, the network if kept)."""
     started = time.perf_counter()
     device = torch.device(task.device)
+    weights = task.weights(len(images))
     model = train_classifier(
         torch.from_numpy(images).to(device),
         torch.from_numpy(labels).to(device),
@@ -281,6 +311,7 @@ def fit_and_score(
         seed=task.seed,
         augment=task.augment,
         flip=task.flip,
+        weights=None if weights is None else torch.from_numpy(weights).to(device),
     )
     proba = predict_proba(model, torch.from_numpy(test_images).to(device))
     scores = classification_scores(y_test, proba, minority=0)
