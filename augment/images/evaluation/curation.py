@@ -39,14 +39,16 @@ def fit_judge(
     device: torch.device | str = "cpu",
     steps: int = DEFAULT_STEPS,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    threads: int | None = None,
 ) -> ImageClassifier:
     """The curation network trained on ``images`` / ``labels`` (real training images, uint8
-    ``(N, C, H, W)``; never the test split)."""
+    ``(N, C, H, W)``; never the test split); ``threads``: torch's CPU threads (None: the
+    idle cores)."""
     device = torch.device(device)
     arch = resolve_classifier(JUDGE, int(images.shape[-1]))
     # Threads as the GAN's training picks them: a busy core makes extra threads wait (a 300-step
     # judge took 36 s at torch's default threads on a loaded 2-core machine).
-    with cpu_thread_limit(device):
+    with cpu_thread_limit(device, threads):
         return train_classifier(
             torch.from_numpy(np.ascontiguousarray(images)).to(device),
             torch.from_numpy(np.asarray(labels, dtype=np.int64)).to(device),
