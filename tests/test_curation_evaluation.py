@@ -100,6 +100,12 @@ def test_weights_and_curation_reach_the_reports_and_read_back(curated_result, tm
     ratio = pd.read_csv(paths["gain_vs_ratio"])
     assert ratio["ratio"].tolist() == [0.5, 1.0]  # the plain ratio curve, weight 1
 
+    from augment.reporting.html import _gain_figures, render_report
+
+    page = render_report(metrics=paths["metrics"], data=curated_result.dataset.path)
+    assert "real+curated@1.0w0.5" in page
+    assert len(_gain_figures(curated_result)) == 2  # the ratio curve and the sweep, both drawn
+
 
 def test_results_written_before_weights_read_as_weight_one_uncurated():
     old = {"name": "real+synth@1.0", "label": "real + 1× synthetic", "role": "mix", "ratio": 1.0}
