@@ -64,6 +64,9 @@ def test_table_recipes_per_weight_and_curated_at_the_sweep_ratio(curated_result)
     ]  # fmt: skip
     labels = {r.name: r.label for r in curated_result.recipes}
     assert labels["real+synth@1.0w0.5"] == "real + 1× synthetic (weight 0.5)"
+    # SMOTE-NC and curated rows together: quoted beside the verdict, like SMOTE-NC alone.
+    assert labels["real+smote+curated@1.0"] == "real + SMOTE-NC + 1× curated synthetic"
+    assert "real + SMOTE-NC + 1× curated synthetic: " in curated_result.verdict.text
     assert labels["real+curated@1.0"] == "real + 1× curated synthetic"
     for block in curated_result.blocks:
         assert {"real+curated@1.0", "real+curated@1.0w0.5"} <= set(block.recipes)

@@ -17,12 +17,18 @@ import pandas as pd
 from augment.core.labels import proportional_counts as split_counts
 from augment.errors import AugmentError
 from augment.evaluation.curation import Curated
-from augment.evaluation.recipes import BASELINE, Recipe
+from augment.evaluation.recipes import BASELINE, COMBINED, Recipe
 from augment.registry import GenerativeModel
 from augment.tabular.evaluation.classifiers import numeric_values
 from augment.tabular.schema import TableSchema
 
 SMOTE = "real+smote"
+SMOTE_CURATED_PREFIX = "real+smote+curated@"
+
+
+def smote_curated_name(ratio: float) -> str:
+    """Real plus SMOTE(-NC) rows plus ``ratio`` x as many curated synthetic rows as real ones."""
+    return f"{SMOTE_CURATED_PREFIX}{float(ratio)}"
 
 
 # -- label proportions ---------------------------------------------------------------------------
@@ -160,6 +166,21 @@ def smote_recipe(schema: TableSchema) -> Recipe:
         BASELINE,
         family=SMOTE,
         description=f"real plus {variant} rows bringing every class up to the majority's count",
+    )
+
+
+def smote_curated_recipe(schema: TableSchema, ratio: float) -> Recipe:
+    """Both classic oversampling and curated synthetic rows: SMOTE(-NC) first, then the rows."""
+    variant = smote_variant(schema)
+    return Recipe(
+        smote_curated_name(ratio),
+        f"real + {variant} + {ratio:g}× curated synthetic",
+        COMBINED,
+        float(ratio),
+        family=f"{SMOTE_CURATED_PREFIX}r",
+        description=f"both: real plus {variant} rows, then r × as many curated synthetic rows "
+        "as real ones",
+        curated=True,
     )
 
 

@@ -83,8 +83,11 @@ from augment.tabular.evaluation.fidelity import quality_report
 from augment.tabular.evaluation.privacy import dcr_report
 from augment.tabular.evaluation.recipes import (
     SMOTE,
+    SMOTE_CURATED_PREFIX,
     SyntheticPool,
     mix,
+    smote_curated_name,
+    smote_curated_recipe,
     smote_oversample,
     smote_recipe,
     stratified_subset,
@@ -183,6 +186,7 @@ def evaluate_tabular(
     mixes += [(mix_at, w, True) for w in weights] if curate else []
     recipes = [REAL, *(synth_recipe(r, w, curated=c) for r, w, c in mixes), SYNTH]
     recipes += [SMOTE] if smote else []
+    recipes += [smote_curated_name(mix_at)] if smote and curate else []
     per_block = len(recipes) * len(classifiers)
     total = per_block * (seeds + n_sweep * len(sweep))
     timer = StageTimer()
@@ -298,6 +302,7 @@ def evaluate_tabular(
             *(mix_recipe(r, "rows", w, curated=c) for r, w, c in mixes),
             synthetic_only_recipe("rows"),
             *([smote_baseline] if smote_baseline else []),
+            *([smote_curated_recipe(schema, mix_at)] if smote and curate else []),
         ],
         blocks=blocks,
         fidelity=fidelity,
@@ -383,9 +388,10 @@ def _run_block(
                     curated = _curated_pool(ctx, fraction, s, real, synth, judges)
             clf_seed = derive_seed(ctx.seed, "classifier", s)
             smote_seed = derive_seed(ctx.seed, "smote", fraction, s)
+            smoted: dict[str, pd.DataFrame] = {}  # the seed's SMOTE rows, built once
             for recipe in ctx.recipes:
                 with ctx.limits():
-                    data = _recipe_data(ctx, recipe, real, pool, smote_seed, curated)
+                    data = _recipe_data(ctx, recipe, real, pool, smote_seed, curated, smoted)
                 weight = parsed.weight if (parsed := parse_mix(recipe)) else 1.0
                 for name in ctx.classifiers:
                     fit = FitTask(
@@ -489,15 +495,25 @@ def _recipe_data(
     pool: SyntheticPool,
     smote_seed: int,
     curated: SyntheticPool | None = None,
+    smoted: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """The training rows of one recipe (never any test row): real rows first."""
+    """The training rows of one recipe (never any test row): real rows first. ``smoted``
+    keeps the seed's SMOTE rows for the recipes that share them."""
     if recipe == REAL:
         return real
     if recipe == SYNTH:
         return pool.take(len(real))
-    if recipe == SMOTE:
-        with ctx.timer("smote"):
-            return smote_oversample(real, ctx.schema, seed=smote_seed)
+    if recipe == SMOTE or recipe.startswith(SMOTE_CURATED_PREFIX):
+        smoted = {} if smoted is None else smoted
+        if SMOTE not in smoted:
+            with ctx.timer("smote"):
+                smoted[SMOTE] = smote_oversample(real, ctx.schema, seed=smote_seed)
+        if recipe == SMOTE:
+            return smoted[SMOTE]
+        if curated is None:
+            raise AugmentError(f"recipe {recipe!r} needs curated synthetic rows")
+        ratio = float(recipe[len(SMOTE_CURATED_PREFIX) :])
+        return mix(smoted[SMOTE], curated.take(round(ratio * len(real))))
     parsed = parse_mix(recipe)
     if parsed is None:
         raise AugmentError(f"unknown recipe {recipe!r}")
