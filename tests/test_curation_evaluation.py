@@ -100,6 +100,8 @@ def test_weights_and_curation_reach_the_reports_and_read_back(curated_result, tm
     assert "| real+curated@1.0w0.5 |" in text and "| real+synth@0.5w0.5 |" in text
     assert "`real+curated@rw0.5` (real plus r × as many curated synthetic rows" in text
     assert "each synthetic one weighs 0.5 in the loss" in text
+    assert "## Curation (kept where p(class) >= 0.6; judge: hgb" in text
+    assert "| 40% | a |" in text  # per block and class: asked, drawn, kept
     ratio = pd.read_csv(paths["gain_vs_ratio"])
     assert ratio["ratio"].tolist() == [0.5, 1.0]  # the plain ratio curve, weight 1
 

@@ -46,6 +46,7 @@ def summary_markdown(
         lines.append("No point of the low-data sweep ran.")
     for item in result.skipped:
         lines += ["", f"- {item['reason']}"]
+    lines += curation_lines(result)
     if sections:
         lines += ["", *sections]
     lines.append("")
@@ -151,3 +152,32 @@ def timings_text(result: EvaluationResult) -> str:
 
 
 __all__ = ["gain_table", "score_table", "summary_markdown", "sweep_table", "timings_text"]
+
+
+def curation_lines(result: EvaluationResult) -> list[str]:
+    """The curated recipes' numbers: per block, synthetic samples asked, drawn and kept."""
+    blocks = result.settings.get("curation") or {}
+    if not blocks:
+        return []
+    first = next(iter(blocks.values()))
+    lines = [
+        "",
+        f"## Curation (kept where p(class) >= {first['threshold']:g}; judge: "
+        f"{first['classifier']}, one per block)",
+        "",
+        "| real data | class | asked | drawn | kept |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {b.key: b.label for b in result.blocks}
+    for key, report in blocks.items():
+        for name, n in report["per_class"].items():
+            lines.append(
+                f"| {labels.get(key, key)} | {name} | {n['asked']:,} | {n['drawn']:,} | "
+                f"{n['kept']:,} |"
+            )
+    short = [
+        f"{labels.get(k, k)}: {', '.join(r['short'])}" for k, r in blocks.items() if r["short"]
+    ]
+    if short:
+        lines += ["", "Classes short of what was asked (kept what passed): " + "; ".join(short)]
+    return lines
