@@ -92,6 +92,7 @@ def synth_recipe(ratio: float, weight: float = 1.0, *, curated: bool = False) ->
 
 
 def weight_suffix(weight: float) -> str:
+    """``w0.5`` for a synthetic weight of 0.5; nothing for 1."""
     return "" if float(weight) == 1 else f"{WEIGHT_MARK}{float(weight)}"
 
 

@@ -83,6 +83,7 @@ def curate_rows(
 
 
 def describe_judge() -> str:
+    """How generation.json and the summary name the judge."""
     return f"{JUDGE} (the evaluation's default classifier) fitted on the real training split"
 
 
