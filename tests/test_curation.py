@@ -219,6 +219,15 @@ def test_generate_curate_on_images_trains_the_judge_on_the_training_split_only(
     for name, n in block["per_class"].items():
         files = list((tmp_path / "synth" / name).glob("*.png")) if n["kept"] else []
         assert len(files) == n["kept"] == written["per_class"][name]
+    # Same seed, same curated images.
+    generate(_Pattern(), 40, tmp_path / "again", balance=True, curate=True,
+             curate_threshold=0.3, data=data, device="cpu", progress=False)  # fmt: skip
+    for png in (tmp_path / "synth").rglob("*.png"):
+        assert (
+            png.read_bytes()
+            == (tmp_path / "again" / png.relative_to(tmp_path / "synth")).read_bytes()
+        )
+    assert len(list((tmp_path / "again").rglob("*.png"))) == written["images"] > 0
 
 
 def test_generate_curate_on_images_from_the_command_line(tmp_path, monkeypatch):

@@ -248,7 +248,8 @@ def _curation_summary(summary: dict[str, Any], curator: _Curator | None, unit: s
     if curator is None:
         return
     summary["rows" if unit == "row" else "images"] = int(sum(curator.kept))
-    summary["per_class"] = {c: n.kept for c, n in curator.report.per_class.items()}
+    # Every class, as without curation (one not asked for: 0), in the schema's order.
+    summary["per_class"] = dict(zip(summary["per_class"], curator.kept, strict=True))
     summary["curation"] = curator.report.to_dict()
 
 
