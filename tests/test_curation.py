@@ -210,7 +210,7 @@ def test_generate_curate_on_images_trains_the_judge_on_the_training_split_only(
 
     monkeypatch.setattr(image_curation, "train_classifier", spy)
     summary = generate(_Pattern(), 40, tmp_path / "synth", balance=True, curate=True,
-                       curate_threshold=0.3, data=data, device="cpu", progress=False)  # fmt: skip
+                       curate_threshold=0.1, data=data, device="cpu", progress=False)  # fmt: skip
     assert len(seen) == 1 and np.array_equal(seen[0], bundle.train.images)
     block = summary["curation"]
     assert sum(n["asked"] for n in block["per_class"].values()) == 40
@@ -221,7 +221,7 @@ def test_generate_curate_on_images_trains_the_judge_on_the_training_split_only(
         assert len(files) == n["kept"] == written["per_class"][name]
     # Same seed, same curated images.
     generate(_Pattern(), 40, tmp_path / "again", balance=True, curate=True,
-             curate_threshold=0.3, data=data, device="cpu", progress=False)  # fmt: skip
+             curate_threshold=0.1, data=data, device="cpu", progress=False)  # fmt: skip
     for png in (tmp_path / "synth").rglob("*.png"):
         assert (
             png.read_bytes()
