@@ -85,7 +85,7 @@ def checked_config(config_class, model, hyperparameters, *args, **kwargs):
     if hasattr(config, "max_steps"):
         config.max_steps = min(config.max_steps or {GAN_STEPS}, {GAN_STEPS})
     if hasattr(config, "steps"):
-        config.steps = min(config.steps, {GAN_STEPS})
+        config.steps = min(config.steps or {GAN_STEPS}, {GAN_STEPS})  # None: budget by data
     return config
 
 
