@@ -50,7 +50,7 @@ def curated_result(bundle, judged):  # noqa: F811
             synthetic_weight=[0.5],
             curate=True,
             curate_threshold=0.6,
-            jobs=1,
+            jobs=2,  # loky workers: curation made inside joblib's dispatch broke the pool
         )
     finally:
         mp.undo()

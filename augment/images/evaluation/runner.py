@@ -458,6 +458,13 @@ def _run_block(
     num_classes = len(ctx.schema.classes)
     order = [recipe.name for _ in range(ctx.seeds) for recipe in parsed]
 
+    # The judge and the curated images are made before the fan-out starts: made lazily inside
+    # joblib's dispatch of a loky pool, curation left the pool's executor shut down (tables).
+    curated_pools: list[ImagePool | None] = [None] * ctx.seeds
+    if ctx.curate_ratio is not None:
+        with ctx.timer("curation"):
+            curated_pools = [_curated_pool(ctx, key, s, real, synth) for s in range(ctx.seeds)]
+
     def fits() -> Iterator[tuple[FitTask, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         for s in range(ctx.seeds):
             pool = None
@@ -471,10 +478,7 @@ def _run_block(
                         max_images,
                         seed=derive_seed(ctx.seed, "sample", key, s),
                     )
-            curated = None
-            if ctx.curate_ratio is not None:
-                with ctx.timer("curation"):
-                    curated = _curated_pool(ctx, key, s, real, synth)
+            curated = curated_pools[s]
             for recipe in parsed:
                 data = recipe_split(recipe, real, pool, curated)
                 task = FitTask(

@@ -367,6 +367,21 @@ def _run_block(
     max_ratio = max([*ctx.ratios, 1.0])
     first_pool: list[SyntheticPool] = []
     judges: dict[int, Any] = {}  # the curation classifier per real subset (by identity)
+    curated_pools: list[SyntheticPool] = []
+    if ctx.curate_ratio is not None:
+        # Judges and curated rows are made here, before the fan-out starts: made lazily inside
+        # joblib's dispatch of a loky pool, they left the pool's executor shut down ('NoneType'
+        # has no attribute 'submit'), while --jobs 1 ran. One pool per seed is held meanwhile.
+        for real in subsets:
+            if id(real) not in judges:
+                seed = derive_seed(ctx.seed, "curation-judge", fraction, len(judges))
+                with ctx.timer("curation"), ctx.limits():
+                    judges[id(real)] = fit_judge(real, ctx.schema, seed=seed)
+        with ctx.timer("curation"), ctx.limits():
+            curated_pools += [
+                _curated_pool(ctx, fraction, s, real, synth, judges)
+                for s, (real, synth) in enumerate(zip(subsets, synths, strict=True))
+            ]
     order = [(recipe, name) for _ in subsets for recipe in ctx.recipes for name in ctx.classifiers]
 
     def fits() -> Iterator[tuple[FitTask, pd.DataFrame, pd.DataFrame, np.ndarray]]:
@@ -382,10 +397,7 @@ def _run_block(
                 )
             if s == 0:
                 first_pool.append(pool)
-            curated = None
-            if ctx.curate_ratio is not None:
-                with ctx.timer("curation"), ctx.limits():
-                    curated = _curated_pool(ctx, fraction, s, real, synth, judges)
+            curated = curated_pools[s] if ctx.curate_ratio is not None else None
             clf_seed = derive_seed(ctx.seed, "classifier", s)
             smote_seed = derive_seed(ctx.seed, "smote", fraction, s)
             smoted: dict[str, pd.DataFrame] = {}  # the seed's SMOTE rows, built once
@@ -429,10 +441,7 @@ def _curated_pool(
     fitted on this block's real rows (the same subset serves every seed unless the sweep
     retrains per seed) and nothing else: never a test row."""
     assert ctx.curate_ratio is not None
-    if id(real) not in judges:
-        judge_seed = derive_seed(ctx.seed, "curation-judge", fraction, len(judges))
-        judges[id(real)] = fit_judge(real, ctx.schema, seed=judge_seed)
-    judge = judges[id(real)]
+    judge = judges[id(real)]  # fitted by _run_block on this block's real rows
     report = ctx.curation.setdefault(
         _key(fraction),
         CurationReport(ctx.threshold, describe_judge().replace("split", "rows of the block")),
