@@ -335,6 +335,26 @@ def generate(
         + _default(GenerateSettings, "chunk_size"),
     ),
     device: str = DeviceOption,
+    curate: bool = typer.Option(
+        None,
+        "--curate/--no-curate",
+        help="Keep only samples that a classifier trained on the real training split (of --data)"
+        " assigns to their class with probability >= --curate-threshold."
+        + _default(GenerateSettings, "curate"),
+    ),
+    curate_threshold: str = typer.Option(
+        None,
+        "--curate-threshold",
+        help="The probability a curated sample's class needs, 0 to 1."
+        + _default(GenerateSettings, "curate_threshold"),
+    ),
+    data: Path = typer.Option(
+        None,
+        "--data",
+        "-d",
+        help="Prepared data the model was trained on; only read with --curate."
+        + _default(GenerateSettings, "data"),
+    ),
     params: Path = ParamsOption,
     pipeline: str = PipelineOption,
 ) -> None:
@@ -359,6 +379,9 @@ def generate(
                 "counts": counts or None,
                 "chunk_size": chunk_size,
                 "device": device,
+                "data": data,
+                "curate": curate,
+                "curate_threshold": curate_threshold,
             },
         )
         run_generate(**settings.arguments(), progress=_STATE["progress"])

@@ -168,6 +168,12 @@ class GenerateSettings(StageSettings):
     counts: dict[Any, int] = field(default_factory=dict)  # exact samples per class, over n
     chunk_size: int = 20_000  # samples generated and written at a time (bounds memory)
     device: str = "auto"
+    # Curation: keep only samples that a classifier trained on the real training split of
+    # `data` assigns to their class with probability >= curate_threshold. 0.5: "more likely
+    # this class than all others together"; higher keeps fewer, more typical samples.
+    data: str | Path = "data/prepared"  # read only with curate; must be the model's data
+    curate: bool = False
+    curate_threshold: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ order, each a new process, so a block may use what an earlier one wrote, as a re
 Only what a reader brings is added, or what makes the run short:
 
 - the reader's own files the README names: ``my.csv`` and ``my.parquet`` (label ``churn``),
-  ``photos/`` (an image folder), ``unsorted/`` (images without classes), ``arrays.npz``, and MNIST IDX files in
-  ``../shared/datasets/mnist`` beside the clone;
+  ``photos/`` (an image folder), ``unsorted/`` (images without classes), ``arrays.npz``, and
+  MNIST IDX files in ``../shared/datasets/mnist`` beside the clone;
 - small budgets: the clone's params.yaml gets tiny evaluation and training settings, its
   built-in Adult copy is cut to 2,000 + 800 rows, and a ``sitecustomize`` hook stops every GAN
   after a few steps, whatever a block asks for;
@@ -91,7 +91,7 @@ def checked_config(config_class, model, hyperparameters, *args, **kwargs):
     if hasattr(config, "max_steps"):
         config.max_steps = min(config.max_steps or {GAN_STEPS}, {GAN_STEPS})
     if hasattr(config, "steps"):
-        config.steps = min(config.steps, {GAN_STEPS})
+        config.steps = min(config.steps or {GAN_STEPS}, {GAN_STEPS})  # None: budget by data
     return config
 
 

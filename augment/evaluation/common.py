@@ -100,3 +100,32 @@ def check_ratios(ratios: Sequence[float]) -> list[float]:
     if not out or out[0] <= 0:
         raise AugmentError(f"ratios must be positive numbers, got {list(ratios)}")
     return out
+
+
+def check_weights(weights: Sequence[float] | float) -> list[float]:
+    """The synthetic weights of the mix recipes: finite numbers >= 0, at least one, duplicates
+    dropped, order kept (a bare number is a list of one)."""
+    if isinstance(weights, int | float) and not isinstance(weights, bool):
+        weights = [weights]
+    try:
+        values = [float(w) for w in weights]  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise AugmentError(
+            f"synthetic_weight must be a list of numbers >= 0, got {weights!r}"
+        ) from None
+    if not values or any(not 0 <= w < float("inf") for w in values):
+        raise AugmentError(f"synthetic_weight must be finite numbers >= 0, got {weights!r}")
+    return list(dict.fromkeys(values))
+
+
+def check_threshold(value: Any, name: str = "curate_threshold") -> float:
+    """A curation threshold: a probability in [0, 1]."""
+    if isinstance(value, bool):
+        raise AugmentError(f"{name} must be a number from 0 to 1, got {value!r}")
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise AugmentError(f"{name} must be a number from 0 to 1, got {value!r}") from None
+    if not 0 <= threshold <= 1:
+        raise AugmentError(f"{name} must be a number from 0 to 1, got {value!r}")
+    return threshold

@@ -49,6 +49,7 @@ def summary_markdown(
     if any(b.costs for b in result.blocks):
         lines += ["", "## Classifier cost (mean per fit over seeds)", ""]
         lines += cost_table(result)
+    lines += curation_lines(result)
     if sections:
         lines += ["", *sections]
     lines.append("")
@@ -176,9 +177,39 @@ def timings_text(result: EvaluationResult) -> str:
 
 __all__ = [
     "cost_table",
+    "curation_lines",
     "gain_table",
     "score_table",
     "summary_markdown",
     "sweep_table",
     "timings_text",
 ]
+
+
+def curation_lines(result: EvaluationResult) -> list[str]:
+    """The curated recipes' numbers: per block, synthetic samples asked, drawn and kept."""
+    blocks = result.settings.get("curation") or {}
+    if not blocks:
+        return []
+    first = next(iter(blocks.values()))
+    lines = [
+        "",
+        f"## Curation (kept where p(class) >= {first['threshold']:g}; judge: "
+        f"{first['classifier']}, one per block)",
+        "",
+        "| real data | class | asked | drawn | kept |",
+        "|---|---|---|---|---|",
+    ]
+    labels = {b.key: b.label for b in result.blocks}
+    for key, report in blocks.items():
+        for name, n in report["per_class"].items():
+            lines.append(
+                f"| {labels.get(key, key)} | {name} | {n['asked']:,} | {n['drawn']:,} | "
+                f"{n['kept']:,} |"
+            )
+    short = [
+        f"{labels.get(k, k)}: {', '.join(r['short'])}" for k, r in blocks.items() if r["short"]
+    ]
+    if short:
+        lines += ["", "Classes short of what was asked (kept what passed): " + "; ".join(short)]
+    return lines

@@ -257,13 +257,29 @@ def _gain_figures(result: EvaluationResult) -> list[Figure]:
     full, metric = result.full, result.primary_metric
     ylabel = f"{metric_label(metric)} gain over real only"
     colours = _Colours(result)
-    mixes = [r for r in result.recipes_in(full) if r.role == MIX]
+    every_mix = [r for r in result.recipes_in(full) if r.role == MIX]
+    mixes = [r for r in every_mix if r.plain]  # the ratio curve: weight 1, not curated
+    # Curated or reweighted mixes: one line (or point) per family, at the ratios they ran.
+    families: dict[str, list[Recipe]] = {}
+    for recipe in every_mix:
+        if not recipe.plain:
+            families.setdefault(recipe.family, []).append(recipe)
     baselines = [r for r in result.recipes_in(full) if r.role == BASELINE]
     xs = [r.ratio or 0.0 for r in mixes]
     lines = []
     for clf in result.classifiers:
         gains = [full.gain(r.name, clf, metric) for r in mixes]
         lines.append(_line(colours.name(clf, "real + synthetic"), colours(clf, MIX), xs, gains))
+        for family in families.values():
+            label = _family_label(family[0])
+            lines.append(
+                _line(
+                    colours.name(clf, label),
+                    colours(clf, family[0].family),
+                    [r.ratio or 0.0 for r in family],
+                    [full.gain(r.name, clf, metric) for r in family],
+                )
+            )
         for base in baselines:  # a baseline has no ratio: a flat dashed line, the one to beat
             gain = full.gain(base.name, clf, metric)
             colour = colours(clf, base.name)
@@ -287,6 +303,13 @@ def _gain_figures(result: EvaluationResult) -> list[Figure]:
     return figures
 
 
+def _family_label(recipe: Recipe) -> str:
+    """``real + curated synthetic (weight 0.5)``: a mix family's legend, without its ratio."""
+    what = "curated synthetic" if recipe.curated else "synthetic"
+    weight = f" (weight {recipe.weight:g})" if recipe.weight != 1 else ""
+    return f"real + {what}{weight}"
+
+
 def _sweep_figure(result: EvaluationResult, colours: _Colours, ylabel: str) -> Figure:
     metric, blocks = result.primary_metric, result.blocks
     images = all(b.per_class is not None for b in blocks)
@@ -305,7 +328,7 @@ def _sweep_figure(result: EvaluationResult, colours: _Colours, ylabel: str) -> F
     for clf in result.classifiers:
         for recipe in shown:
             gains = [b.gain(recipe.name, clf, metric) for b in blocks]
-            colour = colours(clf, MIX if recipe.role == MIX else recipe.name)
+            colour = colours(clf, MIX if recipe.role == MIX and recipe.plain else recipe.name)
             label = colours.name(clf, recipe.label)
             lines.append(_line(label, colour, xs, gains, recipe.role == BASELINE))
     amount = (

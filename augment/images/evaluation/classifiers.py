@@ -72,6 +72,8 @@ SMALL_MAX_SIZE = 32  # ``auto``: the CNN up to this size, ResNet-18 above
 CNN_WIDTH = 16
 CNN_FEATURES = 128  # the penultimate layer: the fidelity features
 DEFAULT_LR = 3e-3
+DEFAULT_STEPS = 300  # the evaluation's training budget per fit (optimizer steps)
+DEFAULT_BATCH_SIZE = 128
 WEIGHT_DECAY = 5e-4
 EVAL_BATCH = 1024
 EVAL_EVERY_MIN = 10
@@ -272,6 +274,7 @@ def train_classifier(
     patience: int | None = None,
     eval_every: int | None = None,
     min_steps: int = 0,
+    weights: torch.Tensor | None = None,
 ) -> ImageClassifier:
     """Train a fresh ``arch`` network on ``images`` (uint8 ``(N, C, H, W)`` on the device) and
     ``labels`` (int64 class indices); returned in eval mode, with what the fit did in its
@@ -285,6 +288,11 @@ def train_classifier(
     ``min_steps``) and returns the best weights, not the last. Only
     those scores bring a number to the host. A training set smaller than ``batch_size`` is used
     whole at every step.
+
+    ``weights`` (one per image, >= 0, on the device) weigh each image's cross-entropy: the
+    batch loss is ``sum(w_i * ce_i) / sum(w_i)``, a weighted mean, so a weight of 0 takes an
+    image out of the loss exactly and weight w makes a synthetic image count w times a real one
+    in its batch (a batch whose weights are all 0 gives no gradient). None: the plain mean.
     """
     if len(images) == 0:
         raise AugmentError("a classifier needs at least one training image")
@@ -327,7 +335,11 @@ def train_classifier(
         if augment:
             x = classic_augment(x, gen, flip=flip)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = F.cross_entropy(model(_normalise(x)), labels[idx])
+            logits = model(_normalise(x))
+            if weights is None:
+                loss = F.cross_entropy(logits, labels[idx])
+            else:
+                loss = weighted_cross_entropy(logits, labels[idx], weights[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -431,6 +443,15 @@ def _validation_scores(
     return float(got[0]), float(got[1])
 
 
+def weighted_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """``sum(w_i * ce_i) / sum(w_i)`` (0 when every weight is 0), in float32."""
+    ce = F.cross_entropy(logits.float(), labels, reduction="none")
+    w = weights.float()
+    return (w * ce).sum() / w.sum().clamp_min(torch.finfo(torch.float32).tiny)
+
+
 @dataclass(frozen=True)
 class FitTask:
     """One fit of the evaluation, complete enough for any worker to run it: the network, its
@@ -451,6 +472,17 @@ class FitTask:
     patience: int | None = None
     eval_every: int | None = None
     min_steps: int = 0
+    # The images after the first ``n_real`` are synthetic and weigh ``synthetic_weight`` each.
+    synthetic_weight: float = 1.0
+    n_real: int = 0
+
+    def weights(self, n: int) -> np.ndarray | None:
+        """Per-image weights: 1 for real images, ``synthetic_weight`` after; None if all 1."""
+        if self.synthetic_weight == 1 or n <= self.n_real:
+            return None
+        weight = np.ones(n, dtype=np.float32)
+        weight[self.n_real :] = self.synthetic_weight
+        return weight
 
 
 def fit_and_score(
@@ -469,6 +501,7 @@ def fit_and_score(
     started = time.perf_counter()
     device = torch.device(task.device)
     early = task.patience is not None and validation_images is not None
+    weights = task.weights(len(images))
     model = train_classifier(
         torch.from_numpy(images).to(device),
         torch.from_numpy(labels).to(device),
@@ -484,6 +517,7 @@ def fit_and_score(
         patience=task.patience if early else None,
         eval_every=task.eval_every,
         min_steps=task.min_steps,
+        weights=None if weights is None else torch.from_numpy(weights).to(device),
     )
     proba = predict_proba(model, torch.from_numpy(test_images).to(device))
     scores = classification_scores(y_test, proba, minority=0)

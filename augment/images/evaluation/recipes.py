@@ -3,13 +3,15 @@ ratio, real + classic + synthetic, synthetic only; the seeded per-class subsets 
 sweep.
 
 Recipe names (also the keys of the metrics): ``real``, ``real+classic``, ``real+synth@<ratio>``,
-``real+classic+synth@<ratio>``, ``synth``. The ``real+synth@r`` names are the tabular ones.
+``real+classic+synth@<ratio>``, ``synth``; with curation ``real+curated@<ratio>`` and
+``real+classic+curated@<ratio>``; a synthetic weight w other than 1 appends ``w<w>``
+(``real+synth@1.0w0.5``). The ``real+synth@r`` names are the tabular ones.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +19,12 @@ import numpy as np
 
 from augment.core.labels import proportional_counts
 from augment.errors import AugmentError
+from augment.evaluation.curation import Curated
 from augment.evaluation.recipes import (
     BASELINE,
     COMBINED,
     Recipe,
-    recipe_ratio,
+    parse_mix,
     synth_recipe,
     synthetic_only_recipe,
 )
@@ -32,17 +35,18 @@ REAL = "real"
 CLASSIC = "real+classic"
 SYNTH = "synth"
 _CLASSIC_SYNTH_PREFIX = "real+classic+synth@"
+_CLASSIC_CURATED_PREFIX = "real+classic+curated@"
 
 
-def classic_synth_recipe(ratio: float) -> str:
-    return f"{_CLASSIC_SYNTH_PREFIX}{float(ratio)}"
+def classic_synth_recipe(ratio: float, *, curated: bool = False) -> str:
+    prefix = _CLASSIC_CURATED_PREFIX if curated else _CLASSIC_SYNTH_PREFIX
+    return f"{prefix}{float(ratio)}"
 
 
 def classic_synth_ratio(name: str) -> float | None:
-    """The ratio of a ``real+classic+synth@r`` recipe, else None."""
-    if name.startswith(_CLASSIC_SYNTH_PREFIX):
-        return float(name[len(_CLASSIC_SYNTH_PREFIX) :])
-    return None
+    """The ratio of a ``real+classic+synth@r`` (or ``+curated@r``) recipe, else None."""
+    parsed = parse_mix(name, prefix="real+classic+")
+    return None if parsed is None else parsed.ratio
 
 
 # -- what the recipes are, for the results and the reports --------------------------------------
@@ -57,15 +61,18 @@ def classic_recipe(flip: bool) -> Recipe:
     )
 
 
-def combined_recipe(ratio: float) -> Recipe:
-    """Classic augmentation on real and ``ratio`` x as many synthetic images alike."""
+def combined_recipe(ratio: float, *, curated: bool = False) -> Recipe:
+    """Classic augmentation on real and ``ratio`` x as many (curated) synthetic images alike."""
+    what = "curated synthetic" if curated else "synthetic"
+    prefix = _CLASSIC_CURATED_PREFIX if curated else _CLASSIC_SYNTH_PREFIX
     return Recipe(
-        classic_synth_recipe(ratio),
-        f"real + classic + {ratio:g}× synthetic",
+        classic_synth_recipe(ratio, curated=curated),
+        f"real + classic + {ratio:g}× {what}",
         COMBINED,
         float(ratio),
-        family=f"{_CLASSIC_SYNTH_PREFIX}r",
-        description="both: classic augmentation on real and synthetic images alike",
+        family=f"{prefix}r",
+        description=f"both: classic augmentation on real and {what} images alike",
+        curated=curated,
     )
 
 
@@ -93,11 +100,14 @@ def classic_text(flip: bool) -> str:
 @dataclass(frozen=True)
 class TrainingSet:
     """How a recipe's training set is made: ``ratio`` synthetic images per real image (0: none;
-    ``None``: synthetic only, as many as real) and whether classic augmentation runs per batch."""
+    ``None``: synthetic only, as many as real), whether classic augmentation runs per batch,
+    what a synthetic image weighs in the loss, and whether the synthetic images are curated."""
 
     name: str
     ratio: float | None
     classic: bool
+    weight: float = 1.0
+    curated: bool = False
 
 
 def parse_recipe(name: str) -> TrainingSet:
@@ -107,29 +117,45 @@ def parse_recipe(name: str) -> TrainingSet:
         return TrainingSet(name, 0.0, True)
     if name == SYNTH:
         return TrainingSet(name, None, False)
-    ratio = recipe_ratio(name)
-    if ratio is not None:
-        return TrainingSet(name, ratio, False)
-    ratio = classic_synth_ratio(name)
-    if ratio is not None:
-        return TrainingSet(name, ratio, True)
+    for prefix, classic in (("", False), ("real+classic+", True)):
+        parsed = parse_mix(name, prefix=prefix)
+        if parsed is not None:
+            return TrainingSet(name, parsed.ratio, classic, parsed.weight, parsed.curated)
     raise AugmentError(f"unknown recipe {name!r}")
 
 
-def main_recipes(ratios: Sequence[float], mix_ratio: float) -> list[str]:
-    """The recipes on the full training set."""
+def main_recipes(
+    ratios: Sequence[float],
+    mix_ratio: float,
+    weights: Sequence[float] = (1.0,),
+    curate: bool = False,
+) -> list[str]:
+    """The recipes on the full training set: each real + synthetic mix once per weight, and
+    with ``curate`` the curated mixes at ``mix_ratio``."""
+    curated = [synth_recipe(mix_ratio, w, curated=True) for w in weights] if curate else []
     return [
         REAL,
         CLASSIC,
-        *(synth_recipe(r) for r in ratios),
+        *(synth_recipe(r, w) for r in ratios for w in weights),
+        *curated,
         classic_synth_recipe(mix_ratio),
+        *([classic_synth_recipe(mix_ratio, curated=True)] if curate else []),
         SYNTH,
     ]
 
 
-def sweep_recipes(mix_ratio: float) -> list[str]:
+def sweep_recipes(
+    mix_ratio: float, weights: Sequence[float] = (1.0,), curate: bool = False
+) -> list[str]:
     """The recipes at each images-per-class point of the low-data sweep."""
-    return [REAL, CLASSIC, synth_recipe(mix_ratio), classic_synth_recipe(mix_ratio)]
+    return [
+        REAL,
+        CLASSIC,
+        *(synth_recipe(mix_ratio, w) for w in weights),
+        *([synth_recipe(mix_ratio, w, curated=True) for w in weights] if curate else []),
+        classic_synth_recipe(mix_ratio),
+        *([classic_synth_recipe(mix_ratio, curated=True)] if curate else []),
+    ]
 
 
 def mix_ratio(ratios: Sequence[float]) -> float:
@@ -160,7 +186,12 @@ class ImagePool:
         max_images: int,
         *,
         seed: int,
+        curator: Callable[[np.ndarray, int], Curated[np.ndarray]] | None = None,
     ) -> None:
+        """``curator(class_indices, seed)``, when given, draws the images instead of the
+        synthesizer and keeps only those it trusts: a class may then hold fewer images than
+        asked, and :meth:`take` gives what it has."""
+        self.curated = curator is not None
         self.weights = class_counts(real_labels, num_classes).astype(np.float64)
         total = float(self.weights.sum())
         # ceil(share x max) + 1 per class covers any take(n <= max): its largest-remainder
@@ -169,7 +200,12 @@ class ImagePool:
             int(math.ceil(w / total * max_images)) + 1 if w > 0 else 0 for w in self.weights
         ]
         labels = np.repeat(np.arange(num_classes, dtype=np.int64), self.sizes)
-        images = synthesizer.sample(labels, seed=seed) if len(labels) else None
+        if curator is not None and len(labels):
+            got = curator(labels, seed)
+            images, labels = got.samples, got.labels
+            self.sizes = [int(k) for k in np.bincount(labels, minlength=num_classes)]
+        else:
+            images = synthesizer.sample(labels, seed=seed) if len(labels) else None
         images = np.zeros((0, *shape), np.uint8) if images is None else np.asarray(images)
         if images.shape != (len(labels), *shape):
             raise AugmentError(
@@ -186,6 +222,8 @@ class ImagePool:
         if n <= 0:
             return self.split.subset(np.zeros(0, dtype=np.int64))
         counts = proportional_counts(n, self.weights)
+        if self.curated:  # a class curation left short gives what it kept
+            counts = [min(c, s) for c, s in zip(counts, self.sizes, strict=True)]
         if any(c > s for c, s in zip(counts, self.sizes, strict=True)):
             raise AugmentError(f"the synthetic pool holds fewer than the {n} images requested")
         index = np.concatenate(
@@ -200,10 +238,18 @@ def concat(*splits: ImageSplit) -> ImageSplit:
     )
 
 
-def recipe_split(recipe: TrainingSet, real: ImageSplit, pool: ImagePool | None) -> ImageSplit:
-    """The training images of a recipe (real and/or synthetic; never a test image)."""
+def recipe_split(
+    recipe: TrainingSet,
+    real: ImageSplit,
+    pool: ImagePool | None,
+    curated: ImagePool | None = None,
+) -> ImageSplit:
+    """The training images of a recipe (real and/or synthetic, real first; never a test
+    image)."""
     if recipe.ratio == 0:
         return real
+    if recipe.curated:
+        pool = curated
     if pool is None:
         raise AugmentError(f"recipe {recipe.name!r} needs synthetic images")
     if recipe.ratio is None:

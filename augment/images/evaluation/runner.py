@@ -37,7 +37,12 @@ Protocol (docs/architecture.md, "Evaluation protocol"), mirroring the tabular on
 * fidelity on the penultimate-layer features of the real-only classifier of the first seed (see
   :mod:`augment.images.evaluation.fidelity`): synthetic images (drawn with the labels of the real
   images they are compared with) against the real **test** images; the same scores for real
-  training images against the test images are the reference a perfect generator would reach.
+  training images against the test images are the reference a perfect generator would reach;
+* ``synthetic_weight``: each real + synthetic mix runs once per weight a synthetic image has in
+  the cross-entropy (weight 1 always runs); ``curate`` adds ``real+curated@m`` and
+  ``real+classic+curated@m`` on every block: synthetic images kept only where the CNN trained
+  (with the defaults) on that block's real training images - never test - gives their class
+  probability >= ``curate_threshold`` (:mod:`augment.evaluation.curation`).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +64,12 @@ from augment.errors import AugmentError
 from augment.evaluation.common import (
     StageTimer,
     check_ratios,
+    check_threshold,
+    check_weights,
     fit_bar,
     synthesizers_for,
 )
+from augment.evaluation.curation import CurationReport, shortfall_line
 from augment.evaluation.parallel import FanOut, run_fits
 from augment.evaluation.recipes import mix_recipe, real_recipe
 from augment.evaluation.results import (
@@ -75,6 +83,8 @@ from augment.evaluation.results import (
 from augment.evaluation.verdict import build_verdicts
 from augment.images.bundle import ImageBundle, ImageSplit
 from augment.images.evaluation.classifiers import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_STEPS,
     FitTask,
     ImageClassifier,
     TrainingLog,
@@ -83,6 +93,7 @@ from augment.images.evaluation.classifiers import (
     resolve_classifier,
     steps_cap,
 )
+from augment.images.evaluation.curation import curate_images, describe_judge, fit_judge
 from augment.images.evaluation.fidelity import (
     PRDC_K,
     check_inception_weights,
@@ -112,11 +123,9 @@ from augment.log import logger
 PRIMARY_METRIC = "macro_f1"
 IMAGE_METRICS: tuple[str, ...] = ("accuracy", "macro_f1")
 FULL = "all"  # the key of the full-training-set block
-DEFAULT_STEPS = 300
 DEFAULT_EPOCHS = 100.0
 DEFAULT_MAX_STEPS = 3000
 DEFAULT_PATIENCE = 5
-DEFAULT_BATCH_SIZE = 128
 # Validation images per class used for early stopping are at most max(k, this), k the block's
 # real training images per class. 20 per class x 10 classes: one image moves macro-F1 by
 # about 0.5%, enough to see the plateau; a user who labelled 10 per class for training can
@@ -149,6 +158,9 @@ def evaluate_images(
     inception_weights: str | Path | None = None,
     fidelity_images: int | None = 2000,
     samples_per_class: int = 8,
+    synthetic_weight: Sequence[float] = (1.0,),
+    curate: bool = False,
+    curate_threshold: float = 0.5,
     n_threads: int | None = 1,
     jobs: int | None = None,
     backend: str = "loky",
@@ -191,6 +203,11 @@ def evaluate_images(
     synthetic draws and the GAN retrains of the sweep stay in this process; the numbers are the
     same whatever the backend and job count.
 
+    ``synthetic_weight`` lists the weights of a synthetic image in the loss; each real +
+    synthetic mix runs once per weight (1 always). ``curate`` adds real + curated synthetic and
+    real + classic + curated synthetic at the mix ratio, judged by the CNN trained on each
+    block's real images with threshold ``curate_threshold``.
+
     Returns the typed result; :func:`augment.images.evaluation.report.write_image_evaluation`
     writes the metrics, plot data, sample grid and summary.
     """
@@ -221,6 +238,8 @@ def evaluate_images(
     if int(samples_per_class) < 0:
         raise AugmentError(f"samples_per_class must be non-negative, got {samples_per_class}")
     inception_path = check_inception_weights(inception_weights)
+    weights = check_weights([1.0, *check_weights(synthetic_weight)])
+    threshold = check_threshold(curate_threshold)
     torch_device = resolve_device(device)
     if jobs is None and torch_device.type == "cuda":
         jobs = 1  # one GPU: fits in worker processes would queue for it, each with a context
@@ -263,8 +282,8 @@ def evaluate_images(
     )
 
     mix = mix_ratio(ratios)
-    recipes = main_recipes(ratios, mix)
-    low_recipes = sweep_recipes(mix)
+    recipes = main_recipes(ratios, mix, weights, bool(curate))
+    low_recipes = sweep_recipes(mix, weights, bool(curate))
     total = seeds * len(recipes) + len(sweep) * (1 + seeds * len(low_recipes))
     timer = StageTimer()
     bar = fit_bar(total, progress)
@@ -286,6 +305,8 @@ def evaluate_images(
         bar=bar,
         timer=timer,
         fanout=fanout,
+        curate_ratio=mix if curate else None,
+        threshold=threshold,
     )
     blocks: list[Block] = []
     logger.info("fitting %d classifiers in %s", total - len(sweep), fanout.describe())
@@ -387,6 +408,10 @@ def evaluate_images(
             "inception_weights": None if inception_path is None else str(inception_path),
             "fidelity_images": fidelity.images,
             "samples_per_class": int(samples_per_class),
+            "synthetic_weight": weights,
+            "curate": bool(curate),
+            "curate_threshold": threshold,
+            **({"curation": {k: r.to_dict() for k, r in ctx.curation.items()}} if curate else {}),
             "n_threads": threads,
             "device": str(torch_device),
             "seed": seed,
@@ -398,8 +423,10 @@ def evaluate_images(
         recipes=[
             real_recipe("images"),
             classic_recipe(flip),
-            *(mix_recipe(r, "images") for r in ratios),
+            *(mix_recipe(r, "images", w) for r in ratios for w in weights),
+            *(mix_recipe(mix, "images", w, curated=True) for w in weights if curate),
             combined_recipe(mix),
+            *([combined_recipe(mix, curated=True)] if curate else []),
             cas_recipe(),
         ],
         blocks=blocks,
@@ -472,6 +499,10 @@ class _Context:
     timer: StageTimer
     fanout: FanOut = FanOut()
     threads: int | None = 1
+    curate_ratio: float | None = None  # the ratio of the curated recipes; None: no curation
+    threshold: float = 0.5
+    curation: dict[str, CurationReport] = field(default_factory=dict)  # per block key
+    judges: dict[str, ImageClassifier] = field(default_factory=dict)  # per block key
 
     def steps_for(self, n: int) -> int:
         """A fit's budget on ``n`` images (its cap when it stops early)."""
@@ -509,6 +540,13 @@ def _run_block(
     val_images = None if validation is None else validation.images
     val_labels = None if validation is None else validation.labels
 
+    # The judge and the curated images are made before the fan-out starts: made lazily inside
+    # joblib's dispatch of a loky pool, curation left the pool's executor shut down (tables).
+    curated_pools: list[ImagePool | None] = [None] * ctx.seeds
+    if ctx.curate_ratio is not None:
+        with ctx.timer("curation"):
+            curated_pools = [_curated_pool(ctx, key, s, real, synth) for s in range(ctx.seeds)]
+
     def fits() -> Iterator[tuple[Any, ...]]:
         for s in range(ctx.seeds):
             pool = None
@@ -522,8 +560,9 @@ def _run_block(
                         max_images,
                         seed=derive_seed(ctx.seed, "sample", key, s),
                     )
+            curated = curated_pools[s]
             for recipe in parsed:
-                data = recipe_split(recipe, real, pool)
+                data = recipe_split(recipe, real, pool, curated)
                 task = FitTask(
                     arch=ctx.arch,
                     num_classes=num_classes,
@@ -536,6 +575,8 @@ def _run_block(
                     keep_model=s == 0 and recipe.name == REAL,
                     patience=None if validation is None else ctx.patience,
                     min_steps=ctx.steps,
+                    synthetic_weight=recipe.weight,
+                    n_real=len(real),
                 )
                 yield (
                     task, data.images, data.labels, ctx.test_images, ctx.y_test, val_images,
@@ -559,7 +600,47 @@ def _run_block(
         if model is not None:
             first = model.to(ctx.device)
     assert first is not None
+    if ctx.curate_ratio is not None and ctx.curation[key].short:
+        logger.warning("%s: %s", key, shortfall_line(ctx.curation[key]))
     return {recipe: {ctx.arch: per} for recipe, per in scores.items()}, costs, first
+
+
+def _curated_pool(ctx: _Context, key: str, s: int, real: ImageSplit, synth: Any) -> ImagePool:
+    """Seed ``s``'s curated synthetic images, as many as the curated recipes need. The judge
+    is trained once per block, on that block's real training images (never a test image)."""
+    assert ctx.curate_ratio is not None
+    num_classes = len(ctx.schema.classes)
+    if key not in ctx.judges:
+        judge_seed = derive_seed(ctx.seed, "curation-judge", key)
+        ctx.judges[key] = fit_judge(
+            real.images, real.labels, num_classes, seed=judge_seed, device=ctx.device,
+            threads=ctx.threads,
+        )  # fmt: skip
+    judge = ctx.judges[key]
+    report = ctx.curation.setdefault(
+        key,
+        CurationReport(
+            ctx.threshold, describe_judge(judge).replace("split", "images of the block")
+        ),
+    )
+
+    def curator(labels: np.ndarray, seed: int) -> Any:
+        got = curate_images(
+            synth, judge, labels, classes=list(ctx.schema.classes), seed=seed,
+            threshold=ctx.threshold, warn=False,
+        )  # fmt: skip
+        report.add(got.report)
+        return got
+
+    return ImagePool(
+        synth,
+        real.labels,
+        num_classes,
+        ctx.schema.shape,
+        int(math.ceil(ctx.curate_ratio * len(real))),
+        seed=derive_seed(ctx.seed, "curated", key, s),
+        curator=curator,
+    )
 
 
 # -- fidelity and the sample grid ---------------------------------------------------------------

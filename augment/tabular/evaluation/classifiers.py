@@ -88,7 +88,11 @@ class DownstreamClassifier:
         self.params = {**DEFAULT_PARAMS[name], **(params or {})}
         self.model: Any = None
 
-    def fit(self, frame: pd.DataFrame) -> DownstreamClassifier:
+    def fit(
+        self, frame: pd.DataFrame, sample_weight: np.ndarray | None = None
+    ) -> DownstreamClassifier:
+        """Fit on ``frame``; ``sample_weight`` (one per row, >= 0) weighs each row in the loss
+        (HistGradientBoosting and LogisticRegression both take it; None: all 1)."""
         y = encode_labels(frame[self.schema.label], self.schema)
         if (y < 0).any():
             raise AugmentError("training rows hold a label value that is not in the schema")
@@ -96,7 +100,14 @@ class DownstreamClassifier:
             raise AugmentError("a training set needs at least two classes")
         X = feature_frame(frame, self.schema)
         self.model = self._build(X)
-        self.model.fit(self._prepare(X), y)
+        if sample_weight is None:
+            self.model.fit(self._prepare(X), y)
+        else:
+            weight = np.asarray(sample_weight, dtype=np.float64)
+            if weight.shape != (len(frame),):
+                raise AugmentError(f"sample_weight needs {len(frame)} weights, got {weight.shape}")
+            key = "sample_weight" if self.name == "hgb" else "model__sample_weight"
+            self.model.fit(self._prepare(X), y, **{key: weight})
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -183,6 +194,17 @@ class FitTask:
     params: dict[str, Any] | None
     schema: TableSchema
     minority: int
+    # The rows after the first ``n_real`` are synthetic and weigh ``synthetic_weight`` each.
+    synthetic_weight: float = 1.0
+    n_real: int = 0
+
+    def weights(self, rows: int) -> np.ndarray | None:
+        """Per-row weights: 1 for real rows, ``synthetic_weight`` after; None when all are 1."""
+        if self.synthetic_weight == 1 or rows <= self.n_real:
+            return None
+        weight = np.ones(rows, dtype=np.float64)
+        weight[self.n_real :] = self.synthetic_weight
+        return weight
 
 
 def fit_and_score(
@@ -192,5 +214,6 @@ def fit_and_score(
     :data:`~augment.evaluation.stats.METRICS`, seconds spent)."""
     started = time.perf_counter()
     clf = make_classifier(task.classifier, task.schema, seed=task.seed, params=task.params)
-    got = classification_scores(y_test, clf.fit(data).predict_proba(test), task.minority)
+    clf.fit(data, task.weights(len(data)))
+    got = classification_scores(y_test, clf.predict_proba(test), task.minority)
     return {m: got[m] for m in METRICS}, time.perf_counter() - started

@@ -8,7 +8,7 @@ Recipe names (also the keys of the metrics): ``real``, ``real+synth@<ratio>``, `
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,12 +16,19 @@ import pandas as pd
 
 from augment.core.labels import proportional_counts as split_counts
 from augment.errors import AugmentError
-from augment.evaluation.recipes import BASELINE, Recipe
+from augment.evaluation.curation import Curated
+from augment.evaluation.recipes import BASELINE, COMBINED, Recipe
 from augment.registry import GenerativeModel
 from augment.tabular.evaluation.classifiers import numeric_values
 from augment.tabular.schema import TableSchema
 
 SMOTE = "real+smote"
+SMOTE_CURATED_PREFIX = "real+smote+curated@"
+
+
+def smote_curated_name(ratio: float) -> str:
+    """Real plus SMOTE(-NC) rows plus ``ratio`` x as many curated synthetic rows as real ones."""
+    return f"{SMOTE_CURATED_PREFIX}{float(ratio)}"
 
 
 # -- label proportions ---------------------------------------------------------------------------
@@ -52,8 +59,13 @@ class SyntheticPool:
         max_rows: int,
         *,
         seed: int,
+        curator: Callable[[np.ndarray, int], Curated[pd.DataFrame]] | None = None,
     ) -> None:
+        """``curator(class_indices, seed)``, when given, draws the rows instead of the
+        synthesizer and keeps only those it trusts: a class may then hold fewer rows than
+        asked, and :meth:`take` gives what it has."""
         self.schema = schema
+        self.curated = curator is not None
         self.real_labels = real[schema.label]
         self.classes = list(schema.classes)
         # Each class block holds ceil(share x max_rows) + 1 rows: enough for any ``take(n)`` with
@@ -68,7 +80,14 @@ class SyntheticPool:
             [np.full(counts[c], c, dtype=object) for c in self.classes if counts[c] > 0]
             or [np.empty(0, dtype=object)]
         )
-        frame = synthesizer.sample(labels, seed=seed) if len(labels) else real.iloc[:0]
+        if curator is not None and len(labels):
+            codes = pd.Index(self.classes).get_indexer(labels)
+            got = curator(codes, seed)
+            labels = np.asarray(self.classes, dtype=object)[got.labels]
+            frame = got.samples
+            counts = {c: int((labels == c).sum()) for c in self.classes}
+        else:
+            frame = synthesizer.sample(labels, seed=seed) if len(labels) else real.iloc[:0]
         if len(frame) != len(labels):
             raise AugmentError(
                 f"synthesizer returned {len(frame)} rows for {len(labels)} requested labels"
@@ -86,6 +105,8 @@ class SyntheticPool:
     def take(self, n: int) -> pd.DataFrame:
         """``n`` rows in the real split's label proportions: the first rows of each class block."""
         counts = proportional_counts(self.real_labels, n, self.classes)
+        if self.curated:  # a class curation left short gives what it kept
+            counts = {c: min(k, len(self.blocks[c])) for c, k in counts.items()}
         if any(counts[c] > len(self.blocks[c]) for c in self.classes):
             raise AugmentError(f"the synthetic pool holds fewer than the {n} rows requested")
         index = np.concatenate([self.blocks[c][: counts[c]] for c in self.classes])
@@ -145,6 +166,21 @@ def smote_recipe(schema: TableSchema) -> Recipe:
         BASELINE,
         family=SMOTE,
         description=f"real plus {variant} rows bringing every class up to the majority's count",
+    )
+
+
+def smote_curated_recipe(schema: TableSchema, ratio: float) -> Recipe:
+    """Both classic oversampling and curated synthetic rows: SMOTE(-NC) first, then the rows."""
+    variant = smote_variant(schema)
+    return Recipe(
+        smote_curated_name(ratio),
+        f"real + {variant} + {ratio:g}× curated synthetic",
+        COMBINED,
+        float(ratio),
+        family=f"{SMOTE_CURATED_PREFIX}r",
+        description=f"both: real plus {variant} rows, then r × as many curated synthetic rows "
+        "as real ones",
+        curated=True,
     )
 
 

@@ -15,6 +15,11 @@ Protocol (docs/architecture.md, "Evaluation protocol"):
   the draws and classifiers); ``"seed"`` fits one per fraction and seed, each on its own subset,
   so the interval also covers which rows were scarce - more honest, ``sweep_seeds`` times the
   GAN cost.
+* ``synthetic_weight``: each real + synthetic recipe runs once per weight a synthetic row has in
+  the classifiers' loss (``sample_weight``; real and SMOTE rows, real-derived, weigh 1); weight 1
+  always runs. ``curate`` adds ``real+curated@m`` (m: the sweep ratio) on every block: synthetic
+  rows kept only where HistGradientBoosting, fitted on that block's real training rows (never
+  test), gives their class probability >= ``curate_threshold`` (:mod:`augment.evaluation.curation`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +44,19 @@ from augment.evaluation.common import (
     StageTimer,
     SynthesizerFactory,
     check_ratios,
+    check_threshold,
+    check_weights,
     fit_bar,
     synthesizers_for,
 )
+from augment.evaluation.curation import CurationReport, shortfall_line
 from augment.evaluation.parallel import FanOut, run_fits
 from augment.evaluation.recipes import (
     REAL,
     SYNTH,
     mix_recipe,
+    parse_mix,
     real_recipe,
-    recipe_ratio,
     synth_recipe,
     synthetic_only_recipe,
 )
@@ -70,12 +78,16 @@ from augment.tabular.evaluation.classifiers import (
     encode_labels,
     fit_and_score,
 )
+from augment.tabular.evaluation.curation import curate_rows, describe_judge, fit_judge
 from augment.tabular.evaluation.fidelity import quality_report
 from augment.tabular.evaluation.privacy import dcr_report
 from augment.tabular.evaluation.recipes import (
     SMOTE,
+    SMOTE_CURATED_PREFIX,
     SyntheticPool,
     mix,
+    smote_curated_name,
+    smote_curated_recipe,
     smote_oversample,
     smote_recipe,
     stratified_subset,
@@ -102,6 +114,9 @@ def evaluate_tabular(
     sweep_hyperparameters: dict[str, Any] | None = None,
     min_rows_per_class: int = 5,
     classifier_params: dict[str, dict[str, Any]] | None = None,
+    synthetic_weight: Sequence[float] = (1.0,),
+    curate: bool = False,
+    curate_threshold: float = 0.5,
     n_threads: int | None = 1,
     jobs: int | None = None,
     backend: str = "loky",
@@ -129,7 +144,12 @@ def evaluate_tabular(
     ``backend`` (``loky`` processes or ``threading``), or the workers of the Dask cluster at
     ``scheduler`` with ``backend="dask"``. Synthetic draws, SMOTE and the recipes' rows are
     built here, the synthesizers retrained for the sweep too; the numbers are the same
-    whatever the backend and job count. Returns the typed result;
+    whatever the backend and job count.
+
+    ``synthetic_weight`` lists the weights a synthetic row has in the classifiers' loss; every
+    real + synthetic recipe runs once per weight (1 always). ``curate`` adds real + curated
+    synthetic rows at the sweep ratio, judged by a classifier fitted on each block's real rows
+    with threshold ``curate_threshold``. Returns the typed result;
     :func:`~augment.tabular.evaluation.report.write_evaluation` writes the metrics, plot data
     and summary.
     """
@@ -146,6 +166,9 @@ def evaluate_tabular(
         raise AugmentError(f"sweep_retrain must be one of {', '.join(SWEEP_RETRAIN)}")
     n_sweep = int(sweep_seeds or seeds)
     fanout = FanOut.of(jobs, backend, scheduler)
+    weights = check_weights([1.0, *check_weights(synthetic_weight)])
+    threshold = check_threshold(curate_threshold)
+    mix_at = 1.0 if 1.0 in ratios else float(min(ratios))  # the sweep ratio
 
     train = bundle.train.reset_index(drop=True)
     test = _known_labels(bundle.test, schema)
@@ -159,7 +182,11 @@ def evaluate_tabular(
         model_dir, synthesizer, factory, bool(sweep), device, sweep_hyperparameters
     )
 
-    recipes = [REAL, *(synth_recipe(r) for r in ratios), SYNTH] + ([SMOTE] if smote else [])
+    mixes = [(r, w, False) for r in ratios for w in weights]
+    mixes += [(mix_at, w, True) for w in weights] if curate else []
+    recipes = [REAL, *(synth_recipe(r, w, curated=c) for r, w, c in mixes), SYNTH]
+    recipes += [SMOTE] if smote else []
+    recipes += [smote_curated_name(mix_at)] if smote and curate else []
     per_block = len(recipes) * len(classifiers)
     total = per_block * (seeds + n_sweep * len(sweep))
     timer = StageTimer()
@@ -179,6 +206,8 @@ def evaluate_tabular(
         timer=timer,
         fanout=fanout,
         threads=n_threads,
+        curate_ratio=mix_at if curate else None,
+        threshold=threshold,
     )
     blocks: list[Block] = []
     logger.info("fitting %d classifiers in %s", total, fanout.describe())
@@ -254,6 +283,10 @@ def evaluate_tabular(
             "classifiers": list(classifiers),
             "classifier_params": classifier_params or {},
             "smote": smote,
+            "synthetic_weight": weights,
+            "curate": bool(curate),
+            "curate_threshold": threshold,
+            **({"curation": _curation_settings(ctx)} if curate else {}),
             "n_threads": n_threads,
             "fidelity_rows": n_fid,
             "privacy_rows": privacy_rows,
@@ -266,9 +299,10 @@ def evaluate_tabular(
         classifiers=list(classifiers),
         recipes=[
             real_recipe("rows"),
-            *(mix_recipe(r, "rows") for r in ratios),
+            *(mix_recipe(r, "rows", w, curated=c) for r, w, c in mixes),
             synthetic_only_recipe("rows"),
             *([smote_baseline] if smote_baseline else []),
+            *([smote_curated_recipe(schema, mix_at)] if smote and curate else []),
         ],
         blocks=blocks,
         fidelity=fidelity,
@@ -311,6 +345,9 @@ class _Context:
     timer: StageTimer
     fanout: FanOut = FanOut()
     threads: int | None = 1
+    curate_ratio: float | None = None  # the ratio of the curated recipes; None: no curation
+    threshold: float = 0.5
+    curation: dict[str, CurationReport] = field(default_factory=dict)  # per block key
 
     def limits(self) -> contextlib.AbstractContextManager[Any]:
         return threadpool_limits(limits=self.threads) if self.threads else contextlib.nullcontext()
@@ -329,6 +366,22 @@ def _run_block(
     for the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
     max_ratio = max([*ctx.ratios, 1.0])
     first_pool: list[SyntheticPool] = []
+    judges: dict[int, Any] = {}  # the curation classifier per real subset (by identity)
+    curated_pools: list[SyntheticPool] = []
+    if ctx.curate_ratio is not None:
+        # Judges and curated rows are made here, before the fan-out starts: made lazily inside
+        # joblib's dispatch of a loky pool, they left the pool's executor shut down ('NoneType'
+        # has no attribute 'submit'), while --jobs 1 ran. One pool per seed is held meanwhile.
+        for real in subsets:
+            if id(real) not in judges:
+                seed = derive_seed(ctx.seed, "curation-judge", fraction, len(judges))
+                with ctx.timer("curation"), ctx.limits():
+                    judges[id(real)] = fit_judge(real, ctx.schema, seed=seed)
+        with ctx.timer("curation"), ctx.limits():
+            curated_pools += [
+                _curated_pool(ctx, fraction, s, real, synth, judges)
+                for s, (real, synth) in enumerate(zip(subsets, synths, strict=True))
+            ]
     order = [(recipe, name) for _ in subsets for recipe in ctx.recipes for name in ctx.classifiers]
 
     def fits() -> Iterator[tuple[FitTask, pd.DataFrame, pd.DataFrame, np.ndarray]]:
@@ -344,13 +397,19 @@ def _run_block(
                 )
             if s == 0:
                 first_pool.append(pool)
+            curated = curated_pools[s] if ctx.curate_ratio is not None else None
             clf_seed = derive_seed(ctx.seed, "classifier", s)
             smote_seed = derive_seed(ctx.seed, "smote", fraction, s)
+            smoted: dict[str, pd.DataFrame] = {}  # the seed's SMOTE rows, built once
             for recipe in ctx.recipes:
                 with ctx.limits():
-                    data = _recipe_data(ctx, recipe, real, pool, smote_seed)
+                    data = _recipe_data(ctx, recipe, real, pool, smote_seed, curated, smoted)
+                weight = parsed.weight if (parsed := parse_mix(recipe)) else 1.0
                 for name in ctx.classifiers:
-                    fit = FitTask(name, clf_seed, ctx.params.get(name), ctx.schema, ctx.minority)
+                    fit = FitTask(
+                        name, clf_seed, ctx.params.get(name), ctx.schema, ctx.minority,
+                        synthetic_weight=weight, n_real=len(real),
+                    )  # fmt: skip
                     yield fit, data, ctx.test, ctx.y_test
 
     def arrived(_: tuple[dict[str, float], float]) -> None:
@@ -363,7 +422,49 @@ def _run_block(
         for m in METRICS:
             per[m].append(got[m])
         ctx.timer.add("classifiers", seconds)
+    if ctx.curate_ratio is not None and ctx.curation[_key(fraction)].short:
+        logger.warning(
+            "%s%% real: %s", _percent(fraction), shortfall_line(ctx.curation[_key(fraction)])
+        )
     return scores, first_pool[0]
+
+
+def _curated_pool(
+    ctx: _Context,
+    fraction: float,
+    s: int,
+    real: pd.DataFrame,
+    synth: GenerativeModel,
+    judges: dict[int, Any],
+) -> SyntheticPool:
+    """Seed ``s``'s curated synthetic rows, as many as the curated recipes need. The judge is
+    fitted on this block's real rows (the same subset serves every seed unless the sweep
+    retrains per seed) and nothing else: never a test row."""
+    assert ctx.curate_ratio is not None
+    judge = judges[id(real)]  # fitted by _run_block on this block's real rows
+    report = ctx.curation.setdefault(
+        _key(fraction),
+        CurationReport(ctx.threshold, describe_judge().replace("split", "rows of the block")),
+    )
+
+    def curator(labels: np.ndarray, seed: int) -> Any:
+        got = curate_rows(synth, judge, labels, seed=seed, threshold=ctx.threshold, warn=False)
+        report.add(got.report)
+        return got
+
+    return SyntheticPool(
+        synth,
+        real,
+        ctx.schema,
+        int(math.ceil(ctx.curate_ratio * len(real))),
+        seed=derive_seed(ctx.seed, "curated", fraction, s),
+        curator=curator,
+    )
+
+
+def _curation_settings(ctx: _Context) -> dict[str, Any]:
+    """Per block, what curation asked, drew and kept over all seeds."""
+    return {key: report.to_dict() for key, report in ctx.curation.items()}
 
 
 def _block(fraction: float, rows: int, synthesizer: str, scores: Scores) -> Block:
@@ -397,20 +498,40 @@ def _interval_covers(smote: bool, sweep: bool, sweep_retrain: str) -> str:
 
 
 def _recipe_data(
-    ctx: _Context, recipe: str, real: pd.DataFrame, pool: SyntheticPool, smote_seed: int
+    ctx: _Context,
+    recipe: str,
+    real: pd.DataFrame,
+    pool: SyntheticPool,
+    smote_seed: int,
+    curated: SyntheticPool | None = None,
+    smoted: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """The training rows of one recipe (never any test row)."""
+    """The training rows of one recipe (never any test row): real rows first. ``smoted``
+    keeps the seed's SMOTE rows for the recipes that share them."""
     if recipe == REAL:
         return real
     if recipe == SYNTH:
         return pool.take(len(real))
-    if recipe == SMOTE:
-        with ctx.timer("smote"):
-            return smote_oversample(real, ctx.schema, seed=smote_seed)
-    ratio = recipe_ratio(recipe)
-    if ratio is None:
+    if recipe == SMOTE or recipe.startswith(SMOTE_CURATED_PREFIX):
+        smoted = {} if smoted is None else smoted
+        if SMOTE not in smoted:
+            with ctx.timer("smote"):
+                smoted[SMOTE] = smote_oversample(real, ctx.schema, seed=smote_seed)
+        if recipe == SMOTE:
+            return smoted[SMOTE]
+        if curated is None:
+            raise AugmentError(f"recipe {recipe!r} needs curated synthetic rows")
+        ratio = float(recipe[len(SMOTE_CURATED_PREFIX) :])
+        return mix(smoted[SMOTE], curated.take(round(ratio * len(real))))
+    parsed = parse_mix(recipe)
+    if parsed is None:
         raise AugmentError(f"unknown recipe {recipe!r}")
-    return mix(real, pool.take(round(ratio * len(real))))
+    source = pool
+    if parsed.curated:
+        if curated is None:
+            raise AugmentError(f"recipe {recipe!r} needs curated synthetic rows")
+        source = curated
+    return mix(real, source.take(round(parsed.ratio * len(real))))
 
 
 # -- small helpers -------------------------------------------------------------------------------
