@@ -17,8 +17,9 @@ Only what a reader brings is added, or what makes the run short:
 ``yaml`` blocks that begin with ``# params.yaml`` or ``# dvc.yaml`` are a project of one's own:
 they are written to a new folder with the data they name and ``dvc repro`` runs it. Other
 ``yaml`` blocks show settings: each must be valid for the settings' definitions, model
-hyper-parameters and evaluation options included. ``text`` blocks are not code, except the
-cluster launch lines they show: every ``torchrun`` line in one must parse, for ``torchrun``'s own
+hyper-parameters and evaluation options included. ``text`` blocks are not code, except
+the commands for machines this test does not have (a cluster): in a ``text`` block that begins
+with a ``#`` comment, every ``torchrun`` or ``augment`` line must parse, for ``torchrun``'s own
 arguments and for ``augment``'s.
 """
 
@@ -217,17 +218,19 @@ def check_settings_example(code: str) -> None:
 
 
 def check_cluster_launch(code: str) -> int:
-    """Each ``torchrun ... -m augment ...`` line of a text block parses; returns how many."""
+    """Each ``torchrun ... -m augment ...`` or ``augment ...`` line of a text block parses;
+    returns how many."""
     checked = 0
     for line in code.replace("\\\n", " ").splitlines():
-        if "torchrun" not in line or line.lstrip().startswith("#"):
+        words = shlex.split(line, comments=True)
+        if "torchrun" in words:
+            launch = torchrun_arguments().parse_args(words[words.index("torchrun") + 1 :])
+            assert launch.module and launch.training_script == "augment", line
+            words = ["augment", *launch.training_script_args]
+        if words[:1] != ["augment"]:
             continue
-        argv = shlex.split(line[line.index("torchrun") :])[1:]
-        launch = torchrun_arguments().parse_args(argv)
-        assert launch.module and launch.training_script == "augment", line
-        cli = get_command(app)
-        command, *rest = launch.training_script_args
-        cli.commands[command].make_context(command, rest)
+        command, *rest = words[1:]
+        get_command(app).commands[command].make_context(command, rest)
         checked += 1
     return checked
 
@@ -289,9 +292,10 @@ def test_every_readme_code_block_runs_as_written(tmp_path):
                 check_settings_example(code)
             continue
         else:
-            launches += check_cluster_launch(code)
+            if code.startswith("#"):
+                launches += check_cluster_launch(code)
             continue
         ran += 1
     assert ran >= 15 and set(project) == {"params.yaml", "dvc.yaml"}
-    assert launches >= 2, "the cluster launch lines were not found"
+    assert launches >= 3, "the cluster lines were not found"
     own_project(tmp_path, project, env)
