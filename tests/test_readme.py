@@ -17,7 +17,10 @@ Only what a reader brings is added, or what makes the run short:
 ``yaml`` blocks that begin with ``# params.yaml`` or ``# dvc.yaml`` are a project of one's own:
 they are written to a new folder with the data they name and ``dvc repro`` runs it. Other
 ``yaml`` blocks show settings: each must be valid for the settings' definitions, model
-hyper-parameters and evaluation options included. ``text`` blocks are not code.
+hyper-parameters and evaluation options included. ``text`` blocks are not code, except
+the commands for machines this test does not have (a cluster): in a ``text`` block that begins
+with a ``#`` comment, every ``torchrun`` or ``augment`` line must parse, for ``torchrun``'s own
+arguments and for ``augment``'s.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -36,7 +40,10 @@ import pandas as pd
 import pytest
 import yaml
 from PIL import Image
+from torch.distributed.run import get_args_parser as torchrun_arguments
+from typer.main import get_command
 
+from augment.cli import app
 from augment.images.evaluation.runner import evaluate_images
 from augment.registry import MODELS, make_synthesizer
 from augment.settings import (
@@ -220,6 +227,24 @@ def check_settings_example(code: str) -> None:
     evaluation_options(evaluate.options, "image", evaluate_images)
 
 
+def check_cluster_launch(code: str) -> int:
+    """Each ``torchrun ... -m augment ...`` or ``augment ...`` line of a text block parses;
+    returns how many."""
+    checked = 0
+    for line in code.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        if "torchrun" in words:
+            launch = torchrun_arguments().parse_args(words[words.index("torchrun") + 1 :])
+            assert launch.module and launch.training_script == "augment", line
+            words = ["augment", *launch.training_script_args]
+        if words[:1] != ["augment"]:
+            continue
+        command, *rest = words[1:]
+        get_command(app).commands[command].make_context(command, rest)
+        checked += 1
+    return checked
+
+
 def own_project(tmp: Path, blocks: dict[str, str], env: dict[str, str]) -> None:
     """The README's params.yaml and dvc.yaml for a project of one's own, run with dvc repro."""
     project = tmp / "own"
@@ -258,7 +283,7 @@ def test_every_readme_code_block_runs_as_written(tmp_path):
         run(args, clone, env, "clone set-up")
 
     project: dict[str, str] = {}
-    ran = 0
+    ran = launches = 0
     for index, (language, code) in enumerate(blocks):
         what = f"block {index + 1} ({language}):\n{code}"
         if language == "bash":
@@ -277,7 +302,10 @@ def test_every_readme_code_block_runs_as_written(tmp_path):
                 check_settings_example(code)
             continue
         else:
+            if code.startswith("#"):
+                launches += check_cluster_launch(code)
             continue
         ran += 1
     assert ran >= 15 and set(project) == {"params.yaml", "dvc.yaml"}
+    assert launches >= 3, "the cluster lines were not found"
     own_project(tmp_path, project, env)
