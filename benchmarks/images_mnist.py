@@ -1,16 +1,22 @@
 """Benchmark: does the image GAN help a CNN on MNIST when real images are scarce?
 
-For each k in ``--per-class`` (default 10, 50, 200 real training images per class):
+For each k in ``--per-class`` (default 10, 50, 200 real training images per class) and each
+count in ``--unlabelled`` (default 0: none; e.g. ``0,5000``):
 
 1. ``ingest_images`` reads the MNIST IDX files with ``per_class=k`` (the official t10k images
-   are the test split; validation comes from the training file);
+   are the test split; validation comes from the training file); with unlabelled images, that
+   many MNIST training images that are in no split are handed to ingest as ``--unlabelled``;
 2. the class-conditional image GAN (``make_synthesizer("imagegan")``) is trained on those
-   ``10 k`` images alone;
-3. ``evaluate_images`` trains the downstream CNN over ``--seeds`` seeds on: real only;
-   real + classic augmentation (crop / small affine, no flip); real + synthetic (``--ratio``
-   synthetic images per real one); real + classic + synthetic; synthetic only; and reports the
-   paired macro-F1 and accuracy gains with 95% intervals — over real only, and of
-   classic + synthetic over classic.
+   ``10 k`` images alone (and the unlabelled ones, in its unconditional phase); its budget is
+   the GAN's own default for the data and the device unless ``--gan-steps`` is given;
+3. ``evaluate_images`` trains the downstream CNN (early-stopped on validation images) over
+   ``--seeds`` seeds on: real only; real + classic augmentation (crop / small affine, no flip);
+   real + synthetic (``--ratio`` synthetic images per real one); real + classic + synthetic;
+   real + curated synthetic and real + classic + curated synthetic (kept where a CNN trained on
+   the real images gives the class probability >= ``--curate-threshold``); synthetic only; and
+   reports the paired macro-F1 and accuracy gains with 95% intervals — over real only, and of
+   classic + (curated) synthetic over classic — beside PRDC of the synthetic images and of real
+   training images (the floor a perfect generator would reach) on the real-only CNN's features.
 
 Then the GAN's training throughput (images/s) is measured on the CPU and, when CUDA is present,
 on the GPU, with the same network and batch, one after the other in this run.
@@ -18,11 +24,13 @@ on the GPU, with the same network and batch, one after the other in this run.
 Usage (see benchmarks/README.md):
     python3 benchmarks/images_mnist.py --out benchmarks/results/images_mnist.json
     python3 benchmarks/images_mnist.py --per-class 10 --gan-steps 500 --seeds 2   # a quick look
+    python3 benchmarks/images_mnist.py --per-class 50 --unlabelled 0,5000
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -34,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 try:
@@ -48,11 +57,19 @@ from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
 from augment.images.evaluation.runner import evaluate_images
 from augment.images.ingest import ingest_images
+from augment.images.readers import read_idx_pair
 from augment.registry import make_synthesizer
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "images_mnist.json"
-RECIPES = ("real+classic", "real+synth@{r}", "real+classic+synth@{r}", "synth")
+RECIPES = (
+    "real+classic",
+    "real+synth@{r}",
+    "real+classic+synth@{r}",
+    "real+curated@{r}",
+    "real+classic+curated@{r}",
+    "synth",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,15 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown(json.loads(args.out.read_text())))
         return 0
     per_class = [int(k) for k in args.per_class.split(",")]
-    gan_params = {"steps": args.gan_steps, **json.loads(args.gan_params)}
+    unlabelled = [int(n) for n in args.unlabelled.split(",")]
+    steps = {} if args.gan_steps is None else {"steps": args.gan_steps}
+    gan_params = {**steps, **json.loads(args.gan_params)}
     results: dict[str, Any] = {
         "machine": _machine(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "command": "python3 " + " ".join(shlex.quote(a) for a in sys.argv),
         "settings": {
             "per_class": per_class,
+            "unlabelled": unlabelled,
             "seeds": args.seeds,
             "ratio": args.ratio,
+            "curate_threshold": args.curate_threshold,
             "gan": gan_params,
             "device": args.device,
             "mnist": str(args.mnist),
@@ -78,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="augment-mnist-") as tmp:
         for k in per_class:
-            print(f"== {k} real images per class", file=sys.stderr)
-            results["per_class"][str(k)] = run_one(k, Path(tmp), args, gan_params)
-            _save(results, args.out)
+            for n in unlabelled:
+                print(f"== {k} real images per class, {n} unlabelled", file=sys.stderr)
+                key = str(k) if n == 0 else f"{k}+{n}u"
+                results["per_class"][key] = run_one(k, n, Path(tmp), args, gan_params)
+                _save(results, args.out)
         bundle = ImageBundle.load(Path(tmp) / f"data_{per_class[-1]}")
         results["throughput"] = throughput(bundle, gan_params, args.throughput_steps)
     _save(results, args.out)
@@ -88,12 +111,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> dict[str, Any]:
-    data_dir, model_dir = tmp / f"data_{k}", tmp / f"model_{k}"
-    bundle = ingest_images(args.mnist, data_dir, per_class=k, seed=args.seed, progress=False)
+def run_one(
+    k: int, unlabelled: int, tmp: Path, args: argparse.Namespace, gan_params: dict
+) -> dict[str, Any]:
+    data_dir, model_dir = tmp / f"data_{k}", tmp / f"model_{k}_{unlabelled}"
+    if not (data_dir / "schema.json").is_file():
+        ingest_images(args.mnist, data_dir, per_class=k, seed=args.seed, progress=False)
+    bundle = ImageBundle.load(data_dir)
+    if unlabelled:
+        pool = unlabelled_pool(args.mnist, bundle, unlabelled, tmp, args.seed)
+        data_dir = tmp / f"data_{k}_{unlabelled}u"
+        bundle = ingest_images(
+            args.mnist, data_dir, per_class=k, seed=args.seed, unlabelled=pool, progress=False
+        )
     synth = make_synthesizer("imagegan", gan_params)
     started = time.perf_counter()
-    training = synth.fit(bundle.train, bundle.schema, seed=args.seed, device=args.device)
+    training = synth.fit(
+        bundle.train, bundle.schema, seed=args.seed, device=args.device,
+        unlabelled=bundle.unlabelled,
+    )  # fmt: skip
     fit_seconds = time.perf_counter() - started
     synth.save(model_dir)
     result = evaluate_images(
@@ -105,6 +141,8 @@ def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> di
         device=args.device,
         seed=args.seed,
         fidelity_images=args.fidelity_images,
+        curate=True,
+        curate_threshold=args.curate_threshold,
     )
     block, clf = result.full, result.primary_classifier
     r = result.sweep_ratio
@@ -118,6 +156,7 @@ def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> di
 
     return {
         "train_images": len(bundle.train),
+        "unlabelled_images": 0 if bundle.unlabelled is None else len(bundle.unlabelled),
         "gan_fit_seconds": round(fit_seconds, 1),
         "gan_training": {
             key: training.get(key)
@@ -126,10 +165,28 @@ def run_one(k: int, tmp: Path, args: argparse.Namespace, gan_params: dict) -> di
         "scores": {name: scores(name) for name in ["real", *names]},
         "gains": {name: gains(name) for name in names},
         "classic_synth_vs_classic": gains(names[2], versus="real+classic"),
+        "classic_curated_vs_classic": gains(names[4], versus="real+classic"),
         "fidelity": result.to_dict()["fidelity"],
         "evaluate_seconds": result.timings.get("total_s"),
         "verdict": result.verdict.text,
     }
+
+
+def unlabelled_pool(mnist: Path, bundle: ImageBundle, n: int, tmp: Path, seed: int) -> Path:
+    """An .npz of ``n`` MNIST training images that are in no split of ``bundle`` (seeded)."""
+    images, _, _ = read_idx_pair(next(mnist.glob("train-images*")))
+    used = {
+        hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()
+        for name in ("train", "validation", "test")
+        for x in bundle.split(name).images[:, 0]
+    }
+    free = [i for i, x in enumerate(images) if hashlib.sha1(x.tobytes()).hexdigest() not in used]
+    if len(free) < n:
+        raise AugmentError(f"only {len(free)} MNIST training images are in no split, not {n}")
+    keep = np.sort(np.random.default_rng(seed).permutation(free)[:n])
+    pool = tmp / f"unlabelled_{len(bundle.train)}_{n}.npz"
+    np.savez(pool, x=images[keep])
+    return pool
 
 
 def throughput(bundle: ImageBundle, gan_params: dict, steps: int) -> dict[str, Any]:
@@ -159,15 +216,17 @@ def markdown(results: dict[str, Any]) -> str:
         " gains paired per seed, 95% CI.",
         "",
         "| real / class | real only | + classic | + synthetic | + classic + synthetic |"
-        " classic + synth vs classic | synthetic only (CAS) | GAN fit |",
-        "|---|---|---|---|---|---|---|---|",
+        " + curated | + classic + curated | classic + synth vs classic |"
+        " classic + curated vs classic | synthetic only (CAS) | GAN fit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k, row in results["per_class"].items():
         names = list(row["gains"])
         cells = [_score(row["scores"]["real"])]
-        cells += [_gain(row["gains"][n]["macro_f1"]) for n in names[:3]]
+        cells += [_gain(row["gains"][n]["macro_f1"]) for n in names[:5]]
         cells.append(_gain(row["classic_synth_vs_classic"]["macro_f1"]))
-        cells.append(_score(row["scores"][names[3]]))
+        cells.append(_gain(row["classic_curated_vs_classic"]["macro_f1"]))
+        cells.append(_score(row["scores"][names[5]]))
         cells.append(f"{row['gan_fit_seconds']:.0f} s")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     tp = results.get("throughput", {})
@@ -215,7 +274,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", default="10,50,200", help="real training images per class")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--ratio", type=float, default=1.0, help="synthetic images per real image")
-    p.add_argument("--gan-steps", type=int, default=3000)
+    p.add_argument(
+        "--unlabelled", default="0", help="unlabelled MNIST images beside each k (0: none)"
+    )
+    p.add_argument("--curate-threshold", type=float, default=0.5)
+    p.add_argument(
+        "--gan-steps", type=int, default=None, help="default: the GAN's budget for the data"
+    )
     p.add_argument("--gan-params", default="{}", help="more GAN hyper-parameters, as JSON")
     p.add_argument("--fidelity-images", type=int, default=2000)
     p.add_argument("--throughput-steps", type=int, default=200)

@@ -155,7 +155,7 @@ def test_class_weight_zero_makes_both_networks_unconditional():
     gen.class_weight = 0.0
     assert torch.equal(gen(z, a), gen(z, b))
     assert torch.equal(disc(x, a, 0.0), disc(x, b, 0.0))
-    unconditional, projection = disc.parts(x, a)
+    unconditional, projection = disc(x, a, split=True)
     assert torch.allclose(disc(x, a, 0.5), unconditional + 0.5 * projection)
     gen.class_weight = 1.0
     assert not torch.equal(gen(z, a), gen(z, b))

@@ -686,7 +686,7 @@ class _ImageGANTask:
         both = torch.cat([real, fake.detach().to(real.dtype)])
         images = diff_augment(both, self.policy, p=self.augment_p)
         images, labels = pack_images(images, torch.cat([y_real, y_fake]), cfg.pack)
-        free, projection = self.discriminator.parts(images, labels)
+        free, projection = self.discriminator(images, labels, split=True)
         d_weight = weight * cfg.projection_weight
         free, scores = free.float(), (free + d_weight * projection).float()
         k = n // cfg.pack  # packs per batch
@@ -714,7 +714,8 @@ class _ImageGANTask:
     def _set_class_weight(self, step: int) -> float:
         weight = transition_weight(step, self.cfg.steps, self.cfg.class_transition)
         self.class_weight = weight
-        for net in (self.generator, self.ema):
+        # On the module itself: under torchrun self.generator is its DDP wrapper.
+        for net in (unwrap(self.generator), self.ema):
             if net is not None:
                 net.class_weight = weight
         return weight
@@ -755,7 +756,7 @@ class _ImageGANTask:
         # D's weights need no gradients here: skipping them saves a third of the backward.
         self.discriminator.requires_grad_(False)
         images = diff_augment(fake, self.policy, p=self.augment_p)
-        free, projection = self.discriminator.parts(*pack_images(images, y_fake, cfg.pack))
+        free, projection = self.discriminator(*pack_images(images, y_fake, cfg.pack), split=True)
         weight = self.class_weight
         loss = -(free + weight * cfg.projection_weight * projection).float().mean()
         if cfg.keep_unconditional and weight > 0:

@@ -219,15 +219,19 @@ class Discriminator(nn.Module):
         self.linear = _sn(nn.Linear(c_in, 1))
         self.embed = _sn(nn.Embedding(num_classes, c_in))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, class_weight: float = 1.0) -> torch.Tensor:
-        """Scores ``(N,)``: the unconditional term plus ``class_weight`` times the projection."""
-        unconditional, projection = self.parts(x, y)
-        return unconditional + class_weight * projection
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor, class_weight: float = 1.0, *, split: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Scores ``(N,)``: the unconditional term plus ``class_weight`` times the projection.
 
-    def parts(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The unconditional term ``linear(h)`` and the class projection ``<embed(y), h>``."""
+        With ``split`` the two terms come back apart: the unconditional ``linear(h)`` and the
+        class projection ``<embed(y), h>``. Both go through ``forward`` because DDP syncs
+        gradients only for what its wrapper's forward computed."""
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
-        return self.linear(h).squeeze(1), (self.embed(y) * h).sum(dim=1)
+        unconditional, projection = self.linear(h).squeeze(1), (self.embed(y) * h).sum(dim=1)
+        if split:
+            return unconditional, projection
+        return unconditional + class_weight * projection
 
 
 def _init(net: nn.Module) -> None:
