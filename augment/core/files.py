@@ -18,12 +18,16 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from augment.errors import AugmentError
+
+# check_output_dir's looks at a folder another run may be swapping, and the pause between them.
+LOOKS, LOOK_PAUSE_S = 3, 0.05
 
 try:
     import fcntl
@@ -150,27 +154,43 @@ def check_output_dir(
             f"refusing to write {kind} to {path}: it is {where}; choose a new sub-folder, e.g."
             " --out out/"
         )
-    if not target.exists() and not target.is_symlink():
-        _check_writable(target)
-        return target
-    if target.is_symlink() or not target.is_dir():
-        raise AugmentError(
-            f"refusing to replace {target}: it is a file, not a folder that augment wrote; "
-            "choose another --out"
-        )
-    if any(target.iterdir()):
-        owner = _owner_kind(target)
-        if owner is None:
-            raise AugmentError(
-                f"refusing to replace {target}: it holds files that augment did not write "
-                f"(no {OWNER_MARKER}); choose a new or empty folder"
-            )
-        if owner != kind:
-            raise AugmentError(
-                f"refusing to replace {target}: it holds {owner}, not {kind}; choose another --out"
-            )
+    # Another run may swap its own output into place while we look (between its two renames
+    # the folder is briefly gone): a refusal counts only if it holds on every look.
+    for look in range(LOOKS):
+        problem = _replace_problem(target, kind)
+        if problem is None:
+            break
+        if look < LOOKS - 1:
+            time.sleep(LOOK_PAUSE_S)
+    if problem is not None:
+        raise AugmentError(problem)
     _check_writable(target)
     return target
+
+
+def _replace_problem(target: Path, kind: str) -> str | None:
+    """Why ``target`` may not be replaced by a ``kind`` output, or None when it may."""
+    try:
+        if not target.exists() and not target.is_symlink():
+            return None
+        if target.is_symlink() or not target.is_dir():
+            return (
+                f"refusing to replace {target}: it is a file, not a folder that augment wrote; "
+                "choose another --out"
+            )
+        if not any(target.iterdir()):
+            return None
+    except FileNotFoundError:  # gone while we looked
+        return f"refusing to replace {target}: it changed while it was checked"
+    owner = _owner_kind(target)
+    if owner is None:
+        return (
+            f"refusing to replace {target}: it holds files that augment did not write "
+            f"(no {OWNER_MARKER}); choose a new or empty folder"
+        )
+    if owner != kind:
+        return f"refusing to replace {target}: it holds {owner}, not {kind}; choose another --out"
+    return None
 
 
 def _output_path(path: str | os.PathLike[str]) -> Path:
