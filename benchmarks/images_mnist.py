@@ -221,12 +221,15 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k, row in results["per_class"].items():
-        names = list(row["gains"])
+        # By prefix, not position: results written before the curated recipes lack them.
+        gains = {name.split("@")[0]: ci for name, ci in row["gains"].items()}
         cells = [_score(row["scores"]["real"])]
-        cells += [_gain(row["gains"][n]["macro_f1"]) for n in names[:5]]
-        cells.append(_gain(row["classic_synth_vs_classic"]["macro_f1"]))
-        cells.append(_gain(row["classic_curated_vs_classic"]["macro_f1"]))
-        cells.append(_score(row["scores"][names[5]]))
+        for prefix in ("real+classic", "real+synth", "real+classic+synth", "real+curated",
+                       "real+classic+curated"):  # fmt: skip
+            cells.append(_gain(gains[prefix]["macro_f1"]) if prefix in gains else "—")
+        for versus in ("classic_synth_vs_classic", "classic_curated_vs_classic"):
+            cells.append(_gain(row[versus]["macro_f1"]) if versus in row else "—")
+        cells.append(_score(row["scores"]["synth"]))
         cells.append(f"{row['gan_fit_seconds']:.0f} s")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     tp = results.get("throughput", {})
