@@ -13,12 +13,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_data import prepare_both
 
-import augment
 from augment.core import distributed
 from augment.errors import AugmentError
 from augment.registry import load_synthesizer
@@ -28,18 +27,7 @@ DRIVER = Path(__file__).resolve().parent / "ddp_driver.py"
 
 
 def _prepare(root: Path) -> None:
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, 200),
-            "income": rng.lognormal(10, 0.5, 200).round(2),
-            "city": rng.choice(["Oslo", "Lima", "Pune"], 200),
-            "label": rng.choice(["no", "yes"], 200),
-        }
-    )
-    frame.to_csv(root / "table.csv", index=False)
-    augment.ingest(root / "table.csv", label="label", out=root / "tabgan-data", progress=False)
-    augment.ingest("digits", out=root / "imagegan-data", per_class=8, progress=False)
+    prepare_both(root, suffix="-data")  # where tests/ddp_driver.py reads it
 
 
 def _torchrun(root: Path, processes: int, device: str) -> subprocess.CompletedProcess:

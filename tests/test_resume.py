@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
+from training_data import prepare_both
 from typer.testing import CliRunner
 
-import augment
 from augment.cli import app
 from augment.log import logger
 
@@ -57,23 +57,7 @@ MODELS = {
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> dict[str, Path]:
-    import numpy as np
-    import pandas as pd
-
-    root = tmp_path_factory.mktemp("prepared")
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, 200),
-            "income": rng.lognormal(10, 0.5, 200).round(2),
-            "city": rng.choice(["Oslo", "Lima", "Pune"], 200),
-            "label": rng.choice(["no", "yes"], 200),
-        }
-    )
-    frame.to_csv(root / "table.csv", index=False)
-    augment.ingest(root / "table.csv", label="label", out=root / "tabgan", progress=False)
-    augment.ingest("digits", out=root / "imagegan", per_class=8, progress=False)
-    return {"tabgan": root / "tabgan", "imagegan": root / "imagegan"}
+    return prepare_both(tmp_path_factory.mktemp("prepared"))
 
 
 @pytest.fixture(autouse=True)
