@@ -97,7 +97,7 @@ def run(
                     patience=DEFAULT_PATIENCE if early else None,
                     min_steps=DEFAULT_STEPS,
                 )
-                got, secs, _, log = fit_and_score(
+                got, _, secs, _, log = fit_and_score(
                     task,
                     train.images,
                     train.labels,

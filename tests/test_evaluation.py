@@ -26,7 +26,12 @@ from augment.evaluation.recipes import (
     synthetic_only_recipe,
 )
 from augment.evaluation.results import Block, EvaluationResult, Interval
-from augment.evaluation.stats import classification_scores, mean_ci, paired_gains
+from augment.evaluation.stats import (
+    classification_scores,
+    mean_ci,
+    paired_gains,
+    tune_threshold,
+)
 from augment.evaluation.verdict import Choice, build_verdict, build_verdicts, format_gain
 from augment.steps.ingest import ingest
 from augment.tabular.bundle import TabularBundle
@@ -342,9 +347,12 @@ def test_test_split_never_reaches_fit(result, bundle) -> None:
         rows = set(map(tuple, frame.astype(str).to_numpy()))
         assert rows <= train_rows
         assert not rows & (test_rows - train_rows)
-    # One retrain per reduced fraction (policy "fraction") plus the up-front fit.
-    assert len(FITS) == 2
-    assert len(FITS[1]) < len(bundle.train)
+    # By default one retrain per reduced fraction and seed, each on its own subset, plus the
+    # up-front fit.
+    assert len(FITS) == 1 + 3
+    assert all(len(frame) < len(bundle.train) for frame in FITS[1:])
+    subsets = {frozenset(map(tuple, frame.astype(str).to_numpy())) for frame in FITS[1:]}
+    assert len(subsets) == 3, "each seed of the sweep draws its own real subset"
 
 
 def test_gains_are_paired_per_seed(result) -> None:
@@ -369,8 +377,11 @@ def test_result_layout(result) -> None:
     assert [b.key for b in result.blocks] == ["0.3", "1.0"]  # least real data first
     assert result.full.key == "1.0" and [b.key for b in result.sweep] == ["0.3"]
     recipes = [r.name for r in result.recipes_in(result.full, reference=False)]
-    assert recipes == ["real+smote", "real+synth@0.5", "real+synth@1.0", "synth"]
+    assert recipes == [
+        "real+smote", "real+threshold", "real+synth@0.5", "real+synth@1.0", "synth"
+    ]  # fmt: skip
     assert result.recipe("real+smote").label == "real + SMOTE-NC"
+    assert result.recipe("real+threshold").label == "real only, tuned threshold"
     assert 0 <= result.fidelity.overall <= 1
     assert 0 <= result.privacy.dcr_share_closer_to_train <= 1
     assert result.dataset.minority_class == "c"
@@ -403,13 +414,17 @@ def test_verdict_line_format(result) -> None:
     ci = rf"{number} \[{number}, {number}\]"
     pattern = (
         rf"^(synthetic data helps|synthetic data hurts|no significant gain): real \+ (0\.5|1)× "
-        rf"synthetic: macro-F1 {ci} vs real only \(hgb, 95% CI over 3 seeds, best of 2 ratios\); "
-        rf"real \+ SMOTE-NC: {ci}$"
+        rf"synthetic: macro-F1 {ci} vs real only \(hgb, 95% CI over 3 seeds, chosen on validation "
+        rf"among 2 ratios\); real \+ SMOTE-NC: {ci}; real only, tuned threshold: {ci}$"
     )
     text = result.verdict.text
     assert re.match(pattern, text), text
     full = result.full
-    best = max((0.5, 1.0), key=lambda r: full.gain(f"real+synth@{r}", "hgb", "macro_f1").mean)
+    # The mix is the best on validation, wherever it stands on test.
+    best = max(
+        (0.5, 1.0),
+        key=lambda r: (full.validation_gain(f"real+synth@{r}", "hgb", "macro_f1").mean, -r),
+    )
     assert f"real + {best:g}× synthetic" in text
     g = full.gain(f"real+synth@{best}", "hgb", "macro_f1")
     says_none = text.startswith("no significant gain")
@@ -462,7 +477,7 @@ def test_outputs_written(result, tmp_path) -> None:
     assert list(long.columns) == [
         "fraction", "recipe", "ratio", "classifier", "metric", "mean", "low", "high", "n"
     ]  # fmt: skip
-    assert len(long) == 2 * 4 * 2 * 4  # fractions x recipes x classifiers x metrics
+    assert len(long) == 2 * 5 * 2 * 4  # fractions x recipes x classifiers x metrics
 
     summary = paths["summary"].read_text(encoding="utf-8").splitlines()
     assert summary[0] == result.verdict.text
@@ -486,7 +501,7 @@ def test_plot_frames_match_the_result(result) -> None:
     fraction = gain_vs_fraction(result)
     g = result.block("0.3").gain("real+synth@1.0", "hgb", "macro_f1")
     assert fraction.loc[fraction["fraction"] == 0.3, "hgb"].item() == pytest.approx(g.mean)
-    assert len(gains_long(result)) == 64
+    assert len(gains_long(result)) == 80
 
 
 # -- the typed result and the one verdict builder -----------------------------------------------
@@ -565,6 +580,42 @@ def test_a_new_recipe_and_a_validation_choice_need_no_new_branch() -> None:
     verdict = build_verdict(result, result.full, on_validation)
     assert verdict.recipe == "real+synth@1.0" and verdict.chosen == "chosen on the validation split"
     assert "(clf, 95% CI over 3 seeds, chosen on the validation split)" in verdict.text
+
+
+def test_the_verdict_picks_its_mix_on_validation_and_scores_it_on_test() -> None:
+    recipes = [real_recipe("rows"), mix_recipe(0.5, "rows"), mix_recipe(2.0, "rows")]
+    # On test 2x looks best; on validation 0.5x is: the verdict must follow validation.
+    block = _block({"real+synth@0.5": [0.0, 0.01, 0.02], "real+synth@2.0": [0.05, 0.06, 0.07]})
+    block.validation = _block(
+        {"real+synth@0.5": [0.03, 0.04, 0.05], "real+synth@2.0": [-0.01, 0.0, 0.01]}
+    ).scores
+    result = _result([block], recipes)
+    verdict = build_verdict(result, result.full)
+    assert verdict.recipe == "real+synth@0.5"
+    assert verdict.chosen == "chosen on validation among 2 ratios"
+    assert "+0.010 [-0.015, +0.035]" in verdict.text  # its test gain, not its validation gain
+    again = Block.from_dict(json.loads(json.dumps(block.to_dict())))
+    assert again.validation == block.validation
+    assert build_verdict(_result([again], recipes), again).recipe == "real+synth@0.5"
+
+
+def test_threshold_tuned_on_validation_raises_minority_recall() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.2).astype(np.int64)
+    # The minority's probability is too low everywhere: argmax almost never predicts it.
+    p1 = np.clip(0.15 + 0.25 * y + rng.normal(0, 0.08, y.size), 0, 1)
+    proba = np.column_stack([1 - p1, p1])
+    val, test = slice(0, 2000), slice(2000, None)
+    threshold = tune_threshold(y[val], proba[val], minority=1)
+    assert threshold is not None and 0.2 < threshold < 0.5
+    plain = classification_scores(y[test], proba[test], 1)
+    tuned = classification_scores(y[test], proba[test], 1, threshold)
+    assert tuned["macro_f1"] > plain["macro_f1"] + 0.1
+    assert tuned["minority_recall"] > plain["minority_recall"] + 0.3
+    assert tuned["roc_auc"] == plain["roc_auc"]  # the ranking is the classifier's own
+    # Where argmax is already right, nothing is tuned.
+    sure = np.column_stack([1.0 - y, y.astype(np.float64)])
+    assert tune_threshold(y, sure, minority=1) is None
 
 
 def test_recipes_have_one_order_and_round_trip() -> None:

@@ -451,6 +451,27 @@ def test_test_images_never_reach_a_fit(result: EvaluationResult, bundle: ImageBu
     assert len(TRAINED) == 3 * main + 3 * sweep
 
 
+def test_the_sweep_can_draw_a_subset_and_retrain_per_seed(bundle: ImageBundle) -> None:
+    fits: list[ImageSplit] = []
+
+    def logging_factory(subset: ImageSplit, schema: ImageSchema, seed: int) -> PatternSynth:
+        synth = PatternSynth(log=fits)
+        synth.fit(subset, schema, seed=seed)
+        return synth
+
+    synth = PatternSynth()
+    synth.fit(bundle.train, bundle.schema)
+    common = {**FAST, "samples_per_class": 0, "fidelity_images": 8, "patience": None}
+    got = evaluate_images(
+        bundle, ratios=(1.0,), per_class=(5,), seeds=2, progress=False, synthesizer=synth,
+        factory=logging_factory, sweep_retrain="seed", jobs=1, **common,
+    )  # fmt: skip
+    assert [np.bincount(s.labels).tolist() for s in fits] == [[5, 5, 5]] * 2
+    assert fits[0].images.tobytes() != fits[1].images.tobytes()  # each seed its own subset
+    assert got.sweep[0].synthesizer == "retrained per seed"
+    assert "also which real images were kept" in got.interval_covers
+
+
 def test_result_blocks_recipes_and_skipped_points(result: EvaluationResult) -> None:
     assert result.modality == "image" and result.classifiers == ["cnn"]
     assert [b.key for b in result.blocks] == ["5", "all"]
@@ -557,7 +578,7 @@ def test_outputs_are_written(result: EvaluationResult, tmp_path: Path) -> None:
     assert first.startswith(
         ("synthetic data helps: ", "no significant gain: ", "synthetic data hurts: ")
     )
-    assert "vs real only (cnn, 95% CI over 3 seeds, best of 2 ratios)" in first
+    assert "vs real only (cnn, 95% CI over 3 seeds, chosen on validation among 2 ratios)" in first
     assert "; real + classic augmentation: " in first
     assert "; real + classic + 1× synthetic: " in first
     assert "Where real data is scarce: with 5 real images per class (15 images): " in text
@@ -568,6 +589,7 @@ def test_outputs_are_written(result: EvaluationResult, tmp_path: Path) -> None:
     assert "25 images per class skipped" in text
 
 
+@pytest.mark.slow
 def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> None:
     from safetensors.torch import save_file
     from torchvision.models import inception_v3
@@ -616,6 +638,7 @@ def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> Non
         ({"steps": 0}, "steps must be at least 1, got 0"),
         ({"steps": 400, "max_steps": 300}, r"max_steps must be at least steps \(400\), got 300"),
         ({"patience": 0}, "patience must be at least 1"),
+        ({"sweep_retrain": "fraction"}, "sweep_retrain must be one of per_class, seed"),
         ({"inception_weights": "/nowhere/inception.pth"}, "/nowhere/inception.pth"),
     ],
 )
@@ -677,7 +700,7 @@ def digits_one_job(digits: ImageBundle) -> dict[str, Any]:
     return digits_run(digits, jobs=1)
 
 
-@pytest.mark.parametrize("backend", ["loky", "threading"])
+@pytest.mark.parametrize("backend", [pytest.param("loky", marks=pytest.mark.slow), "threading"])
 def test_image_fits_in_two_jobs_give_the_numbers_of_one(
     digits: ImageBundle, digits_one_job: dict[str, Any], backend: str
 ) -> None:

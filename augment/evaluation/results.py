@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,14 @@ CI_LEVEL = 0.95
 TRACKED_DIGITS = 6
 
 Scores = dict[str, dict[str, dict[str, list[float]]]]  # recipe -> classifier -> metric -> seeds
+
+
+class BlockScores(NamedTuple):
+    """One block's per-seed scores on the test split and on the validation split (empty where
+    the block had no validation data)."""
+
+    test: Scores
+    validation: Scores
 
 
 # -- intervals -----------------------------------------------------------------------------------
@@ -82,7 +90,9 @@ class Block:
     scores; ``versus`` the recipes the paired gains are taken against (real only first).
     ``costs`` (images; empty where not recorded, as in older results) holds what each recipe's
     fits cost, per seed: ``costs[recipe]["steps"]`` optimizer steps run (fewer than the budget
-    when a fit stopped early) and ``costs[recipe]["seconds"]``.
+    when a fit stopped early) and ``costs[recipe]["seconds"]``. ``validation`` holds the same
+    fits' scores on the validation split (empty where not recorded, as in older results): the
+    verdict chooses its mix by them, so that the test split scores the choice once.
     """
 
     key: str
@@ -96,6 +106,7 @@ class Block:
     per_class: float | None = None
     versus: tuple[str, ...] = (REAL,)
     costs: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    validation: Scores = field(default_factory=dict)
     summary: dict[str, dict[str, dict[str, Interval]]] = field(init=False, repr=False)
     gains: dict[str, dict[str, dict[str, dict[str, Interval]]]] = field(init=False, repr=False)
 
@@ -138,6 +149,16 @@ class Block:
         """The paired gain of ``recipe`` over ``versus``; None where it was not measured."""
         return self.gains.get(versus, {}).get(recipe, {}).get(classifier, {}).get(metric)
 
+    def validation_gain(self, recipe: str, classifier: str, metric: str) -> Interval | None:
+        """The paired gain of ``recipe`` over real only on the validation split; None where
+        it was not recorded."""
+        try:
+            mine = self.validation[recipe][classifier][metric]
+            real = self.validation[REAL][classifier][metric]
+        except KeyError:
+            return None
+        return Interval.of(paired_gains(mine, real))
+
     def cost(self, recipe: str) -> dict[str, float] | None:
         """The mean ``steps`` and ``seconds`` of a recipe's fits over seeds; None where they
         were not recorded."""
@@ -163,17 +184,13 @@ class Block:
         }
         if self.costs:
             out["costs"] = self.costs
+        if self.validation:
+            out["validation_scores"] = self.validation
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Block:
-        scores = {
-            recipe: {
-                c: {m: [_number(v) for v in values] for m, values in per.items()}
-                for c, per in by_clf.items()
-            }
-            for recipe, by_clf in data["scores"].items()
-        }
+        scores = _scores(data["scores"])
         per_class = data.get("per_class")
         return cls(
             key=str(data["key"]),
@@ -193,7 +210,18 @@ class Block:
                 }
                 for recipe, per in (data.get("costs") or {}).items()
             },
+            validation=_scores(data.get("validation_scores") or {}),
         )
+
+
+def _scores(data: dict[str, Any]) -> Scores:
+    return {
+        recipe: {
+            c: {m: [_number(v) for v in values] for m, values in per.items()}
+            for c, per in by_clf.items()
+        }
+        for recipe, by_clf in data.items()
+    }
 
 
 def _map_intervals(tree: dict[str, Any], depth: int) -> dict[str, Any]:

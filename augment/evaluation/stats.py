@@ -23,17 +23,21 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
-def classification_scores(y_true: np.ndarray, proba: np.ndarray, minority: int) -> dict[str, float]:
+def classification_scores(
+    y_true: np.ndarray, proba: np.ndarray, minority: int, threshold: float | None = None
+) -> dict[str, float]:
     """Accuracy, macro-F1, ROC-AUC and the recall of class ``minority``.
 
     ``y_true`` holds class indices ``0..K-1`` (positions in ``schema.classes``) and ``proba`` is
     ``(n, K)``. ROC-AUC is the positive-class AUC for two classes and the one-vs-rest macro
     average otherwise, over the classes present in ``y_true`` (a class absent from the test split
-    has no AUC); NaN when only one class is present.
+    has no AUC); NaN when only one class is present. The predicted class is the most probable
+    one, or with ``threshold`` the minority class wherever its probability reaches it
+    (:func:`tune_threshold`).
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     proba = np.asarray(proba, dtype=np.float64)
-    y_pred = proba.argmax(axis=1)
+    y_pred = predict_classes(proba, minority, threshold)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
@@ -42,6 +46,48 @@ def classification_scores(y_true: np.ndarray, proba: np.ndarray, minority: int) 
             recall_score(y_true, y_pred, labels=[minority], average="macro", zero_division=0)
         ),
     }
+
+
+def predict_classes(proba: np.ndarray, minority: int, threshold: float | None = None) -> np.ndarray:
+    """The most probable class; with ``threshold``, the minority class wherever its probability
+    is at least ``threshold`` (for two classes: an ordinary decision threshold)."""
+    y_pred = proba.argmax(axis=1)
+    if threshold is not None:
+        y_pred = np.where(proba[:, minority] >= threshold, minority, y_pred)
+    return y_pred
+
+
+# Candidate decision thresholds for the minority class; the argmax rule (None) is tried first so
+# that a tie keeps the untuned classifier.
+THRESHOLD_GRID: tuple[float, ...] = tuple(round(0.02 * i, 2) for i in range(1, 50))
+
+
+def tune_threshold(
+    y_true: np.ndarray, proba: np.ndarray, minority: int, metric: str = "macro_f1"
+) -> float | None:
+    """The minority-class decision threshold that maximises ``metric`` (``macro_f1`` or
+    ``accuracy``) on these labels, which must be a validation split, never the test split;
+    None where the most-probable-class rule does at least as well."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    score = {"macro_f1": _macro_f1, "accuracy": lambda t, p, k: float(np.mean(t == p))}[metric]
+    k = proba.shape[1]
+    best, best_score = None, score(y_true, predict_classes(proba, minority), k)
+    for threshold in THRESHOLD_GRID:
+        got = score(y_true, predict_classes(proba, minority, threshold), k)
+        if got > best_score:
+            best, best_score = threshold, got
+    return None if best is None else float(best)
+
+
+def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
+    """sklearn's macro-F1 (labels present in either, zero_division=0), fast enough for a grid."""
+    confusion = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    hits = np.diag(confusion).astype(np.float64)
+    support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
+    denominator = support + predicted
+    present = denominator > 0
+    return float(np.mean(2 * hits[present] / denominator[present])) if present.any() else 0.0
 
 
 def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:

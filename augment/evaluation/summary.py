@@ -74,9 +74,21 @@ def _intro(result: EvaluationResult) -> str:
         f"{who} trained on each recipe and scored on the held-out real test split "
         f"({ds.test:,} {result.unit}{detail}), which no synthesizer or classifier ever trains "
         f"on. Gains are paired per seed (recipe minus real only, same seed) and shown as mean "
-        f"[95% Student-t interval] over {plural(result.seeds, 'seed')}. The best ratio is the "
-        f"one with the highest mean {label} gain for {result.primary_classifier}; its interval "
-        "is not adjusted for picking the best of several ratios."
+        f"[95% Student-t interval] over {plural(result.seeds, 'seed')}. {_choice(result, label)}"
+    )
+
+
+def _choice(result: EvaluationResult, label: str) -> str:
+    """How the verdict's mix was chosen, in the words of its chooser."""
+    clf = result.primary_classifier
+    if any("validation" in v.chosen for v in result.verdicts):
+        return (
+            f"The verdict's mix is the one with the highest mean {label} gain for {clf} on the "
+            "validation split; the test split scores it once."
+        )
+    return (
+        f"The best mix is the one with the highest mean {label} gain for {clf} on the test "
+        "split; its interval is not adjusted for picking the best of several."
     )
 
 

@@ -7,10 +7,11 @@ baselines and combined recipes beside it::
     synthetic data helps: real + 1× synthetic: macro-F1 +0.031 [+0.012, +0.050] vs real only
     (cnn, 95% CI over 3 seeds, best of 2 ratios); real + classic augmentation: +0.020 [...]
 
-The headline recipe is picked by a *chooser* (``choose``): by default the mix with the highest
-mean gain on the test split (ties: the smaller ratio), whose interval is then not adjusted for
-the choice, which the line says. A chooser that picks on a validation split instead says so in
-its own words.
+The headline recipe is picked by a *chooser* (``choose``). By default (:func:`choose_mix`) it is
+the mix (ratio, weight, curation) with the highest mean paired gain on the **validation** split,
+so the test split scores the choice once and its interval is honest. Results without validation
+scores (older ones) fall back to :func:`best_mix`, the best on the test split, whose interval is
+then not adjusted for the choice, which the line says ("best of 4 ratios").
 """
 
 from __future__ import annotations
@@ -51,9 +52,7 @@ def best_mix(result: EvaluationResult, block: Block) -> Choice:
     """The mix recipe with the highest mean paired gain over real only on the primary metric
     (ties, and undefined gains, go to the smaller ratio)."""
     clf, metric = result.primary_classifier, result.primary_metric
-    mixes = [r for r in result.recipes_in(block) if r.role == MIX]
-    if not mixes:
-        raise ValueError(f"block {block.key!r} has no real + synthetic recipe to judge")
+    mixes = _mixes(result, block)
 
     def key(recipe: Recipe) -> tuple[float, float]:
         gain = block.gain(recipe.name, clf, metric)
@@ -63,9 +62,44 @@ def best_mix(result: EvaluationResult, block: Block) -> Choice:
     best = max(mixes, key=key)
     if len(mixes) == 1:
         return Choice(best, "")
-    families = {r.family for r in mixes}
-    what = "ratios" if len(families) == 1 else "mixes"
-    return Choice(best, f"best of {len(mixes)} {what}")
+    return Choice(best, f"best of {len(mixes)} {_what(mixes)}")
+
+
+def chosen_on_validation(result: EvaluationResult, block: Block) -> Choice:
+    """The mix recipe with the highest mean paired gain over real only on the primary metric
+    on the validation split (ties, and undefined gains, go to the smaller ratio)."""
+    clf, metric = result.primary_classifier, result.primary_metric
+    mixes = _mixes(result, block)
+
+    def key(recipe: Recipe) -> tuple[float, float, float]:
+        gain = block.validation_gain(recipe.name, clf, metric)
+        mean = gain.mean if gain is not None and math.isfinite(gain.mean) else -math.inf
+        return (mean, -(recipe.ratio or 0.0), -abs(recipe.weight - 1))
+
+    best = max(mixes, key=key)
+    if len(mixes) == 1:
+        return Choice(best, "")
+    return Choice(best, f"chosen on validation among {len(mixes)} {_what(mixes)}")
+
+
+def choose_mix(result: EvaluationResult, block: Block) -> Choice:
+    """:func:`chosen_on_validation` where every mix of the block has validation scores, else
+    :func:`best_mix` (results written before validation scores were recorded)."""
+    clf, metric = result.primary_classifier, result.primary_metric
+    if all(block.validation_gain(r.name, clf, metric) for r in _mixes(result, block)):
+        return chosen_on_validation(result, block)
+    return best_mix(result, block)
+
+
+def _mixes(result: EvaluationResult, block: Block) -> list[Recipe]:
+    mixes = [r for r in result.recipes_in(block) if r.role == MIX]
+    if not mixes:
+        raise ValueError(f"block {block.key!r} has no real + synthetic recipe to judge")
+    return mixes
+
+
+def _what(mixes: list[Recipe]) -> str:
+    return "ratios" if len({r.family for r in mixes}) == 1 else "mixes"
 
 
 def tone_of(gain: Interval) -> str:
@@ -81,7 +115,7 @@ def format_gain(gain: Interval | None) -> str:
     return f"{gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]"
 
 
-def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = best_mix) -> Verdict:
+def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = choose_mix) -> Verdict:
     """The verdict on ``block``; on a reduced block it starts with how much real data it had."""
     clf, metric = result.primary_classifier, result.primary_metric
     choice = choose(result, block)
@@ -112,7 +146,7 @@ def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = best
     )
 
 
-def build_verdicts(result: EvaluationResult, choose: Chooser = best_mix) -> list[Verdict]:
+def build_verdicts(result: EvaluationResult, choose: Chooser = choose_mix) -> list[Verdict]:
     """The verdict on the whole training split, then the one where real data is scarcest (if
     the low-data sweep ran)."""
     out = [build_verdict(result, result.full, choose)]
@@ -133,6 +167,8 @@ def interval_sentence(result: EvaluationResult) -> str:
 __all__ = [
     "Choice",
     "best_mix",
+    "choose_mix",
+    "chosen_on_validation",
     "build_verdict",
     "build_verdicts",
     "format_gain",

@@ -493,11 +493,11 @@ def fit_and_score(
     y_test: np.ndarray,
     validation_images: np.ndarray | None = None,
     y_validation: np.ndarray | None = None,
-) -> tuple[dict[str, float], float, ImageClassifier | None, TrainingLog]:
+) -> tuple[dict[str, float], dict[str, float] | None, float, ImageClassifier | None, TrainingLog]:
     """Train ``task``'s network on ``images`` / ``labels`` (uint8 ``(N, C, H, W)``, class
     indices), stopping early on the validation images when the task has a ``patience``, and
-    score it on the test images: (scores, seconds spent, the network if kept, what the fit
-    did)."""
+    score it on the test and validation images: (test scores, validation scores or None without
+    validation images, seconds spent, the network if kept, what the fit did)."""
     started = time.perf_counter()
     device = torch.device(task.device)
     early = task.patience is not None and validation_images is not None
@@ -521,9 +521,13 @@ def fit_and_score(
     )
     proba = predict_proba(model, torch.from_numpy(test_images).to(device))
     scores = classification_scores(y_test, proba, minority=0)
+    validation = None
+    if validation_images is not None and y_validation is not None:
+        proba = predict_proba(model, torch.from_numpy(validation_images).to(device))
+        validation = classification_scores(y_validation, proba, minority=0)
     log = model.training_log or TrainingLog(steps=task.steps, best_step=task.steps)
     kept = model.cpu() if task.keep_model else None
-    return scores, time.perf_counter() - started, kept, log
+    return scores, validation, time.perf_counter() - started, kept, log
 
 
 @torch.no_grad()

@@ -30,10 +30,12 @@ Protocol (docs/architecture.md, "Evaluation protocol"), mirroring the tabular on
 * low-data sweep: for each ``per_class`` k, one seeded stratified subset of k training images per
   class; the synthesizer is **retrained on that subset alone** (a model trained on all images
   would leak the ones the subset left out) and the recipes ``real``, ``real+classic``,
-  ``real+synth@m`` and ``real+classic+synth@m`` run over the seeds. One subset and one GAN per k:
-  the interval covers the classifier and the synthetic draws, not which real images happened to
-  be kept. A k above the smallest class's training count is skipped with a note; the full
-  training split is the sweep's last point (the main block);
+  ``real+synth@m`` and ``real+classic+synth@m`` run over the seeds. ``sweep_retrain="per_class"``
+  (the default: a GAN retrain costs minutes on a CPU) keeps one subset and one GAN per k, so the
+  interval covers the classifier and the synthetic draws, not which real images happened to be
+  kept; ``"seed"`` draws a subset and retrains the GAN per k and seed, so it covers that too, at
+  ``seeds`` times the GAN cost. A k above the smallest class's training count is skipped with a
+  note; the full training split is the sweep's last point (the main block);
 * fidelity on the penultimate-layer features of the real-only classifier of the first seed (see
   :mod:`augment.images.evaluation.fidelity`): synthetic images (drawn with the labels of the real
   images they are compared with) against the real **test** images; the same scores for real
@@ -74,11 +76,11 @@ from augment.evaluation.parallel import FanOut, run_fits
 from augment.evaluation.recipes import mix_recipe, real_recipe
 from augment.evaluation.results import (
     Block,
+    BlockScores,
     Dataset,
     EvaluationResult,
     FeatureFidelity,
     ImageFidelity,
-    Scores,
 )
 from augment.evaluation.verdict import build_verdicts
 from augment.images.bundle import ImageBundle, ImageSplit
@@ -136,6 +138,7 @@ INCEPTION_EXTRACTOR = (
     "Inception-v3 pool features: images upsampled to 299 px (bilinear), grey repeated to 3 "
     "channels, ImageNet-normalised"
 )
+SWEEP_RETRAIN = ("per_class", "seed")
 # A fitted synthesizer for a subset: factory(images, schema, seed) -> synthesizer.
 ImageFactory = Callable[[ImageSplit, ImageSchema, int], Any]
 
@@ -155,6 +158,7 @@ def evaluate_images(
     patience: int | None = DEFAULT_PATIENCE,
     batch_size: int = DEFAULT_BATCH_SIZE,
     sweep_hyperparameters: dict[str, Any] | None = None,
+    sweep_retrain: str = "per_class",
     inception_weights: str | Path | None = None,
     fidelity_images: int | None = 2000,
     samples_per_class: int = 8,
@@ -220,6 +224,10 @@ def evaluate_images(
     if int(seeds) < 1:
         raise AugmentError(f"seeds must be at least 1, got {seeds}")
     seeds = int(seeds)
+    if sweep_retrain not in SWEEP_RETRAIN:
+        raise AugmentError(
+            f"sweep_retrain must be one of {', '.join(SWEEP_RETRAIN)}, got {sweep_retrain!r}"
+        )
     arch = resolve_classifier(classifier, schema.size)
     if int(steps) < 1:
         raise AugmentError(f"steps must be at least 1, got {steps}")
@@ -284,7 +292,8 @@ def evaluate_images(
     mix = mix_ratio(ratios)
     recipes = main_recipes(ratios, mix, weights, bool(curate))
     low_recipes = sweep_recipes(mix, weights, bool(curate))
-    total = seeds * len(recipes) + len(sweep) * (1 + seeds * len(low_recipes))
+    n_fits = seeds if sweep_retrain == "seed" else 1  # GAN retrains per point of the sweep
+    total = seeds * len(recipes) + len(sweep) * (n_fits + seeds * len(low_recipes))
     timer = StageTimer()
     bar = fit_bar(total, progress)
     ctx = _Context(
@@ -314,7 +323,9 @@ def evaluate_images(
         ctx.threads = threads if fanout.in_process else (n_threads or 1)
         try:
             bar.set_postfix_str("all real images")
-            scores, costs, extractor = _run_block(ctx, FULL, recipes, train, synthesizer)
+            scores, costs, extractor = _run_block(
+                ctx, FULL, recipes, [train] * seeds, [synthesizer] * seeds
+            )
             blocks.append(
                 Block(
                     key=FULL,
@@ -324,22 +335,30 @@ def evaluate_images(
                     fraction=1.0,
                     full=True,
                     synthesizer="trained model",
-                    scores=scores,
+                    scores=scores.test,
+                    validation=scores.validation,
                     per_class=round(len(train) / num_classes, 1),
                     versus=(REAL, CLASSIC),
                     costs=costs,
                 )
             )
             for k in sweep:
-                rng = np.random.default_rng(derive_seed(seed, "subset", k))
-                subset = per_class_subset(train, k, rng)
-                bar.set_postfix_str(f"{k} per class: fitting synthesizer")
-                with timer("retrain"):
-                    assert factory is not None
-                    synth_k = factory(subset, schema, derive_seed(seed, "fit", k))
-                bar.update(1)
+                subsets, synths = [], []
+                for s in range(n_fits):
+                    # Per point the seeds are those of one subset per k, as before "seed" existed.
+                    at = (k,) if sweep_retrain == "per_class" else (k, s)
+                    rng = np.random.default_rng(derive_seed(seed, "subset", *at))
+                    subsets.append(per_class_subset(train, k, rng))
+                    bar.set_postfix_str(f"{k} per class: fitting synthesizer {s + 1}/{n_fits}")
+                    with timer("retrain"):
+                        assert factory is not None
+                        synths.append(factory(subsets[-1], schema, derive_seed(seed, "fit", *at)))
+                    bar.update(1)
+                if sweep_retrain == "per_class":
+                    subsets, synths = subsets * seeds, synths * seeds
                 bar.set_postfix_str(f"{k} per class")
-                scores, costs, _ = _run_block(ctx, str(k), low_recipes, subset, synth_k)
+                scores, costs, _ = _run_block(ctx, str(k), low_recipes, subsets, synths)
+                subset = subsets[0]
                 blocks.append(
                     Block(
                         key=str(k),
@@ -348,8 +367,9 @@ def evaluate_images(
                         size=len(subset),
                         fraction=len(subset) / len(train),
                         full=False,
-                        synthesizer="retrained on the subset",
-                        scores=scores,
+                        synthesizer=f"retrained per {sweep_retrain}",
+                        scores=scores.test,
+                        validation=scores.validation,
                         per_class=k,
                         versus=(REAL, CLASSIC),
                         costs=costs,
@@ -432,11 +452,7 @@ def evaluate_images(
         blocks=blocks,
         fidelity=fidelity,
         sweep_ratio=mix,
-        interval_covers=(
-            "what each seed varies: the classifier's initialisation, batch order and "
-            "augmentation draws, and which synthetic images are drawn (not which real images "
-            "the low-data sweep kept: one subset and one synthesizer per point)"
-        ),
+        interval_covers=_interval_covers(bool(sweep), sweep_retrain),
         skipped=skipped,
         timings={**timer.totals, "total_s": round(time.perf_counter() - started, 2)},
         samples=samples,
@@ -502,7 +518,8 @@ class _Context:
     curate_ratio: float | None = None  # the ratio of the curated recipes; None: no curation
     threshold: float = 0.5
     curation: dict[str, CurationReport] = field(default_factory=dict)  # per block key
-    judges: dict[str, ImageClassifier] = field(default_factory=dict)  # per block key
+    # per block key, one judge per real training set (by identity)
+    judges: dict[str, dict[int, ImageClassifier]] = field(default_factory=dict)
 
     def steps_for(self, n: int) -> int:
         """A fit's budget on ``n`` images (its cap when it stops early)."""
@@ -523,16 +540,19 @@ class _Context:
 
 
 def _run_block(
-    ctx: _Context, key: str, recipes: list[str], real: ImageSplit, synth: Any
-) -> tuple[Scores, dict[str, dict[str, list[float]]], ImageClassifier]:
-    """Every recipe's scores for each seed (one classifier: ``scores[recipe][arch][metric]``),
-    what each fit cost (``costs[recipe]["steps" | "seconds"]``, per seed) and seed 0's real-only
-    classifier.
+    ctx: _Context, key: str, recipes: list[str], reals: list[ImageSplit], synths: list[Any]
+) -> tuple[BlockScores, dict[str, dict[str, list[float]]], ImageClassifier]:
+    """Seed ``s`` trains on ``reals[s]`` and draws from ``synths[s]`` (the same subset of k per
+    class for every seed unless the sweep retrains per seed). Every recipe's scores for each
+    seed on test and validation (one classifier:
+    ``scores.test[recipe][arch][metric]``), what each fit cost
+    (``costs[recipe]["steps" | "seconds"]``, per seed) and seed 0's real-only classifier.
 
     Synthetic draws and the recipes' images are built in this process, lazily (joblib asks for
     the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
     parsed = [parse_recipe(r) for r in recipes]
     needs = [1.0 if p.ratio is None else p.ratio for p in parsed]
+    real = reals[0]  # every seed's real set has the same size and class counts
     max_images = int(math.ceil(max(needs) * len(real)))
     num_classes = len(ctx.schema.classes)
     order = [recipe.name for _ in range(ctx.seeds) for recipe in parsed]
@@ -545,10 +565,13 @@ def _run_block(
     curated_pools: list[ImagePool | None] = [None] * ctx.seeds
     if ctx.curate_ratio is not None:
         with ctx.timer("curation"):
-            curated_pools = [_curated_pool(ctx, key, s, real, synth) for s in range(ctx.seeds)]
+            curated_pools = [
+                _curated_pool(ctx, key, s, reals[s], synths[s]) for s in range(ctx.seeds)
+            ]
 
     def fits() -> Iterator[tuple[Any, ...]]:
         for s in range(ctx.seeds):
+            real, synth = reals[s], synths[s]
             pool = None
             if max_images > 0 and any(p.ratio != 0 for p in parsed):
                 with ctx.timer("sampling"):
@@ -588,12 +611,17 @@ def _run_block(
 
     results = run_fits(fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived)
     scores: dict[str, dict[str, list[float]]] = {r: {m: [] for m in IMAGE_METRICS} for r in recipes}
+    on_validation: dict[str, dict[str, list[float]]] = {
+        r: {m: [] for m in IMAGE_METRICS} for r in recipes
+    }
     costs: dict[str, dict[str, list[float]]] = {r: {"steps": [], "seconds": []} for r in recipes}
     first: ImageClassifier | None = None
     log: TrainingLog
-    for name, (got, seconds, model, log) in zip(order, results, strict=True):
+    for name, (got, got_validation, seconds, model, log) in zip(order, results, strict=True):
         for m in IMAGE_METRICS:
             scores[name][m].append(got[m])
+            if got_validation is not None:
+                on_validation[name][m].append(got_validation[m])
         costs[name]["steps"].append(log.steps)
         costs[name]["seconds"].append(round(seconds, 3))
         ctx.timer.add("classifiers", seconds)
@@ -602,21 +630,42 @@ def _run_block(
     assert first is not None
     if ctx.curate_ratio is not None and ctx.curation[key].short:
         logger.warning("%s: %s", key, shortfall_line(ctx.curation[key]))
-    return {recipe: {ctx.arch: per} for recipe, per in scores.items()}, costs, first
+    per_arch = BlockScores(
+        {recipe: {ctx.arch: per} for recipe, per in scores.items()},
+        {recipe: {ctx.arch: per} for recipe, per in on_validation.items() if per[IMAGE_METRICS[0]]},
+    )
+    return per_arch, costs, first
+
+
+def _interval_covers(sweep: bool, sweep_retrain: str) -> str:
+    varies = (
+        "what each seed varies: the classifier's initialisation, batch order and augmentation "
+        "draws, and which synthetic images are drawn"
+    )
+    if not sweep:
+        return varies
+    if sweep_retrain == "seed":
+        return varies + " (in the low-data sweep also which real images were kept)"
+    return varies + (
+        " (not which real images the low-data sweep kept: one subset and one synthesizer per point)"
+    )
 
 
 def _curated_pool(ctx: _Context, key: str, s: int, real: ImageSplit, synth: Any) -> ImagePool:
     """Seed ``s``'s curated synthetic images, as many as the curated recipes need. The judge
-    is trained once per block, on that block's real training images (never a test image)."""
+    is trained once per real training set of the block (one, unless the sweep draws a subset
+    per seed), on those images only (never a test image)."""
     assert ctx.curate_ratio is not None
     num_classes = len(ctx.schema.classes)
-    if key not in ctx.judges:
-        judge_seed = derive_seed(ctx.seed, "curation-judge", key)
-        ctx.judges[key] = fit_judge(
+    judges = ctx.judges.setdefault(key, {})
+    if id(real) not in judges:
+        at = (key,) if not judges else (key, len(judges))
+        judge_seed = derive_seed(ctx.seed, "curation-judge", *at)
+        judges[id(real)] = fit_judge(
             real.images, real.labels, num_classes, seed=judge_seed, device=ctx.device,
             threads=ctx.threads,
         )  # fmt: skip
-    judge = ctx.judges[key]
+    judge = judges[id(real)]
     report = ctx.curation.setdefault(
         key,
         CurationReport(

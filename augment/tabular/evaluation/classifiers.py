@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from augment.errors import AugmentError
-from augment.evaluation.stats import METRICS, classification_scores
+from augment.evaluation.stats import METRICS, classification_scores, tune_threshold
 from augment.tabular.schema import TableSchema
 
 CLASSIFIERS: tuple[str, ...] = ("hgb", "logreg")
@@ -186,7 +186,7 @@ def make_classifier(
 class FitTask:
     """One fit of the evaluation, complete enough for any worker to run it: the classifier, its
     seed and parameters, the schema and the minority class the scores need. The training rows
-    and the test split are :func:`fit_and_score`'s other arguments, so that a Dask cluster
+    and the scored splits are :func:`fit_and_score`'s other arguments, so that a Dask cluster
     receives each frame shared by several fits once."""
 
     classifier: str
@@ -197,6 +197,8 @@ class FitTask:
     # The rows after the first ``n_real`` are synthetic and weigh ``synthetic_weight`` each.
     synthetic_weight: float = 1.0
     n_real: int = 0
+    # Predict the minority class above a decision threshold tuned on the validation split.
+    tune_threshold: bool = False
 
     def weights(self, rows: int) -> np.ndarray | None:
         """Per-row weights: 1 for real rows, ``synthetic_weight`` after; None when all are 1."""
@@ -207,13 +209,41 @@ class FitTask:
         return weight
 
 
+@dataclass(frozen=True)
+class FitScores:
+    """What one fit scored: every metric of :data:`~augment.evaluation.stats.METRICS` on the
+    test split and on the validation split, and the seconds it took."""
+
+    test: dict[str, float]
+    validation: dict[str, float]
+    seconds: float
+
+
 def fit_and_score(
-    task: FitTask, data: pd.DataFrame, test: pd.DataFrame, y_test: np.ndarray
-) -> tuple[dict[str, float], float]:
-    """Train ``task``'s classifier on ``data`` and score it on the test split: (every metric of
-    :data:`~augment.evaluation.stats.METRICS`, seconds spent)."""
+    task: FitTask,
+    data: pd.DataFrame,
+    test: pd.DataFrame,
+    y_test: np.ndarray,
+    validation: pd.DataFrame,
+    y_validation: np.ndarray,
+) -> FitScores:
+    """Train ``task``'s classifier on ``data`` and score it on the test and validation splits.
+    With ``task.tune_threshold`` the minority class's decision threshold is tuned on the
+    validation split (macro-F1), then applied to both."""
     started = time.perf_counter()
     clf = make_classifier(task.classifier, task.schema, seed=task.seed, params=task.params)
     clf.fit(data, task.weights(len(data)))
-    got = classification_scores(y_test, clf.predict_proba(test), task.minority)
-    return {m: got[m] for m in METRICS}, time.perf_counter() - started
+    proba_validation = clf.predict_proba(validation)
+    threshold = None
+    if task.tune_threshold:
+        threshold = tune_threshold(y_validation, proba_validation, task.minority)
+
+    def scores(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+        got = classification_scores(y, proba, task.minority, threshold)
+        return {m: got[m] for m in METRICS}
+
+    return FitScores(
+        test=scores(y_test, clf.predict_proba(test)),
+        validation=scores(y_validation, proba_validation),
+        seconds=time.perf_counter() - started,
+    )

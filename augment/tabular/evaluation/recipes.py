@@ -2,7 +2,9 @@
 and real + SMOTE(-NC), the classic oversampler that GAN augmentation has to beat.
 
 Recipe names (also the keys of the metrics): ``real``, ``real+synth@<ratio>``, ``synth``,
-``real+smote``.
+``real+smote``, and ``real+threshold`` (real rows only, the minority class predicted above a
+decision threshold tuned on the validation split: a strong classifier's cheap answer to class
+imbalance).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from augment.tabular.schema import TableSchema
 
 SMOTE = "real+smote"
 SMOTE_CURATED_PREFIX = "real+smote+curated@"
+THRESHOLD = "real+threshold"
 
 
 def smote_curated_name(ratio: float) -> str:
@@ -166,6 +169,18 @@ def smote_recipe(schema: TableSchema) -> Recipe:
         BASELINE,
         family=SMOTE,
         description=f"real plus {variant} rows bringing every class up to the majority's count",
+    )
+
+
+def threshold_recipe() -> Recipe:
+    """Real rows only, with the minority class's decision threshold tuned on validation."""
+    return Recipe(
+        THRESHOLD,
+        "real only, tuned threshold",
+        BASELINE,
+        family=THRESHOLD,
+        description="real rows only; the minority class is predicted above the decision "
+        "threshold that maximises macro-F1 on the validation split",
     )
 
 

@@ -15,6 +15,10 @@ Protocol (docs/architecture.md, "Evaluation protocol"):
   the draws and classifiers); ``"seed"`` fits one per fraction and seed, each on its own subset,
   so the interval also covers which rows were scarce - more honest, ``sweep_seeds`` times the
   GAN cost.
+* every fit is scored on the validation split too: the verdict's mix (ratio, weight, curation) is
+  the best there, and the test split scores that choice once; ``tune_threshold`` adds the
+  baseline ``real+threshold`` (real rows, the minority class's decision threshold tuned on
+  validation);
 * ``synthetic_weight``: each real + synthetic recipe runs once per weight a synthetic row has in
   the classifiers' loss (``sample_weight``; real and SMOTE rows, real-derived, weigh 1); weight 1
   always runs. ``curate`` adds ``real+curated@m`` (m: the sweep ratio) on every block: synthetic
@@ -62,6 +66,7 @@ from augment.evaluation.recipes import (
 )
 from augment.evaluation.results import (
     Block,
+    BlockScores,
     Dataset,
     EvaluationResult,
     Privacy,
@@ -74,6 +79,7 @@ from augment.log import logger
 from augment.tabular.bundle import TabularBundle
 from augment.tabular.evaluation.classifiers import (
     CLASSIFIERS,
+    FitScores,
     FitTask,
     encode_labels,
     fit_and_score,
@@ -84,6 +90,7 @@ from augment.tabular.evaluation.privacy import dcr_report
 from augment.tabular.evaluation.recipes import (
     SMOTE,
     SMOTE_CURATED_PREFIX,
+    THRESHOLD,
     SyntheticPool,
     mix,
     smote_curated_name,
@@ -91,6 +98,7 @@ from augment.tabular.evaluation.recipes import (
     smote_oversample,
     smote_recipe,
     stratified_subset,
+    threshold_recipe,
 )
 from augment.tabular.schema import TableSchema
 
@@ -107,10 +115,11 @@ def evaluate_tabular(
     seeds: int = 5,
     classifiers: Sequence[str] = ("hgb", "logreg"),
     smote: bool = True,
+    tune_threshold: bool = True,
     fidelity_rows: int | None = 20_000,
     privacy_rows: int = 2_000,
     sweep_seeds: int | None = None,
-    sweep_retrain: str = "fraction",
+    sweep_retrain: str = "seed",
     sweep_hyperparameters: dict[str, Any] | None = None,
     min_rows_per_class: int = 5,
     classifier_params: dict[str, dict[str, Any]] | None = None,
@@ -173,6 +182,12 @@ def evaluate_tabular(
     train = bundle.train.reset_index(drop=True)
     test = _known_labels(bundle.test, schema)
     y_test = encode_labels(test[schema.label], schema)
+    validation = _known_labels(bundle.validation, schema)
+    if validation.empty:
+        raise AugmentError(
+            f"{bundle.path}: the validation split has no rows with a known class; the "
+            "evaluation chooses its mix there (ingest with validation_size > 0)"
+        )
     counts = train[schema.label].value_counts()
     minority = counts.idxmin()
     minority_index = int(schema.classes.index(minority))
@@ -186,6 +201,7 @@ def evaluate_tabular(
     mixes += [(mix_at, w, True) for w in weights] if curate else []
     recipes = [REAL, *(synth_recipe(r, w, curated=c) for r, w, c in mixes), SYNTH]
     recipes += [SMOTE] if smote else []
+    recipes += [THRESHOLD] if tune_threshold else []
     recipes += [smote_curated_name(mix_at)] if smote and curate else []
     per_block = len(recipes) * len(classifiers)
     total = per_block * (seeds + n_sweep * len(sweep))
@@ -195,6 +211,8 @@ def evaluate_tabular(
         schema=schema,
         test=test,
         y_test=y_test,
+        validation=validation,
+        y_validation=encode_labels(validation[schema.label], schema),
         minority=minority_index,
         classifiers=classifiers,
         ratios=ratios,
@@ -283,6 +301,7 @@ def evaluate_tabular(
             "classifiers": list(classifiers),
             "classifier_params": classifier_params or {},
             "smote": smote,
+            "tune_threshold": tune_threshold,
             "synthetic_weight": weights,
             "curate": bool(curate),
             "curate_threshold": threshold,
@@ -302,6 +321,7 @@ def evaluate_tabular(
             *(mix_recipe(r, "rows", w, curated=c) for r, w, c in mixes),
             synthetic_only_recipe("rows"),
             *([smote_baseline] if smote_baseline else []),
+            *([threshold_recipe()] if tune_threshold else []),
             *([smote_curated_recipe(schema, mix_at)] if smote and curate else []),
         ],
         blocks=blocks,
@@ -334,6 +354,8 @@ class _Context:
     schema: TableSchema
     test: pd.DataFrame
     y_test: np.ndarray
+    validation: pd.DataFrame
+    y_validation: np.ndarray
     minority: int
     classifiers: list[str]
     ratios: list[float]
@@ -358,9 +380,9 @@ def _run_block(
     fraction: float,
     subsets: list[pd.DataFrame],
     synths: list[GenerativeModel],
-) -> tuple[Scores, SyntheticPool]:
+) -> tuple[BlockScores, SyntheticPool]:
     """Scores of every recipe and classifier for each seed (seed ``s`` trains on ``subsets[s]``
-    and draws from ``synths[s]``), and the first seed's synthetic pool.
+    and draws from ``synths[s]``) on test and validation, and the first seed's synthetic pool.
 
     Synthetic draws, SMOTE and the recipes' rows are built in this process, lazily (joblib asks
     for the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
@@ -384,7 +406,7 @@ def _run_block(
             ]
     order = [(recipe, name) for _ in subsets for recipe in ctx.recipes for name in ctx.classifiers]
 
-    def fits() -> Iterator[tuple[FitTask, pd.DataFrame, pd.DataFrame, np.ndarray]]:
+    def fits() -> Iterator[tuple[Any, ...]]:
         # May run in one of joblib's threads: thread limits are set here, around the work only.
         for s, (real, synth) in enumerate(zip(subsets, synths, strict=True)):
             with ctx.timer("sampling"), ctx.limits():
@@ -409,24 +431,27 @@ def _run_block(
                     fit = FitTask(
                         name, clf_seed, ctx.params.get(name), ctx.schema, ctx.minority,
                         synthetic_weight=weight, n_real=len(real),
+                        tune_threshold=recipe == THRESHOLD,
                     )  # fmt: skip
-                    yield fit, data, ctx.test, ctx.y_test
+                    yield fit, data, ctx.test, ctx.y_test, ctx.validation, ctx.y_validation
 
-    def arrived(_: tuple[dict[str, float], float]) -> None:
+    def arrived(_: FitScores) -> None:
         ctx.bar.update(1)
 
     results = run_fits(fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived)
     scores: Scores = {}
-    for (recipe, name), (got, seconds) in zip(order, results, strict=True):
-        per = scores.setdefault(recipe, {}).setdefault(name, {m: [] for m in METRICS})
-        for m in METRICS:
-            per[m].append(got[m])
-        ctx.timer.add("classifiers", seconds)
+    validation: Scores = {}
+    for (recipe, name), got in zip(order, results, strict=True):
+        for split, values in ((scores, got.test), (validation, got.validation)):
+            per = split.setdefault(recipe, {}).setdefault(name, {m: [] for m in METRICS})
+            for m in METRICS:
+                per[m].append(values[m])
+        ctx.timer.add("classifiers", got.seconds)
     if ctx.curate_ratio is not None and ctx.curation[_key(fraction)].short:
         logger.warning(
-            "%s%% real: %s", _percent(fraction), shortfall_line(ctx.curation[_key(fraction)])
+            "%s real: %s", _percent(fraction), shortfall_line(ctx.curation[_key(fraction)])
         )
-    return scores, first_pool[0]
+    return BlockScores(scores, validation), first_pool[0]
 
 
 def _curated_pool(
@@ -467,7 +492,7 @@ def _curation_settings(ctx: _Context) -> dict[str, Any]:
     return {key: report.to_dict() for key, report in ctx.curation.items()}
 
 
-def _block(fraction: float, rows: int, synthesizer: str, scores: Scores) -> Block:
+def _block(fraction: float, rows: int, synthesizer: str, scores: BlockScores) -> Block:
     share = _percent(fraction)
     return Block(
         key=_key(fraction),
@@ -477,7 +502,8 @@ def _block(fraction: float, rows: int, synthesizer: str, scores: Scores) -> Bloc
         fraction=fraction,
         full=fraction == 1,
         synthesizer=synthesizer,
-        scores=scores,
+        scores=scores.test,
+        validation=scores.validation,
     )
 
 
@@ -508,7 +534,7 @@ def _recipe_data(
 ) -> pd.DataFrame:
     """The training rows of one recipe (never any test row): real rows first. ``smoted``
     keeps the seed's SMOTE rows for the recipes that share them."""
-    if recipe == REAL:
+    if recipe in (REAL, THRESHOLD):
         return real
     if recipe == SYNTH:
         return pool.take(len(real))
