@@ -204,6 +204,7 @@ def test_evaluate_writes_metrics_plots_and_verdict(workdir):
     assert (workdir / "p" / "gain_vs_fraction.csv").is_file()
 
 
+@pytest.mark.slow
 def test_evaluate_in_two_jobs_writes_the_metrics_of_one_job(workdir):
     common = ["evaluate", "--data", "prep", "--model", "model", "--seeds", "2", "--ratio", "1"]
     common += ["--fraction", "1", "--set", "classifier_params={hgb: {max_iter: 10}}"]

@@ -41,6 +41,7 @@ def image_folder(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_image_folder_through_all_four_commands(tmp_path, monkeypatch, image_folder):
     monkeypatch.chdir(tmp_path)
     run("ingest", "--source", str(image_folder), "--size", "8", "--out", "prep")

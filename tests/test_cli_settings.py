@@ -78,6 +78,7 @@ def repo_folder(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_readme_image_commands_run_beside_the_repositorys_params(repo_folder):
     """The top-level sections serve images too: model auto, only imagegan's hyper-parameters,
     only the image evaluation settings (the tabular ones in evaluate.tabular stay out)."""

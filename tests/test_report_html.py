@@ -68,6 +68,7 @@ def _evaluate_table(root: Path, name: str, **settings: Any) -> EvaluationResult:
         root / "model",
         classifier_params={"hgb": {"max_iter": 10}},
         privacy_rows=40,
+        jobs=1,  # the report is under test here, not the fan-out: no worker processes to start
         device="cpu",
         progress=False,
         metrics=root / name / "metrics.json",
@@ -143,6 +144,7 @@ def image_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         fidelity_images=12,
         samples_per_class=3,
         device="cpu",
+        jobs=1,
         progress=False,
         metrics=x / "metrics.json",
         plots=x / "plots",
@@ -402,6 +404,7 @@ CHROMIUM = next(
 CONSOLE_ERRORS = re.compile(r":CONSOLE\b|Uncaught|net::ERR_")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH")
 def test_report_shows_in_headless_chromium(table_run, tmp_path):
     verdict = table_run["result"].verdict

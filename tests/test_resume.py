@@ -97,6 +97,7 @@ def _train(args: list[str]) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["tabgan", "imagegan"])
 def test_killed_training_resumes_to_the_same_weights(tmp_path, prepared, messages, model):
     args = ["train", "--data", str(prepared[model]), "--out", str(tmp_path / "model")]

@@ -80,6 +80,7 @@ class SpySampler(GANOverSampler):
         return out
 
 
+@pytest.mark.slow
 def test_pipeline_cross_validation_next_to_smote():
     data = load_breast_cancer(as_frame=True)
     X_all, y_all = data.data.iloc[:, :10], data.target  # the 10 "mean" features
