@@ -143,12 +143,19 @@ def run_table(name: str, model: str, args: argparse.Namespace, work: Path) -> di
         "dcr_share_closer_to_train": _finite(result.privacy.dcr_share_closer_to_train)
         if result.privacy
         else None,
-        "seconds": {
-            "train": round(train_seconds, 1),
-            "retrain": round(result.timings.get("retrain", 0.0), 1),
-            "evaluate": result.timings.get("total_s"),
-            "total": round(time.perf_counter() - started, 1),
-        },
+        "seconds": seconds(result, train_seconds, time.perf_counter() - started),
+        "timings": result.timings,
+    }
+
+
+def seconds(result: EvaluationResult, train: float, total: float) -> dict[str, float]:
+    """Wall seconds: the GAN fit on the whole split (``train``), the GAN fits on the small
+    subsets (``retrain``, all seeds), the evaluation and the whole table."""
+    return {
+        "train": round(train, 1),
+        "retrain": round(result.timings.get("retrain_s", 0.0), 1),
+        "evaluate": round(result.timings.get("total_s", math.nan), 1),
+        "total": round(total, 1),
     }
 
 

@@ -93,6 +93,13 @@ def test_rows_table_and_targets_from_the_result(bench) -> None:
     assert "worse than real only beyond its interval on 1 of 2 tables (down)" in text
 
 
+def test_seconds_come_from_the_evaluation_timings(bench) -> None:
+    result = _result(small={MIX: [0.0, 0.0, 0.0]}, full={MIX: [0.0, 0.0, 0.0]})
+    result.timings = {"retrain_s": 30.04, "classifiers_s": 8.0, "total_s": 41.26}
+    got = bench.seconds(result, train=12.34, total=55.0)
+    assert got == {"train": 12.3, "retrain": 30.0, "evaluate": 41.3, "total": 55.0}
+
+
 def test_a_resumed_run_must_have_the_same_settings(bench, tmp_path) -> None:
     out = tmp_path / "r.json"
     args = bench.parse_args(["--tables", "biopsy", "--seeds", "2", "--out", str(out)])
