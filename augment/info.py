@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from augment.core.modalities import IMAGE, TABULAR
 from augment.core.models import model_config
 from augment.errors import AugmentError
 
@@ -30,12 +31,12 @@ def model_info(directory: str | Path) -> dict[str, Any]:
     classes = [str(c) for c in schema.get("classes", [])]
     counts = schema.get("class_counts") or []
     data: dict[str, Any] = {
-        "modality": schema.get("modality", "tabular"),
+        "modality": schema.get("modality", TABULAR),
         "source": schema.get("source", {}),
         "splits": schema.get("splits", {}),
         "classes": dict(zip(classes, counts, strict=False)) if counts else classes,
     }
-    if data["modality"] == "image":
+    if data["modality"] == IMAGE:
         data["image"] = f"{schema['size']}x{schema['size']} px, {schema['channels']} channel(s)"
     else:
         data["label"] = schema.get("label")

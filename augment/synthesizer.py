@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from augment.core.labels import chunked_labels, match_class, plan_counts
+from augment.core.modalities import IMAGE, TABULAR
 from augment.errors import AugmentError
 from augment.registry import default_model, load_synthesizer, make_synthesizer, models_for
 
@@ -90,14 +91,14 @@ class Synthesizer:
             if label is None:
                 raise AugmentError("fit(table, label=...) needs the label column's name")
             frame, schema = prepare_frame(data, label, kinds=dict(kinds or {}))
-            train, modality = frame, "tabular"
+            train, modality = frame, TABULAR
         else:
             from augment.images.ingest import prepare_images
 
             train, schema = prepare_images(
                 data, labels, size=size, channels=channels, progress=progress
             )
-            modality = "image"
+            modality = IMAGE
         name = default_model(modality) if self.model_name == "auto" else self.model_name
         if name not in models_for(modality):
             raise AugmentError(f"model {name!r} cannot fit {modality} data")
@@ -131,7 +132,7 @@ class Synthesizer:
             )
             codes = next(chunked_labels(plan, max(1, sum(plan)), seed), np.zeros(0, np.int64))
         names = np.asarray(schema.classes, dtype=object)[codes]
-        if schema.modality == "image":
+        if schema.modality == IMAGE:
             return self.model.sample(codes, seed=seed), names.astype(str)
         return self.model.sample(names, seed=seed)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.core.files import read_json, write_json
+from augment.core.modalities import IMAGE
 from augment.core.validate import from_json
 from augment.errors import AugmentError
 
@@ -33,7 +34,7 @@ class ImageSchema:
     size: int
     channels: int
     class_counts: list[int] = field(default_factory=list)
-    modality: str = "image"
+    modality: str = IMAGE
     source: dict[str, Any] = field(default_factory=dict)
     splits: dict[str, int] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
@@ -65,7 +66,7 @@ class ImageSchema:
     def from_dict(cls, data: Any, where: str = "schema") -> ImageSchema:
         """A schema from its JSON form, every key and type checked (``where`` names the source
         in errors)."""
-        if not isinstance(data, dict) or data.get("modality") != "image":
+        if not isinstance(data, dict) or data.get("modality") != IMAGE:
             modality = data.get("modality") if isinstance(data, dict) else None
             raise AugmentError(f"{where}: not an image schema (modality {modality!r})")
         return from_json(cls, data, where)

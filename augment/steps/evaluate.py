@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.core.checks import check_values, type_hints
-from augment.core.modalities import IMAGE, MODALITIES
+from augment.core.modalities import IMAGE, MODALITIES, TABULAR
 from augment.core.models import model_config
 from augment.core.tracking import RunLog
 from augment.errors import AugmentError
@@ -161,9 +161,9 @@ def _check_model_matches(model: str | Path, modality: str, data: str | Path) -> 
     """A model trained on tables cannot be evaluated on images, nor the other way round."""
     if not isinstance(model, str | Path):
         return
-    trained_on = (model_config(model).get("schema") or {}).get("modality", "tabular")
+    trained_on = (model_config(model).get("schema") or {}).get("modality", TABULAR)
     if trained_on != modality:
-        kinds = {"image": "images", "tabular": "tables"}
+        kinds = {IMAGE: "images", TABULAR: "tables"}
         raise AugmentError(
             f"{model} was trained on {kinds.get(trained_on, trained_on)} but {data} holds"
             f" {kinds.get(modality, modality)}: evaluate a model with the data it was trained on"

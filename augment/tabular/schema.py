@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from augment.core.files import read_json, write_json
+from augment.core.modalities import TABULAR
 from augment.core.validate import from_json
 from augment.errors import AugmentError
 
@@ -52,7 +53,7 @@ class TableSchema:
     classes: list[Any]
     # Rows per class in the train split, aligned with ``classes``: the default label mix.
     class_counts: list[int] = field(default_factory=list)
-    modality: str = "tabular"
+    modality: str = TABULAR
     dropped: list[dict[str, str]] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict)
     splits: dict[str, int] = field(default_factory=dict)
@@ -79,7 +80,7 @@ class TableSchema:
     def from_dict(cls, data: Any, where: str = "schema") -> TableSchema:
         """A schema from its JSON form, every key and type checked (``where`` names the source
         in errors, e.g. ``data/prepared/schema.json``)."""
-        if isinstance(data, dict) and data.get("modality", "tabular") != "tabular":
+        if isinstance(data, dict) and data.get("modality", TABULAR) != TABULAR:
             raise AugmentError(f"{where}: not a tabular schema (modality {data.get('modality')!r})")
         schema = from_json(cls, data, where)
         schema.check(where)

@@ -12,6 +12,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from augment.core.labels import plan_counts
+from augment.core.modalities import IMAGE
 from augment.core.runtime import derive_seed
 from augment.errors import AugmentError
 from augment.torchdata.items import (
@@ -138,7 +139,7 @@ def _image_model(model: Any, device: str) -> Any:
     schema = getattr(model, "schema", None)
     if schema is None or not callable(getattr(model, "sample", None)):
         raise AugmentError("the model is not fitted: train it (or load a trained one) first")
-    if getattr(schema, "modality", None) != "image":
+    if getattr(schema, "modality", None) != IMAGE:
         name = getattr(model, "name", type(model).__name__)
         raise AugmentError(f"GeneratorDataset needs an image model, but {name} makes tables")
     return model
