@@ -230,3 +230,48 @@ def test_stop_signals_second_signal_acts_at_once_except_under_torchrun():
         assert signals.received == "SIGINT" and signals.signum == signal.SIGINT
     assert signal.getsignal(signal.SIGTERM) is before
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _Clock:
+    """A fake ``time.perf_counter`` whose step length depends on the thread count in use."""
+
+    def __init__(self, per_step: dict[int, float]) -> None:
+        self.now, self.per_step, self.threads = 0.0, per_step, 2
+
+    def step(self) -> None:
+        self.now += self.per_step[self.threads]
+
+
+def _run_chooser(monkeypatch, clock: _Clock, steps: int, chooser=None):
+    monkeypatch.setattr(training.time, "perf_counter", lambda: clock.now)
+    monkeypatch.setattr(training.torch, "set_num_threads", lambda n: setattr(clock, "threads", n))
+    chooser = chooser or training.ThreadChooser(2, None)
+    for step in range(1, steps + 1):
+        clock.step()
+        chooser.tick(step)
+    return chooser
+
+
+def test_threads_follow_measured_step_time_down_and_back_up(monkeypatch):
+    # Another process holds a core: two threads are 3x slower than one.
+    clock = _Clock({2: 0.03, 1: 0.01})
+    chooser = _run_chooser(monkeypatch, clock, 60)
+    assert clock.threads == chooser.threads == 1
+    assert chooser.choices[0]["threads"] == 1
+    assert chooser.choices[0]["2_threads_s"] == pytest.approx(0.03)
+    # The core is free again: the re-check (every RECHECK_S seconds) goes back up.
+    clock.per_step = {2: 0.006, 1: 0.01}
+    _run_chooser(monkeypatch, clock, 4000, chooser)
+    assert clock.threads == chooser.threads == 2
+    assert [c["threads"] for c in chooser.choices][-1] == 2
+
+
+def test_threads_stay_put_when_the_other_count_is_not_clearly_faster(monkeypatch):
+    clock = _Clock({2: 0.010, 1: 0.0095})  # one thread only 5% faster: within the margin
+    chooser = _run_chooser(monkeypatch, clock, 200)
+    assert clock.threads == 2 and {c["threads"] for c in chooser.choices} == {2}
+    # A thread count the user asked for is never changed.
+    fixed = training.ThreadChooser(2, requested=2)
+    clock = _Clock({2: 0.05, 1: 0.01})
+    _run_chooser(monkeypatch, clock, 200, fixed)
+    assert clock.threads == 2 and fixed.choices == []

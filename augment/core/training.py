@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -125,7 +126,7 @@ def train_gan(task: GANTask, config: LoopConfig) -> dict[str, Any]:
     with distributed.session(config.device) as context:
         precision = resolve_precision(config.precision, context.device)
         with cpu_thread_limit(context.device, config.threads) as threads:
-            guard = _ThreadGuard(threads, config.threads)
+            guard = ThreadChooser(threads, config.threads)
             return _Run(task, config, context, precision, guard).execute()
 
 
@@ -138,7 +139,7 @@ class _Run:
         config: LoopConfig,
         context: Context,
         precision: str,
-        guard: _ThreadGuard,
+        guard: ThreadChooser,
     ) -> None:
         self.task, self.config, self.context = task, config, context
         self.device, self.precision, self.guard = context.device, precision, guard
@@ -190,6 +191,7 @@ class _Run:
             "device": str(self.device),
             "precision": self.precision,
             "threads": self.guard.threads,
+            "thread_choices": self.guard.choices,
             "seed": config.seed,
             "final_losses": {k: round(v, 5) for k, v in host.items()},
         }
@@ -495,44 +497,82 @@ def cpu_thread_limit(device: torch.device, requested: int | None = None) -> Iter
 
 
 def cpu_threads(requested: int | None = None) -> int:
-    """Intra-op threads for training on the CPU: ``requested``, or torch's default less the cores
-    that other processes keep busy (1-minute load average), at least one.
+    """Intra-op threads to start training with on the CPU: ``requested``, or every core this
+    process may use (torch's default, within its CPU affinity). Without ``requested`` the loop's
+    :class:`ThreadChooser` then keeps whichever of that and one thread it measures faster.
 
-    GAN steps are many small ops; OpenMP threads wait at every op for the slowest of them, so
-    one core taken by another process makes a 2-thread step many times slower (measured: 10x
-    and worse on a shared 2-core machine), while an idle second core gains at most 1.5x.
+    Not the load average: a finished job's load lingers in it for minutes (an idle 2-core
+    machine showing 0.65 chose one thread for a whole run).
     """
     if requested is not None:
         if requested < 1:
             raise AugmentError(f"threads must be at least 1, got {requested}")
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    idle = (cores or 1) - os.getloadavg()[0]
-    return max(1, min(torch.get_num_threads(), round(idle)))
+    return max(1, min(torch.get_num_threads(), cores or 1))
 
 
-class _ThreadGuard:
-    """Drops to one thread when steps turn several times slower than
-    the fastest seen: the sign that another process took a core the threads wait on."""
+class ThreadChooser:
+    """Chooses the CPU thread count from the run's own step times, and keeps choosing.
 
-    SLOWER, PATIENCE, WARMUP = 4.0, 3, 5
+    GAN steps are many small ops; OpenMP threads wait at every op for the slowest of them, so
+    a core taken by another process makes a multi-thread step many times slower (measured: 10x
+    and worse on a shared 2-core machine), while an idle second core gains at most 1.5x. So
+    after a warm-up the loop times ``PROBE`` steps with all threads and ``PROBE`` with one, and
+    keeps the faster; every ``RECHECK_S`` seconds it times the other count again and switches
+    when that is faster by ``MARGIN`` - up as well as down. Only the clock is read (the CPU runs
+    ops synchronously), so no step waits for it. ``choices`` records each decision for the
+    summary.
+    """
+
+    WARMUP, PROBE, RECHECK_S, MARGIN = 5, 15, 30.0, 0.9
 
     def __init__(self, threads: int | None, requested: int | None) -> None:
         self.threads = threads
         self.active = requested is None and (threads or 1) > 1
-        self.fastest, self.slow, self.last = math.inf, 0, time.perf_counter()
+        self.counts = (threads or 1, 1)
+        self.measured: dict[int, float] = {}  # seconds per step, the last probe of each count
+        self.choices: list[dict[str, Any]] = []
+        self._times: list[float] = []
+        self._probing = False  # the window being timed is the other count's
+        self._decided_at = 0.0
+        self._last = time.perf_counter()
 
     def tick(self, step: int) -> None:
         if not self.active:
             return
         now = time.perf_counter()
-        took, self.last = now - self.last, now
+        took, self._last = now - self._last, now
         if step <= self.WARMUP:
             return
-        self.fastest = min(self.fastest, took)
-        self.slow = self.slow + 1 if took > self.SLOWER * self.fastest else 0
-        if self.slow >= self.PATIENCE:
-            slower = took / self.fastest
-            logger.debug("training steps slowed %.0fx: dropping to one CPU thread", slower)
-            torch.set_num_threads(1)
-            self.threads, self.active = 1, False
+        self._times.append(took)
+        if len(self._times) < self.PROBE:
+            return
+        current = self.threads or 1
+        # The median of a window: a checkpoint or a logging step does not decide it.
+        self.measured[current] = float(np.median(self._times))
+        self._times = []
+        if self._probing:
+            self._probing = False
+            self._decide(step, now)
+        elif len(self.measured) < 2 or now - self._decided_at > self.RECHECK_S:
+            self._probing = True  # time the other count next
+            self._set(self.counts[1] if current == self.counts[0] else self.counts[0])
+
+    def _decide(self, step: int, now: float) -> None:
+        """Keep the faster count; the one probed last must be faster by ``MARGIN`` to win."""
+        probed = self.threads or 1
+        before = self.counts[1] if probed == self.counts[0] else self.counts[0]
+        wins = self.measured[probed] < self.MARGIN * self.measured[before]
+        best = probed if wins else before
+        self._set(best)
+        self._decided_at = now
+        per_step = {f"{k}_threads_s": round(v, 5) for k, v in sorted(self.measured.items())}
+        self.choices.append({"step": step, "threads": best, **per_step})
+        logger.debug("CPU threads from step %d: %d (%s)", step, best, per_step)
+
+    def _set(self, threads: int) -> None:
+        if threads != self.threads:
+            torch.set_num_threads(threads)
+            self.threads = threads
+        self._last = time.perf_counter()  # the switch is not part of the next step

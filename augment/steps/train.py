@@ -163,4 +163,7 @@ def _brief(summary: dict[str, Any]) -> str:
         parts.append(f"{summary['rollbacks']} rollback(s) after a divergence")
     if (summary.get("processes") or 1) > 1:
         parts.append(f"{summary['processes']} processes")
+    if summary.get("thread_choices"):
+        # Chosen by timing the run's own steps (core.training.ThreadChooser).
+        parts.append(f"{summary['threads']} CPU thread(s), by measured step time")
     return ", ".join(parts) or "done"
