@@ -17,7 +17,8 @@ from augment.evaluation.results import EvaluationResult
 from augment.images.schema import ImageSchema
 from augment.tabular.schema import TableSchema
 
-TABLE_FILES = ("synthetic.parquet", "synthetic.csv", "synthetic.csv.gz")
+PART_FILES = ("part-*.parquet", "part-*.csv")  # what `augment generate` writes
+TABLE_FILES = ("synthetic.parquet", "synthetic.csv", "synthetic.csv.gz")  # earlier versions
 
 
 # -- the evaluation ------------------------------------------------------------------------------
@@ -53,26 +54,30 @@ def read_summary(path: str | Path) -> str:
 # -- synthetic tables ----------------------------------------------------------------------------
 def read_synthetic_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
     """A generated table: a ``.parquet`` / ``.csv`` file, or the folder ``augment generate`` wrote
-    it into. It must hold every column of the schema."""
+    its parts into (read in part order). It must hold every column of the schema."""
     path = Path(path)
+    files = [path]
     if path.is_dir():
-        found = [path / name for name in TABLE_FILES if (path / name).is_file()]
-        if not found:
-            raise AugmentError(f"synthetic set not found: {path} holds no {TABLE_FILES[0]}")
-        path = found[0]
-    if not path.is_file():
+        files = next((found for p in PART_FILES if (found := sorted(path.glob(p)))), [])
+        files = files or [path / name for name in TABLE_FILES if (path / name).is_file()][:1]
+        if not files:
+            raise AugmentError(f"synthetic set not found: {path} holds no part-00000.parquet")
+    elif not path.is_file():
         raise AugmentError(f"synthetic set not found: {path} (run `augment generate` first)")
     try:
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", low_memory=False)
+        frame = pd.concat([_read_table(file) for file in files], ignore_index=True)
     except (OSError, ValueError, pd.errors.ParserError, ImportError) as exc:
         raise AugmentError(f"cannot read synthetic set {path}: {_first_line(exc)}") from None
     missing = [c.name for c in schema.columns if c.name not in frame.columns]
     if missing:
         raise AugmentError(f"synthetic set {path} lacks the column {missing[0]!r} of the data")
     return frame
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", low_memory=False)
 
 
 def sample_table(model: str | Path, schema: TableSchema, n: int, seed: int = 0) -> pd.DataFrame:
