@@ -311,9 +311,10 @@ def generate(
         None,
         "--out",
         "-o",
-        help="Output folder: part-00000.<format>, ... (tables) or <class>/<n>.png, manifest.csv"
-        " and classes.json (images), with generation.json. Run again after an interruption: it"
-        " resumes." + _default(GenerateSettings, "out"),
+        help="Output folder: synthetic.<format> (tables: a folder of parts part-00000.<format>,"
+        " ..., read as one table) or <class>/<n>.png, manifest.csv and classes.json (images),"
+        " with generation.json. Run again after an interruption: it resumes."
+        + _default(GenerateSettings, "out"),
     ),
     seed: int = typer.Option(
         None, "--seed", help="Same seed, same rows." + _default(GenerateSettings, "seed")

@@ -105,14 +105,14 @@ def test_generate_exact_counts_formats_and_determinism(workdir):
         "--seed",
         "3",
     )
-    a = pd.read_parquet(workdir / "a" / "part-00000.parquet")
-    pd.testing.assert_frame_equal(a, pd.read_parquet(workdir / "b" / "part-00000.parquet"))
+    a = pd.read_parquet(workdir / "a" / "synthetic.parquet")
+    pd.testing.assert_frame_equal(a, pd.read_parquet(workdir / "b" / "synthetic.parquet"))
     assert a["label"].value_counts().to_dict() == {"rare": 40, "no": 7}
     summary = json.loads((workdir / "a" / "generation.json").read_text())
     assert summary["per_class"] == {"no": 7, "rare": 40, "yes": 0}
 
     run("generate", "--model", "model", "--out", "c", "--n", "90", "--balance", "--format", "csv")
-    c = pd.read_csv(workdir / "c" / "part-00000.csv")
+    c = pd.read_csv(workdir / "c" / "synthetic.csv" / "part-00000.csv")  # one part
     assert len(c) == 90 and c["label"].value_counts().tolist() == [30, 30, 30]
     real = pd.read_parquet(workdir / "prep" / "train.parquet")
     assert list(c.columns) == list(real.columns)
@@ -120,7 +120,7 @@ def test_generate_exact_counts_formats_and_determinism(workdir):
 
 def test_generate_default_mix_follows_the_real_labels(workdir):
     run("generate", "--model", "model", "--out", "d", "--n", "1000")
-    counts = pd.read_parquet(workdir / "d" / "part-00000.parquet")["label"].value_counts()
+    counts = pd.read_parquet(workdir / "d" / "synthetic.parquet")["label"].value_counts()
     real = pd.read_parquet(workdir / "prep" / "train.parquet")["label"].value_counts(normalize=True)
     assert (counts / 1000 - real).abs().max() < 0.002  # exact up to rounding
 

@@ -138,7 +138,7 @@ def test_generate_curate_on_a_table_keeps_counts_and_never_reads_the_test_split(
     _cli("generate", "--model", "model", "--out", "synth", "--n", "60", "--curate",
          "--curate-threshold", "0.6", "--data", "prep", "--device", "cpu")  # fmt: skip
     info = json.loads((table_workdir / "synth" / "generation.json").read_text())
-    rows = pd.read_parquet(table_workdir / "synth" / "part-00000.parquet")
+    rows = pd.read_parquet(table_workdir / "synth" / "synthetic.parquet")
     block = info["curation"]
     assert block["threshold"] == 0.6 and block["classifier"].startswith("hgb")
     assert len(rows) == info["rows"] == sum(n["kept"] for n in block["per_class"].values())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as pq_dataset
 import pytest
 from test_image_generate import PatternSynthesizer
 from typer.testing import CliRunner
@@ -49,7 +50,9 @@ class RowSynthesizer:
         return pd.DataFrame({"x": x, "label": np.asarray(labels, dtype=object)})
 
 
-def _parts(folder: Path) -> dict[str, pd.DataFrame]:
+def _parts(out: Path) -> dict[str, pd.DataFrame]:
+    """The parts of the set in ``out``, by name (in part order)."""
+    folder = out / "synthetic.parquet"
     return {p.name: pd.read_parquet(p) for p in sorted(folder.glob("part-*.parquet"))}
 
 
@@ -74,6 +77,38 @@ def test_parts_are_fixed_size_deterministic_and_one_table(tmp_path):
     assert {k: v for k, v in written.items() if k != "seconds"} == {
         k: v for k, v in summary.items() if k != "seconds"
     }
+
+
+def test_the_parts_folder_reads_as_one_table_in_part_order(tmp_path):
+    out = tmp_path / "out"
+    generate(RowSynthesizer(), 1150, out, **{**SETTINGS, "part_size": 100})
+    parts = _parts(out)
+    assert len(parts) == 12  # part-00010 and part-00011 sort after part-00009
+    whole = pd.concat(parts.values(), ignore_index=True)
+    # The folder holds only the parts: every dataset reader takes it as one table, as it took
+    # the single synthetic.parquet of earlier versions.
+    assert sorted(p.name for p in (out / "synthetic.parquet").iterdir()) == list(parts)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "synthetic.parquet"), whole)
+    table = pq_dataset.dataset(out / "synthetic.parquet", format="parquet").to_table()
+    pd.testing.assert_frame_equal(table.to_pandas(), whole)
+    assert len(whole) == 1150
+
+
+def test_a_part_being_written_is_invisible_to_readers_and_removed_by_a_rerun(tmp_path):
+    out = tmp_path / "out"
+    generate(RowSynthesizer(), 2500, out, **SETTINGS)
+    whole = pd.read_parquet(out / "synthetic.parquet")
+    # What a kill -9 mid-part leaves: the part under its temporary name, half written.
+    (out / "synthetic.parquet" / "part-00002.parquet").unlink()
+    (out / ".part-00002.json").unlink()
+    (out / "generation.json").unlink()
+    stale = out / "synthetic.parquet" / ".part-00002.parquet.abcd1234.tmp"
+    stale.write_bytes(b"PAR1 half a part")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "synthetic.parquet"), whole[:2000])
+    assert pq_dataset.dataset(out / "synthetic.parquet").count_rows() == 2000
+    generate(RowSynthesizer(), 2500, out, **SETTINGS)
+    assert not stale.exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "synthetic.parquet"), whole)
 
 
 @pytest.mark.parametrize("count", [2, 3])
@@ -120,13 +155,13 @@ def test_a_rerun_redoes_only_missing_parts(tmp_path):
     out = tmp_path / "out"
     generate(RowSynthesizer(), 2500, out, **SETTINGS)
     reference = _parts(out)
-    kept = (out / "part-00000.parquet").stat().st_mtime_ns
-    (out / "part-00001.parquet").unlink()
+    kept = (out / "synthetic.parquet" / "part-00000.parquet").stat().st_mtime_ns
+    (out / "synthetic.parquet" / "part-00001.parquet").unlink()
     (out / ".part-00001.json").unlink()
     (out / "generation.json").unlink()
     generate(RowSynthesizer(), 2500, out, **SETTINGS)
     _assert_same_parts(_parts(out), reference)
-    assert (out / "part-00000.parquet").stat().st_mtime_ns == kept  # not written again
+    assert (out / "synthetic.parquet" / "part-00000.parquet").stat().st_mtime_ns == kept
     assert (out / "generation.json").is_file()
 
 
@@ -157,13 +192,13 @@ def test_kill_9_then_the_same_command_resumes_to_an_uninterrupted_run(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], env=env, timeout=300, check=False)
     assert done.returncode == -9
     assert (out / ".part-00000.json").is_file() and not (out / "generation.json").exists()
-    first = (out / "part-00000.parquet").stat().st_mtime_ns
+    first = (out / "synthetic.parquet" / "part-00000.parquet").stat().st_mtime_ns
     summary = generate(RowSynthesizer(), 3500, out, **SETTINGS)
     assert summary["rows"] == 3500
-    assert (out / "part-00000.parquet").stat().st_mtime_ns == first  # resumed, not redone
+    assert (out / "synthetic.parquet" / "part-00000.parquet").stat().st_mtime_ns == first
     generate(RowSynthesizer(), 3500, tmp_path / "whole", **SETTINGS)
     _assert_same_parts(_parts(out), _parts(tmp_path / "whole"))
-    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert not [p.name for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_other_settings_replace_the_set_only_when_complete(tmp_path, monkeypatch):
@@ -180,7 +215,7 @@ def test_other_settings_replace_the_set_only_when_complete(tmp_path, monkeypatch
     with pytest.raises(OSError):
         generate(Failing(), 2500, out, **SETTINGS)
     _assert_same_parts(_parts(out), before)  # the old set, whole
-    assert (tmp_path / ".out.partial" / "part-00000.parquet").is_file()
+    assert (tmp_path / ".out.partial" / "synthetic.parquet" / "part-00000.parquet").is_file()
     generate(RowSynthesizer(), 2500, out, **SETTINGS)  # resumes beside it, then replaces it
     assert not (tmp_path / ".out.partial").exists()
     assert json.loads((out / "generation.json").read_text())["rows"] == 2500
@@ -189,10 +224,15 @@ def test_other_settings_replace_the_set_only_when_complete(tmp_path, monkeypatch
 
 def test_csv_parts_and_an_empty_set(tmp_path):
     generate(RowSynthesizer(), 1200, tmp_path / "csv", format="csv", **SETTINGS)
-    parts = sorted((tmp_path / "csv").glob("part-*.csv"))
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == [
+        ".augment-output.json", ".part-00000.json", ".part-00001.json", "generation.json",
+        "synthetic.csv",
+    ]  # fmt: skip
+    parts = sorted((tmp_path / "csv" / "synthetic.csv").iterdir())
+    assert [p.name for p in parts] == ["part-00000.csv", "part-00001.csv"]
     assert [len(pd.read_csv(p)) for p in parts] == [1000, 200]
     summary = generate(RowSynthesizer(), 0, tmp_path / "empty", **SETTINGS)
-    empty = pd.read_parquet(tmp_path / "empty" / "part-00000.parquet")
+    empty = pd.read_parquet(tmp_path / "empty" / "synthetic.parquet")
     assert summary["rows"] == 0 and list(empty.columns) == ["x", "label"] and len(empty) == 0
 
 

@@ -17,8 +17,9 @@ from augment.evaluation.results import EvaluationResult
 from augment.images.schema import ImageSchema
 from augment.tabular.schema import TableSchema
 
-PART_FILES = ("part-*.parquet", "part-*.csv")  # what `augment generate` writes
-TABLE_FILES = ("synthetic.parquet", "synthetic.csv", "synthetic.csv.gz")  # earlier versions
+# What `augment generate` writes in its folder: a folder of parts (earlier versions: one file).
+TABLE_FILES = ("synthetic.parquet", "synthetic.csv", "synthetic.csv.gz")
+PART_SUFFIXES = (".parquet", ".csv")
 
 
 # -- the evaluation ------------------------------------------------------------------------------
@@ -53,15 +54,26 @@ def read_summary(path: str | Path) -> str:
 
 # -- synthetic tables ----------------------------------------------------------------------------
 def read_synthetic_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
-    """A generated table: a ``.parquet`` / ``.csv`` file, or the folder ``augment generate`` wrote
-    its parts into (read in part order). It must hold every column of the schema."""
+    """A generated table: a ``.parquet`` / ``.csv`` file, a folder of parts (``synthetic.parquet/
+    part-00000.parquet``, ...: read in name order, i.e. part order, like a dataset reader), or the
+    folder ``augment generate`` wrote. It must hold every column of the schema."""
     path = Path(path)
+    if path.is_dir():
+        inner = [path / name for name in TABLE_FILES if (path / name).exists()]
+        path = inner[0] if inner else path
     files = [path]
     if path.is_dir():
-        files = next((found for p in PART_FILES if (found := sorted(path.glob(p)))), [])
-        files = files or [path / name for name in TABLE_FILES if (path / name).is_file()][:1]
+        # Dataset readers' convention: names starting with "." or "_" (temporaries, markers)
+        # are not data.
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix in PART_SUFFIXES and p.is_file() and not p.name.startswith((".", "_"))
+        )
         if not files:
-            raise AugmentError(f"synthetic set not found: {path} holds no part-00000.parquet")
+            raise AugmentError(
+                f"synthetic set not found: {path} holds no synthetic.parquet/part-00000.parquet"
+            )
     elif not path.is_file():
         raise AugmentError(f"synthetic set not found: {path} (run `augment generate` first)")
     try:

@@ -1,15 +1,19 @@
 """``augment generate``: stream a labelled synthetic set from a trained model to disk, in parts.
 
 The set is cut into parts of ``part_size`` samples (default 1,000,000 rows / 10,000 images):
-tables go to ``part-00000.parquet`` (or ``.csv``), ``part-00001...``; images to PNGs in one
-folder per class with ``manifest.csv`` and ``classes.json`` (:mod:`augment.images.writer`).
+tables go to ``synthetic.parquet/part-00000.parquet``, ``part-00001...`` (or ``synthetic.csv/``):
+a folder holding only the parts, the dataset layout of Spark and Dask, so that
+``pd.read_parquet("out/synthetic.parquet")``, pyarrow, polars or duckdb read it as one table,
+as they read a single file; images to PNGs in one folder per class with ``manifest.csv`` and
+``classes.json`` (:mod:`augment.images.writer`).
 Part ``p``'s class counts come from the plan (:func:`augment.core.labels.part_counts`) and its
 samples from ``derive_seed(seed, "part", p, chunk)``, so a part is the same whichever process
 writes it and whatever ran before: an interrupted run resumes (the parts already complete are
 kept), ``shard="I/N"`` writes the parts ``p % N == I`` (:mod:`augment.steps.shards`), and the
-union of N shards is one run of the whole. Each part is written under a temporary name, renamed
-when complete, and then recorded (``.part-00000.json``); ``generation.json``, written once every
-part is there, marks the set complete.
+union of N shards is one run of the whole. Each part is written under a temporary name
+(``.part-00000.parquet.xxxxxxxx.tmp``: dataset readers skip names starting with ``.`` or ``_``),
+renamed when complete, and then recorded (``out/.part-00000.json``, beside the parts' folder);
+``generation.json``, written once every part is there, marks the set complete.
 
 The output folder's owner marker records the settings. A rerun with the same settings resumes
 in it (or, when complete, only checks it); other settings build the new set beside it
@@ -88,7 +92,8 @@ def generate(
     curate_threshold: float = DEFAULTS.curate_threshold,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write ``n`` synthetic rows to ``out/part-00000.<format>``, ... and ``out/generation.json``;
+    """Write ``n`` synthetic rows to ``out/synthetic.<format>/part-00000.<format>``, ... (read the
+    folder as one table) and ``out/generation.json``;
     for an image model, ``n`` images to ``out/<class>/<n>.png`` with ``manifest.csv`` and
     ``classes.json``.
 
@@ -232,6 +237,12 @@ def _model_id(model: Any, synth: Any) -> str:
     return digest.hexdigest()
 
 
+def table_folder(out: str | Path, format: str) -> Path:
+    """The folder of a table's parts, ``out/synthetic.<format>``: named like the single file of
+    earlier versions, so what read that file reads the set; it holds nothing but the parts."""
+    return Path(out) / f"synthetic.{format}"
+
+
 def _record_name(index: int) -> str:
     """A complete part's record: its counts (and curation numbers, and images' file list)."""
     return "." + part_name(index, "json")
@@ -271,12 +282,17 @@ class _Job:
             "data": None if data is None else str(data),
         }  # fmt: skip
 
+    def parts_folder(self, work: Path) -> Path:
+        """Where the parts go: the table's folder; an image set's parts are its class folders."""
+        return work if self.images else table_folder(work, self.format)
+
     def prepare(self, work: Path) -> None:
         """Class folders (images; every one, even empty), and what a killed run left."""
-        names = {entry.name for entry in os.scandir(work)}
+        folder = self.parts_folder(work)
+        names = {entry.name for entry in os.scandir(folder)} if folder.is_dir() else set()
         for name in names:  # .part-00003.parquet.abcd1234.tmp: a part a kill -9 interrupted
             if name.startswith(".part-") and name.endswith(".tmp"):
-                remove_stale_temporaries(work, name[1:].rsplit(".", 2)[0])
+                remove_stale_temporaries(folder, name[1:].rsplit(".", 2)[0])
         if self.images:
             for name in self.folders(work):
                 (work / name).mkdir(exist_ok=True)
@@ -291,7 +307,7 @@ class _Job:
     def done(self, work: Path, index: int) -> bool:
         if not (work / _record_name(index)).is_file():
             return False
-        return self.images or (work / part_name(index, self.format)).is_file()
+        return self.images or (self.parts_folder(work) / part_name(index, self.format)).is_file()
 
     def pending(self, work: Path, shard: Shard) -> list[tuple[int, list[int], list[int]]]:
         """``(part, class counts, first file number per class)`` of the shard's parts to write."""
@@ -336,7 +352,7 @@ class _Job:
 
     def write_tables(self, work: Path, pending: list, bar: tqdm) -> None:
         """Each part sampled here while the previous chunks are written in a thread."""
-        writer = _TableParts(work, self.synth.schema, self.format)
+        writer = _TableParts(work, self.parts_folder(work), self.synth.schema, self.format)
         with BackgroundWriter(writer.handle, writer.abort) as background:
             for index, counts, _ in pending:
                 labels, reports = [], []
@@ -347,7 +363,7 @@ class _Job:
                     bar.update(len(label_idx))
                 record = self.part_record(labels, reports)
                 if self.curator is None:
-                    part = work / part_name(index, self.format)
+                    part = self.parts_folder(work) / part_name(index, self.format)
                     _check_written(record["per_class"], counts, part)
                 background.put((index, None, record))
 
@@ -405,7 +421,7 @@ class _Job:
             write_json(work / "classes.json", classes)
             summary["files"] = "<class>/<n>.png, manifest.csv, classes.json"
         else:
-            summary["files"] = f"part-*.{self.format}"
+            summary["files"] = f"{table_folder(work, self.format).name}/part-*.{self.format}"
         summary["seconds"] = round(time.perf_counter() - started, 3)
         write_json(work / "generation.json", summary)
         return True
@@ -438,17 +454,18 @@ def _report(block: dict[str, Any]) -> CurationReport:
 
 
 class _TableParts:
-    """The writer thread's side: ``(part, frame, None)`` appends a chunk to the part's file,
-    ``(part, None, record)`` renames it into place and writes its record."""
+    """The writer thread's side: ``(part, frame, None)`` appends a chunk to the part's file in
+    ``folder``, ``(part, None, record)`` renames it into place and writes its record in ``work``
+    (beside the folder, which holds only data)."""
 
-    def __init__(self, work: Path, schema: Any, fmt: str) -> None:
-        self.work, self.schema, self.fmt = work, schema, fmt
+    def __init__(self, work: Path, folder: Path, schema: Any, fmt: str) -> None:
+        self.work, self.folder, self.schema, self.fmt = work, folder, schema, fmt
         self.open: TableWriter | None = None
 
     def handle(self, item: tuple[int, Any, dict[str, Any] | None]) -> None:
         index, frame, record = item
         if self.open is None:
-            self.open = TableWriter(self.work / part_name(index, self.fmt), self.schema, self.fmt)
+            self.open = TableWriter(self.folder / part_name(index, self.fmt), self.schema, self.fmt)
             self.open.__enter__()
         if frame is not None:
             self.open.write(frame)

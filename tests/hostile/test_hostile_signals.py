@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hostile_support import invoke, leftovers, tiny_table
 
@@ -54,8 +55,9 @@ def temporary(tmp_path: Path, name: str) -> bool:
 
 
 def part_temporary(out: Path) -> bool:
-    """The first part of a synthetic set being written in ``out``."""
-    return out.is_dir() and temporary(out, "part-00000.parquet")
+    """The first part of a synthetic set being written in ``out``'s parts folder."""
+    parts = out / "synthetic.parquet"
+    return parts.is_dir() and temporary(parts, "part-00000.parquet")
 
 
 @pytest.mark.parametrize(
@@ -75,8 +77,9 @@ def test_a_signal_mid_generation_cleans_up(signum, code, line, table_model, tmp_
     assert process.returncode == code, stderr
     assert last_line(stderr) == line
     # What stays is the folder a rerun resumes in: no temporary, no half part, not complete.
+    parts = tmp_path / "synth" / "synthetic.parquet"
     assert leftovers(tmp_path) == [] and leftovers(tmp_path / "synth") == []
-    assert not list((tmp_path / "synth").glob("part-*")) and not temporary(tmp_path, "synth")
+    assert list(parts.iterdir()) == [] and not temporary(tmp_path, "synth")
     assert not (tmp_path / "synth" / "generation.json").exists()
 
 
@@ -111,8 +114,8 @@ def test_what_kill_9_leaves_is_removed_by_the_next_run(table_model, tmp_path):
     wait_for(lambda: part_temporary(tmp_path / "synth"), process)
     process.kill()
     process.communicate(timeout=60)
-    stale = leftovers(tmp_path / "synth")
+    stale = leftovers(tmp_path / "synth" / "synthetic.parquet")
     assert len(stale) == 1 and stale[0].startswith(".part-00000.parquet.")
     assert invoke("generate", "--model", table_model, "--n", 5, "--out", "synth").exit_code == 0
-    assert leftovers(tmp_path) == [] and leftovers(tmp_path / "synth") == []
-    assert (tmp_path / "synth" / "part-00000.parquet").is_file()
+    assert leftovers(tmp_path) == [] and leftovers(tmp_path / "synth" / "synthetic.parquet") == []
+    assert pd.read_parquet(tmp_path / "synth" / "synthetic.parquet").shape[0] == 5
