@@ -20,8 +20,9 @@ from augment.cli import app
 from augment.core.runtime import derive_seed
 from augment.errors import AugmentError
 from augment.steps import generate as generate_module
+from augment.steps import shards as shards_module
 from augment.steps.generate import generate
-from augment.steps.shards import Shard, parse_shard
+from augment.steps.shards import Shard, parse_shard, part_digits
 from augment.tabular.schema import ColumnSpec, TableSchema
 
 TESTS = Path(__file__).resolve().parent
@@ -92,6 +93,19 @@ def test_the_parts_folder_reads_as_one_table_in_part_order(tmp_path):
     table = pq_dataset.dataset(out / "synthetic.parquet", format="parquet").to_table()
     pd.testing.assert_frame_equal(table.to_pandas(), whole)
     assert len(whole) == 1150
+
+
+def test_part_numbers_widen_so_that_names_keep_part_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(shards_module, "PART_DIGITS", 1)  # 12 parts: as 100,001 by default
+    out = tmp_path / "out"
+    generate(RowSynthesizer(), 1150, out, **{**SETTINGS, "part_size": 100})
+    names = sorted(p.name for p in (out / "synthetic.parquet").iterdir())
+    assert names == [f"part-{i:02d}.parquet" for i in range(12)]
+    parts = [pd.read_parquet(out / "synthetic.parquet" / name) for name in names]
+    whole = pd.read_parquet(out / "synthetic.parquet")
+    pd.testing.assert_frame_equal(whole, pd.concat(parts, ignore_index=True))
+    assert [len(p) for p in parts] == [100] * 11 + [50]
+    assert part_digits(100_000) == 5 and part_digits(100_001) == 6
 
 
 def test_a_part_being_written_is_invisible_to_readers_and_removed_by_a_rerun(tmp_path):

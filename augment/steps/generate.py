@@ -33,7 +33,7 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ from augment.images.writer import PngPool
 from augment.log import logger
 from augment.registry import GenerativeModel, load_bundle, load_synthesizer
 from augment.settings import GenerateSettings
-from augment.steps.shards import BackgroundWriter, Shard, parse_shard, part_name
+from augment.steps.shards import BackgroundWriter, Shard, parse_shard, part_digits, part_name
 from augment.tabular.evaluation import curation as table_curation
 from augment.tabular.writer import FORMATS, TableWriter
 
@@ -265,6 +265,7 @@ class _Job:
     def __post_init__(self) -> None:
         self.classes = list(self.synth.schema.classes)
         self.parts = max(1, math.ceil(sum(self.plan) / self.part_size))
+        self.part_digits = part_digits(self.parts)  # fixed by the settings: same names on resume
         # Image files are numbered per class across parts: wide enough for the largest class.
         self.digits = max(6, len(str(max(self.plan, default=0))))
 
@@ -285,6 +286,10 @@ class _Job:
     def parts_folder(self, work: Path) -> Path:
         """Where the parts go: the table's folder; an image set's parts are its class folders."""
         return work if self.images else table_folder(work, self.format)
+
+    def part_file(self, work: Path, index: int) -> Path:
+        """A table's part ``index``."""
+        return self.parts_folder(work) / part_name(index, self.format, self.part_digits)
 
     def prepare(self, work: Path) -> None:
         """Class folders (images; every one, even empty), and what a killed run left."""
@@ -307,7 +312,7 @@ class _Job:
     def done(self, work: Path, index: int) -> bool:
         if not (work / _record_name(index)).is_file():
             return False
-        return self.images or (self.parts_folder(work) / part_name(index, self.format)).is_file()
+        return self.images or self.part_file(work, index).is_file()
 
     def pending(self, work: Path, shard: Shard) -> list[tuple[int, list[int], list[int]]]:
         """``(part, class counts, first file number per class)`` of the shard's parts to write."""
@@ -352,7 +357,8 @@ class _Job:
 
     def write_tables(self, work: Path, pending: list, bar: tqdm) -> None:
         """Each part sampled here while the previous chunks are written in a thread."""
-        writer = _TableParts(work, self.parts_folder(work), self.synth.schema, self.format)
+        writer = _TableParts(work, lambda index: self.part_file(work, index), self.synth.schema,
+                             self.format)  # fmt: skip
         with BackgroundWriter(writer.handle, writer.abort) as background:
             for index, counts, _ in pending:
                 labels, reports = [], []
@@ -363,7 +369,7 @@ class _Job:
                     bar.update(len(label_idx))
                 record = self.part_record(labels, reports)
                 if self.curator is None:
-                    part = self.parts_folder(work) / part_name(index, self.format)
+                    part = self.part_file(work, index)
                     _check_written(record["per_class"], counts, part)
                 background.put((index, None, record))
 
@@ -454,18 +460,18 @@ def _report(block: dict[str, Any]) -> CurationReport:
 
 
 class _TableParts:
-    """The writer thread's side: ``(part, frame, None)`` appends a chunk to the part's file in
-    ``folder``, ``(part, None, record)`` renames it into place and writes its record in ``work``
-    (beside the folder, which holds only data)."""
+    """The writer thread's side: ``(part, frame, None)`` appends a chunk to the part's file
+    (``file(part)``), ``(part, None, record)`` renames it into place and writes its record in
+    ``work`` (beside the parts' folder, which holds only data)."""
 
-    def __init__(self, work: Path, folder: Path, schema: Any, fmt: str) -> None:
-        self.work, self.folder, self.schema, self.fmt = work, folder, schema, fmt
+    def __init__(self, work: Path, file: Callable[[int], Path], schema: Any, fmt: str) -> None:
+        self.work, self.file, self.schema, self.fmt = work, file, schema, fmt
         self.open: TableWriter | None = None
 
     def handle(self, item: tuple[int, Any, dict[str, Any] | None]) -> None:
         index, frame, record = item
         if self.open is None:
-            self.open = TableWriter(self.folder / part_name(index, self.fmt), self.schema, self.fmt)
+            self.open = TableWriter(self.file(index), self.schema, self.fmt)
             self.open.__enter__()
         if frame is not None:
             self.open.write(frame)

@@ -21,11 +21,17 @@ from typing import Any
 
 from augment.errors import AugmentError
 
-PART_DIGITS = 5  # part-00000: names sort in part order up to 100,000 parts (wider beyond)
+PART_DIGITS = 5  # part-00000: the least width of a part's number
 
 
-def part_name(index: int, suffix: str) -> str:
-    return f"part-{index:0{PART_DIGITS}d}.{suffix}"
+def part_digits(parts: int) -> int:
+    """The width of the part numbers of an output of ``parts`` parts: names sort in part order
+    (dataset readers read the parts in name order), ``part-00000`` up to 100,000 parts."""
+    return max(PART_DIGITS, len(str(parts - 1)))
+
+
+def part_name(index: int, suffix: str, digits: int = PART_DIGITS) -> str:
+    return f"part-{index:0{digits}d}.{suffix}"
 
 
 @dataclass(frozen=True)
