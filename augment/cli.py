@@ -311,8 +311,10 @@ def generate(
         None,
         "--out",
         "-o",
-        help="Output folder: synthetic.<format> (tables) or <class>/<n>.png, manifest.csv and"
-        " classes.json (images), with generation.json." + _default(GenerateSettings, "out"),
+        help="Output folder: synthetic.<format> (tables: a folder of parts part-00000.<format>,"
+        " ..., read as one table) or <class>/<n>.png, manifest.csv and classes.json (images),"
+        " with generation.json. Run again after an interruption: it resumes."
+        + _default(GenerateSettings, "out"),
     ),
     seed: int = typer.Option(
         None, "--seed", help="Same seed, same rows." + _default(GenerateSettings, "seed")
@@ -333,6 +335,19 @@ def generate(
         "--chunk-size",
         help="Rows generated and written at a time (bounds memory)."
         + _default(GenerateSettings, "chunk_size"),
+    ),
+    part_size: int = typer.Option(
+        None,
+        "--part-size",
+        help="Samples per output part (a unit of resuming and sharding). (default: 1000000 rows"
+        " or 10000 images)",
+    ),
+    shard: str = typer.Option(
+        None,
+        "--shard",
+        help="I/N: write only part I of N (I from 0: parts p with p % N == I), e.g. one task of a"
+        " SLURM array; the N shards together are one whole run. torchrun ranks shard by"
+        " themselves.",
     ),
     device: str = DeviceOption,
     curate: bool = typer.Option(
@@ -378,6 +393,8 @@ def generate(
                 "balance": balance,
                 "counts": counts or None,
                 "chunk_size": chunk_size,
+                "part_size": part_size,
+                "shard": shard,
                 "device": device,
                 "data": data,
                 "curate": curate,

@@ -167,6 +167,9 @@ class GenerateSettings(StageSettings):
     balance: bool = False  # equal samples per class
     counts: dict[Any, int] = field(default_factory=dict)  # exact samples per class, over n
     chunk_size: int = 20_000  # samples generated and written at a time (bounds memory)
+    # Samples per output part (part-00000.parquet, ...); None: 1,000,000 rows / 10,000 images.
+    part_size: int | None = None
+    shard: str | None = None  # "I/N": write only parts p with p % N == I (I from 0)
     device: str = "auto"
     # Curation: keep only samples that a classifier trained on the real training split of
     # `data` assigns to their class with probability >= curate_threshold. 0.5: "more likely

@@ -112,7 +112,7 @@ def test_generate_exact_counts_formats_and_determinism(workdir):
     assert summary["per_class"] == {"no": 7, "rare": 40, "yes": 0}
 
     run("generate", "--model", "model", "--out", "c", "--n", "90", "--balance", "--format", "csv")
-    c = pd.read_csv(workdir / "c" / "synthetic.csv")
+    c = pd.read_csv(workdir / "c" / "synthetic.csv" / "part-00000.csv")  # one part
     assert len(c) == 90 and c["label"].value_counts().tolist() == [30, 30, 30]
     real = pd.read_parquet(workdir / "prep" / "train.parquet")
     assert list(c.columns) == list(real.columns)

@@ -265,32 +265,132 @@ def atomic_dir(
 def _commit(tmp: Path, target: Path, kind: str, inputs: Iterable[str | os.PathLike[str]]) -> None:
     """Swap ``tmp`` into ``target`` under the parent's lock: a concurrent commit to the same
     place waits for this one, then replaces it in turn."""
+    try:
+        with _locked(target.parent):
+            _swap(tmp, target, kind, inputs)
+    finally:
+        _release_folder(tmp)
+
+
+def _swap(tmp: Path, target: Path, kind: str, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Put the folder ``tmp`` in ``target``'s place; the caller holds the parent's lock."""
     old: Path | None = None
     swapped = False
     try:
-        with _locked(target.parent):
-            check_output_dir(target, kind, inputs)  # it may have changed while we worked
-            with _signals_deferred():  # Ctrl-C between the two renames would leave no output
-                if target.exists():
-                    # A fresh name for the old copy: a user's folder that happens to be called
-                    # ``.NAME.old`` is never touched.
-                    old = Path(
-                        tempfile.mkdtemp(
-                            prefix=f".{target.name}.", suffix=".old", dir=target.parent
-                        )
-                    )
-                    os.replace(target, old)
-                    _hold_folder(old)
-                os.replace(tmp, target)
-                swapped = True
+        check_output_dir(target, kind, inputs)  # it may have changed while we worked
+        with _signals_deferred():  # Ctrl-C between the two renames would leave no output
+            if target.exists():
+                # A fresh name for the old copy: a user's folder that happens to be called
+                # ``.NAME.old`` is never touched.
+                old = Path(
+                    tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+                )
+                os.replace(target, old)
+                _hold_folder(old)
+            os.replace(tmp, target)
+            swapped = True
     finally:  # also when a signal that waited for the renames arrives now
-        _release_folder(tmp)
         if old is not None and not swapped and not target.exists():
             os.replace(old, target)  # the new one could not go in: the old one goes back
         elif old is not None:
             shutil.rmtree(old, ignore_errors=True)
         if old is not None:
             _release_folder(old)
+
+
+# -- resumable outputs: built part by part, in place or beside the output ----------------------
+PARTIAL_SUFFIX = ".partial"
+
+
+def resumable_dir(
+    path: str | os.PathLike[str],
+    kind: str,
+    job: dict[str, Any],
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """The folder in which to build (or go on building) a ``kind`` output made of parts, for the
+    settings ``job`` (JSON values), recorded in its owner marker.
+
+    * ``path`` itself when it holds the same ``job`` (finished or not: a rerun resumes or only
+      checks it) or is new or empty (the output is then built in place, marker first);
+    * else ``.NAME.partial`` beside it, when that holds the same ``job`` (an interrupted run's
+      parts), or a fresh one: a finished output of other settings stays whole until the new one
+      replaces it in :func:`publish_resumable`.
+
+    Only folders that :func:`check_output_dir` allows are taken; the decision is made under the
+    parent's lock, so that processes writing different parts of one job (shards) share one
+    folder.
+    """
+    target = check_output_dir(path, kind, inputs)
+    inputs = tuple(inputs)
+    _make_parents(target)
+    staging = target.parent / f".{target.name}{PARTIAL_SUFFIX}"
+    with _locked(target.parent):
+        for name in (target.name, staging.name):
+            remove_stale_temporaries(target.parent, name)
+        if _owner_job(target, kind) == job:
+            return target
+        if _owner_job(staging, kind) == job:
+            return staging
+        fresh = not target.exists() or not any(target.iterdir())
+        where = target if fresh else staging
+        if where.exists() or where.is_symlink():
+            problem = _replace_problem(where, kind)
+            if problem is not None:
+                raise AugmentError(problem)
+            _retire(where)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{where.name}.", suffix=".tmp", dir=where.parent))
+        try:
+            tmp.chmod(0o777 & ~_umask())
+            marker = {"kind": kind, "written_by": "augment", "job": job}
+            write_json(tmp / OWNER_MARKER, marker)
+            os.replace(tmp, where)  # an empty folder is replaced by the marked one
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return where
+
+
+def publish_resumable(
+    work: Path,
+    path: str | os.PathLike[str],
+    kind: str,
+    finish: Callable[[Path], bool],
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> bool:
+    """Complete the output built in ``work`` (from :func:`resumable_dir`), once.
+
+    Under the parent's lock, ``finish(work)`` writes what marks the output complete and returns
+    True, or False when parts are still missing; a ``work`` beside the output is then swapped
+    into its place. Of several processes finishing their parts at once, the first to find them
+    all publishes; for the others ``work`` is gone and there is nothing left to do. Returns
+    whether the output is complete.
+    """
+    target = _output_path(path)
+    with _locked(target.parent):
+        if not work.exists():
+            return target.is_dir()  # another process published it
+        if not finish(work):
+            return False
+        if work != target:
+            _swap(work, target, kind, inputs)
+    return True
+
+
+def _owner_job(folder: Path, kind: str) -> Any:
+    """The ``job`` recorded in ``folder``'s owner marker for a ``kind`` output, else None."""
+    if _owner_kind(folder) != kind:
+        return None
+    with suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return json.loads((folder / OWNER_MARKER).read_text(encoding="utf-8")).get("job")
+    return None
+
+
+def _retire(folder: Path) -> None:
+    """Remove an earlier output of augment's: renamed aside first, so that it is gone at once."""
+    old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+    os.replace(folder, old)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 _STALE_SUFFIXES = ("tmp", "old")

@@ -99,24 +99,49 @@ def chunked_labels(plan: Sequence[int], chunk_size: int, seed: int) -> Iterator[
     chunk_size = _whole("chunk size", chunk_size)
     if not 0 < chunk_size <= MAX_CHUNK:
         raise AugmentError(f"chunk size must be 1 to {MAX_CHUNK}, got {chunk_size}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1AB]))
+    classes = np.arange(len(plan))
+    for take in _split(plan, chunk_size, rng):
+        labels = np.repeat(classes, take)
+        rng.shuffle(labels)
+        yield labels
+
+
+def part_counts(plan: Sequence[int], part_size: int, seed: int) -> Iterator[list[int]]:
+    """Rows per class of each part of ``part_size`` rows (the last one shorter), drawn as
+    :func:`chunked_labels` draws a chunk's mix; at least one part, even of an empty plan.
+
+    A part's counts depend on the plan, the part size, the seed and its index only, so any
+    process that asks for part ``p`` gets the same counts without drawing part ``p``'s rows.
+    """
+    part_size = _whole("part size", part_size)
+    if not 0 < part_size <= MAX_ROWS:
+        raise AugmentError(f"part size must be 1 to {MAX_ROWS}, got {part_size}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A27]))
+    empty = True
+    for take in _split(plan, part_size, rng):
+        empty = False
+        yield [int(k) for k in take]
+    if empty:
+        yield [0] * len(plan)
+
+
+def _split(plan: Sequence[int], size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Per-class counts of consecutive pieces of ``size`` rows, drawn without replacement."""
     plan = [_whole("a class's row count", c) for c in plan]
     if any(c < 0 for c in plan):
         raise AugmentError(f"row counts must be non-negative, got {plan}")
     if sum(plan) > MAX_ROWS:
         raise AugmentError(_too_many(sum(plan), "rows"))
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1AB]))
-    classes = np.arange(len(plan))
-    for block in _blocks(plan, chunk_size):
+    for block in _blocks(plan, size):
         remaining = np.asarray(block, dtype=np.int64)
         left = int(remaining.sum())
         while left > 0:
-            size = min(chunk_size, left)
-            take = rng.multivariate_hypergeometric(remaining, size)
+            piece = min(size, left)
+            take = rng.multivariate_hypergeometric(remaining, piece)
             remaining = remaining - take
-            left -= size
-            labels = np.repeat(classes, take)
-            rng.shuffle(labels)
-            yield labels
+            left -= piece
+            yield take
 
 
 def _blocks(plan: list[int], chunk_size: int) -> Iterator[list[int]]:
@@ -125,7 +150,7 @@ def _blocks(plan: list[int], chunk_size: int) -> Iterator[list[int]]:
     if total < HYPERGEOMETRIC_LIMIT:
         yield plan
         return
-    block_rows = max(chunk_size, BLOCK_ROWS // chunk_size * chunk_size)
+    block_rows = max(chunk_size, BLOCK_ROWS // chunk_size * chunk_size)  # whole pieces
     remaining = list(plan)
     while total > 0:
         block = proportional_counts(min(block_rows, total), remaining)

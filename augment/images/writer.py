@@ -6,16 +6,21 @@ The folder is built under a temporary name beside ``out`` and swapped into place
 a crash never leaves a half-written set that looks complete; only an empty folder or an earlier
 synthetic set is replaced. PNG encoding runs in a thread pool:
 zlib and Pillow's encoder release the GIL, so writing keeps up with the generator.
+
+:class:`PngPool` writes the PNGs of ``augment generate``'s parts in worker processes instead
+(a million images would keep every thread of one process busy), each file under a temporary
+name until complete, with a bounded number of batches in flight.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -108,7 +113,71 @@ class ImageFolderWriter:
             self._pending.pop(0).result()
 
 
+PNG_BATCH = 256  # images per task sent to a worker process: a few MB at 64 px RGB
+
+
+class PngPool:
+    """``pool.submit(images, paths)`` writes uint8 ``(N, C, H, W)`` images as PNGs in
+    ``workers`` processes (0: in this one); :meth:`wait` returns when all are written.
+
+    At most ``2 * workers`` batches of :data:`PNG_BATCH` images wait, so memory stays bounded
+    whatever the number of images. Each file is written to ``.NAME.tmp`` and renamed, so no
+    half-written PNG has a final name; a redone part rewrites the same names.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: Executor | None = None
+        self._pending: list[Future[None]] = []
+
+    def __enter__(self) -> PngPool:
+        if self.workers > 0:
+            # spawn: a forked child of a process that runs torch (threads, CUDA) may hang.
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        return self
+
+    def submit(self, images: np.ndarray, paths: Sequence[Path]) -> None:
+        if len(images) != len(paths):
+            raise ValueError(f"{len(images)} images but {len(paths)} paths")
+        for start in range(0, len(images), PNG_BATCH):
+            batch, names = images[start : start + PNG_BATCH], paths[start : start + PNG_BATCH]
+            if self._pool is None:
+                _save_pngs(batch, names)
+                continue
+            self._drain(limit=2 * self.workers)
+            self._pending.append(self._pool.submit(_save_pngs, np.ascontiguousarray(batch), names))
+
+    def wait(self) -> None:
+        self._drain(limit=0)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _drain(self, limit: int) -> None:
+        while len(self._pending) > limit:
+            self._pending.pop(0).result()
+
+
+def _save_pngs(images: np.ndarray, paths: Sequence[Path]) -> None:
+    for image, path in zip(images, paths, strict=True):
+        tmp = path.with_name(f".{path.name}.tmp")
+        _save_png(image, tmp)
+        os.replace(tmp, path)
+
+
 def _save_png(image: np.ndarray, path: Path) -> None:
     channels = image.shape[0]
     pixels = image[0] if channels == 1 else np.ascontiguousarray(image.transpose(1, 2, 0))
-    Image.fromarray(pixels).save(path, compress_level=6)  # 2-D uint8 is "L", (H, W, 3) "RGB"
+    # 2-D uint8 is "L", (H, W, 3) "RGB"; format given: the temporary's name ends in .tmp
+    Image.fromarray(pixels).save(path, format="PNG", compress_level=6)

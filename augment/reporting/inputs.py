@@ -17,7 +17,9 @@ from augment.evaluation.results import EvaluationResult
 from augment.images.schema import ImageSchema
 from augment.tabular.schema import TableSchema
 
+# What `augment generate` writes in its folder: a folder of parts (earlier versions: one file).
 TABLE_FILES = ("synthetic.parquet", "synthetic.csv", "synthetic.csv.gz")
+PART_SUFFIXES = (".parquet", ".csv")
 
 
 # -- the evaluation ------------------------------------------------------------------------------
@@ -52,27 +54,42 @@ def read_summary(path: str | Path) -> str:
 
 # -- synthetic tables ----------------------------------------------------------------------------
 def read_synthetic_table(path: str | Path, schema: TableSchema) -> pd.DataFrame:
-    """A generated table: a ``.parquet`` / ``.csv`` file, or the folder ``augment generate`` wrote
-    it into. It must hold every column of the schema."""
+    """A generated table: a ``.parquet`` / ``.csv`` file, a folder of parts (``synthetic.parquet/
+    part-00000.parquet``, ...: read in name order, i.e. part order, like a dataset reader), or the
+    folder ``augment generate`` wrote. It must hold every column of the schema."""
     path = Path(path)
     if path.is_dir():
-        found = [path / name for name in TABLE_FILES if (path / name).is_file()]
-        if not found:
-            raise AugmentError(f"synthetic set not found: {path} holds no {TABLE_FILES[0]}")
-        path = found[0]
-    if not path.is_file():
+        inner = [path / name for name in TABLE_FILES if (path / name).exists()]
+        path = inner[0] if inner else path
+    files = [path]
+    if path.is_dir():
+        # Dataset readers' convention: names starting with "." or "_" (temporaries, markers)
+        # are not data.
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.suffix in PART_SUFFIXES and p.is_file() and not p.name.startswith((".", "_"))
+        )
+        if not files:
+            raise AugmentError(
+                f"synthetic set not found: {path} holds no synthetic.parquet/part-00000.parquet"
+            )
+    elif not path.is_file():
         raise AugmentError(f"synthetic set not found: {path} (run `augment generate` first)")
     try:
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", low_memory=False)
+        frame = pd.concat([_read_table(file) for file in files], ignore_index=True)
     except (OSError, ValueError, pd.errors.ParserError, ImportError) as exc:
         raise AugmentError(f"cannot read synthetic set {path}: {_first_line(exc)}") from None
     missing = [c.name for c in schema.columns if c.name not in frame.columns]
     if missing:
         raise AugmentError(f"synthetic set {path} lacks the column {missing[0]!r} of the data")
     return frame
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", low_memory=False)
 
 
 def sample_table(model: str | Path, schema: TableSchema, n: int, seed: int = 0) -> pd.DataFrame:

@@ -81,10 +81,12 @@ class ShortModel:
         return pd.DataFrame({"y": list(labels)[:-1]})
 
 
-def test_a_model_that_returns_too_few_rows_leaves_nothing(tmp_path):
+def test_a_model_that_returns_too_few_rows_leaves_no_part(tmp_path):
     with pytest.raises(AugmentError, match="returned 9 samples for 10 labels"):
         generate(ShortModel(), 10, tmp_path / "synth", progress=False)
-    assert not (tmp_path / "synth").exists() and leftovers(tmp_path) == []
+    # Only the (empty) folder a rerun would resume in: no part, no summary, no temporary.
+    assert [p.name for p in (tmp_path / "synth").iterdir()] == [".augment-output.json"]
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hostile_support import invoke, leftovers, tiny_table
 
@@ -53,6 +54,12 @@ def temporary(tmp_path: Path, name: str) -> bool:
     return any(p.name.startswith(f".{name}.") for p in tmp_path.iterdir())
 
 
+def part_temporary(out: Path) -> bool:
+    """The first part of a synthetic set being written in ``out``'s parts folder."""
+    parts = out / "synthetic.parquet"
+    return parts.is_dir() and temporary(parts, "part-00000.parquet")
+
+
 @pytest.mark.parametrize(
     ("signum", "code", "line"),
     [
@@ -63,13 +70,17 @@ def temporary(tmp_path: Path, name: str) -> bool:
 def test_a_signal_mid_generation_cleans_up(signum, code, line, table_model, tmp_path):
     process = start(tmp_path, "generate", "--model", table_model, "--n", 10**8,
                     "--chunk-size", 500, "--out", "synth", "--device", "cpu")  # fmt: skip
-    wait_for(lambda: temporary(tmp_path, "synth"), process)
+    wait_for(lambda: part_temporary(tmp_path / "synth"), process)
     time.sleep(0.5)  # well inside the writing
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     assert last_line(stderr) == line
-    assert leftovers(tmp_path) == [] and not (tmp_path / "synth").exists()
+    # What stays is the folder a rerun resumes in: no temporary, no half part, not complete.
+    parts = tmp_path / "synth" / "synthetic.parquet"
+    assert leftovers(tmp_path) == [] and leftovers(tmp_path / "synth") == []
+    assert list(parts.iterdir()) == [] and not temporary(tmp_path, "synth")
+    assert not (tmp_path / "synth" / "generation.json").exists()
 
 
 def test_sigterm_mid_training(tmp_path):
@@ -100,11 +111,11 @@ def test_sigterm_mid_training(tmp_path):
 def test_what_kill_9_leaves_is_removed_by_the_next_run(table_model, tmp_path):
     process = start(tmp_path, "generate", "--model", table_model, "--n", 10**8,
                     "--chunk-size", 500, "--out", "synth", "--device", "cpu")  # fmt: skip
-    wait_for(lambda: temporary(tmp_path, "synth"), process)
+    wait_for(lambda: part_temporary(tmp_path / "synth"), process)
     process.kill()
     process.communicate(timeout=60)
-    stale = leftovers(tmp_path)
-    assert len(stale) == 1 and stale[0].startswith(".synth.")
+    stale = leftovers(tmp_path / "synth" / "synthetic.parquet")
+    assert len(stale) == 1 and stale[0].startswith(".part-00000.parquet.")
     assert invoke("generate", "--model", table_model, "--n", 5, "--out", "synth").exit_code == 0
-    assert leftovers(tmp_path) == []
-    assert (tmp_path / "synth" / "synthetic.parquet").is_file()
+    assert leftovers(tmp_path) == [] and leftovers(tmp_path / "synth" / "synthetic.parquet") == []
+    assert pd.read_parquet(tmp_path / "synth" / "synthetic.parquet").shape[0] == 5
