@@ -53,6 +53,7 @@ from augment.core.files import (
     write_json,
 )
 from augment.core.labels import MAX_CHUNK, MAX_ROWS, chunked_labels, part_counts, plan_counts
+from augment.core.modalities import IMAGE, TABULAR
 from augment.core.runtime import derive_seed, resolve_device
 from augment.errors import AugmentError
 from augment.evaluation.common import check_threshold
@@ -150,7 +151,7 @@ def generate(
     schema = synth.schema
     if schema is None:
         raise AugmentError("the synthesizer is not fitted: train it before generating")
-    images = getattr(schema, "modality", "tabular") == "image"
+    images = getattr(schema, "modality", TABULAR) == IMAGE
     format = format or ("png" if images else "parquet")
     allowed = IMAGE_FORMATS if images else FORMATS
     if format not in allowed:
@@ -545,9 +546,9 @@ def _check_same_schema(data_schema: Any, model_schema: Any, data: str | Path) ->
     columns (tables) or image shape (images)."""
 
     def shape(schema: Any) -> dict[str, Any]:
-        modality = getattr(schema, "modality", "tabular")
+        modality = getattr(schema, "modality", TABULAR)
         out: dict[str, Any] = {"modality": modality, "classes": [str(c) for c in schema.classes]}
-        if modality == "image":
+        if modality == IMAGE:
             out.update(size=int(schema.size), channels=int(schema.channels))
         else:
             out.update(label=schema.label, columns=[(c.name, str(c.kind)) for c in schema.columns])
