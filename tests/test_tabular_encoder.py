@@ -206,7 +206,7 @@ def test_sampling_network_is_the_generator_conditioned_on_the_label(hidden):
     cond[torch.arange(10), 3 + classes] = 1.0  # the label's one-hot is slots 3-5
     network = SamplingNetwork(generator, torch.tensor([3, 4, 5]))
     with torch.no_grad():
-        torch.testing.assert_close(network(noise.T, classes).T, generator(noise, cond))
+        torch.testing.assert_close(network(noise, classes).T, generator(noise, cond))
 
 
 def test_drawn_spans_follow_the_softmax_and_keep_the_label(encoder):

@@ -406,7 +406,9 @@ class TableEncoder:
             cond_bias=cond_bias,
             cond_offset=offsets,
             cond_width=widths,
-            value_rows=torch.tensor([s.start for s in self.spans if s.kind == "tanh"]),
+            value_rows=torch.tensor(
+                [s.start for s in self.spans if s.kind == "tanh"], dtype=torch.long
+            ),
             choice_spans=[(s.start, s.stop) for s in choices],
             label_choice=next(i for i, s in enumerate(choices) if s.column == label),
         ).to(device)

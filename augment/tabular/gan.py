@@ -387,11 +387,11 @@ def generate_rows(
     """Rows of the classes ``codes`` in chunks, as decoded spans (``TableEncoder.decode``'s
     ``values`` and ``choices``); the label's category is the condition's, so every row has
     exactly the class asked for."""
-    device = network.input_weight.device
+    device = network.input_output.device
     gen = torch_generator(seed, device)
     for start in range(0, len(codes), SAMPLE_CHUNK):
         classes = torch.as_tensor(codes[start : start + SAMPLE_CHUNK], device=device)
-        noise = torch.randn(network.noise_dim, len(classes), device=device, generator=gen)
+        noise = torch.randn(len(classes), network.noise_dim, device=device, generator=gen)
         values, choices = draw_spans(network(noise, classes), layout, classes, gen)
         yield values.cpu().numpy(), choices.cpu().numpy()
 
