@@ -12,7 +12,13 @@ import torch
 from augment.errors import AugmentError
 from augment.tabular.encoder import TableEncoder
 from augment.tabular.ingest import build_schema
-from augment.tabular.networks import activate, condition_loss
+from augment.tabular.networks import (
+    Generator,
+    SamplingNetwork,
+    activate,
+    condition_loss,
+    draw_spans,
+)
 
 
 def make_table(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -182,3 +188,43 @@ def test_spikes_and_few_valued_columns_become_exact_point_masses():
     matrix[:, 0] = 0.9
     spike_rows = frame["gain"].iloc[:5].to_numpy() == 0
     assert (enc.inverse_transform(matrix)["gain"].to_numpy()[spike_rows] == 0).all()
+
+
+@pytest.mark.parametrize("hidden", [(), (7,), (5, 6, 4)])
+def test_sampling_network_is_the_generator_conditioned_on_the_label(hidden):
+    torch.manual_seed(0)
+    generator = Generator(4, 6, 9, hidden)
+    for norm in generator.modules():  # eval-mode BatchNorm with statistics of its own
+        if isinstance(norm, torch.nn.BatchNorm1d):
+            norm.running_mean.normal_()
+            norm.running_var.uniform_(0.5, 2)
+            norm.weight.data.normal_()
+            norm.bias.data.normal_()
+    generator.eval()
+    noise, classes = torch.randn(10, 4), torch.tensor([0, 1, 2, 2, 1, 0, 0, 1, 2, 0])
+    cond = torch.zeros(10, 6)
+    cond[torch.arange(10), 3 + classes] = 1.0  # the label's one-hot is slots 3-5
+    network = SamplingNetwork(generator, torch.tensor([3, 4, 5]))
+    with torch.no_grad():
+        torch.testing.assert_close(network(noise, classes).T, generator(noise, cond))
+
+
+def test_drawn_spans_follow_the_softmax_and_keep_the_label(encoder):
+    layout = encoder.layout()
+    rows = 20_000
+    logits = torch.randn(layout.data_dim)
+    raw = logits[:, None].expand(-1, rows).contiguous()
+    classes = torch.randint(0, 2, (rows,))
+    values, choices = draw_spans(raw, layout, classes, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(values, torch.tanh(raw[layout.value_rows]))
+    assert torch.equal(choices[layout.label_choice], classes)
+    for k, (start, stop) in enumerate(layout.choice_spans):
+        if k == layout.label_choice:
+            continue
+        expected = torch.softmax(logits[start:stop], 0)
+        seen = torch.bincount(choices[k], minlength=stop - start) / rows
+        # 5 standard errors of a frequency over 20,000 draws: about 0.018 at p = 0.5
+        assert (seen - expected).abs().max() < 5 * (0.25 / rows) ** 0.5, (k, seen, expected)
+    # the decoder reads the drawn spans as it reads a matrix's argmax
+    frame = encoder.decode(values.numpy(), choices.numpy())
+    assert list(frame.columns) == encoder.schema.names and len(frame) == rows

@@ -1,8 +1,10 @@
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from augment.steps.ingest import ingest
-from augment.tabular.writer import TableWriter
+from augment.tabular.writer import TableWriter, arrow_schema
 
 
 @pytest.fixture
@@ -19,6 +21,19 @@ def test_chunks_stream_into_one_file(tmp_path, schema, small_table, fmt):
         writer.write(frame.iloc[100:].assign(city=None))  # an all-missing chunk keeps its type
     back = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
     assert list(back.columns) == schema.names and len(back) == len(frame)
+
+
+def test_parquet_columns_convert_as_pandas_would(tmp_path, schema, small_table):
+    # Decoded chunks hold pandas' nullable and categorical types; the column-wise conversion
+    # must write what the table-level one did.
+    frame = small_table[schema.names].copy()
+    frame["age"] = frame["age"].astype("Int64").mask(frame.index % 7 == 0)
+    frame["member"] = frame["member"].astype("boolean").mask(frame.index % 5 == 0)
+    frame["city"] = frame["city"].astype("category")
+    with TableWriter(tmp_path / "out.parquet", schema) as writer:
+        writer.write(frame)
+    expected = pa.Table.from_pandas(frame, schema=arrow_schema(schema), preserve_index=False)
+    assert pq.read_table(tmp_path / "out.parquet").equals(expected.replace_schema_metadata(None))
 
 
 def test_failed_write_leaves_nothing(tmp_path, schema, small_table):

@@ -31,9 +31,16 @@ from augment.core.runtime import resolve_device, torch_generator
 from augment.core.tracking import RunLog
 from augment.core.training import PRECISIONS, LoopConfig, cpu_thread_limit, train_gan
 from augment.errors import AugmentError
-from augment.tabular.conditions import ConditionSampler, one_hot_condition
+from augment.tabular.conditions import ConditionSampler
 from augment.tabular.encoder import SpanLayout, TableEncoder
-from augment.tabular.networks import Discriminator, Generator, activate, condition_loss
+from augment.tabular.networks import (
+    Discriminator,
+    Generator,
+    SamplingNetwork,
+    activate,
+    condition_loss,
+    draw_spans,
+)
 from augment.tabular.schema import TableSchema
 
 SAMPLE_CHUNK = 50_000  # rows per generator forward when sampling
@@ -161,6 +168,7 @@ class TabGAN:
         self.layout: SpanLayout | None = None
         self.device = torch.device("cpu")
         self.summary: dict[str, Any] = {}
+        self._sampler: tuple[Generator, SamplingNetwork] | None = None
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -251,8 +259,8 @@ class TabGAN:
         codes = label_codes(encoder, schema, real[schema.label])
 
         def probe(step: int) -> dict[str, float]:
-            chunks = generate_rows(task.final_generator(), task.layout, self.config, codes, seed)
-            synthetic = encoder.inverse_transform(torch.cat(list(chunks), dim=0))
+            network = sampling_network(task.final_generator(), task.layout)
+            synthetic = decode_rows(encoder, generate_rows(network, task.layout, codes, seed))
             report = quality_report(real, synthetic, schema)
             return {"fidelity": report["overall"], "column_shapes": report["column_shapes"]}
 
@@ -261,8 +269,7 @@ class TabGAN:
     # --------------------------------------------------------------- sample
     def sample(self, labels: Sequence[Any] | np.ndarray, *, seed: int = 0) -> pd.DataFrame:
         """One row per entry of ``labels``, with exactly that label; same seed, same rows."""
-        matrix = torch.cat(list(self._generate(self._label_codes(labels), seed)), dim=0)
-        return self.encoder.inverse_transform(matrix)
+        return decode_rows(self.encoder, self._generate(self._label_codes(labels), seed))
 
     def _label_codes(self, labels: Sequence[Any] | np.ndarray) -> np.ndarray:
         if self.generator is None or self.encoder is None:
@@ -270,9 +277,12 @@ class TabGAN:
         return label_codes(self.encoder, self.schema, labels)
 
     @torch.inference_mode()
-    def _generate(self, codes: np.ndarray, seed: int) -> Iterator[torch.Tensor]:
+    def _generate(self, codes: np.ndarray, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if self._sampler is None or self._sampler[0] is not self.generator:
+            # Built once per generator (fit and load set a new one), not per call.
+            self._sampler = (self.generator, sampling_network(self.generator, self.layout))
         with cpu_thread_limit(self.device, self.config.threads):
-            yield from generate_rows(self.generator, self.layout, self.config, codes, seed)
+            yield from generate_rows(self._sampler[1], self.layout, codes, seed)
 
     # ------------------------------------------------------------ save/load
     def save(self, directory: str | Path) -> None:
@@ -361,24 +371,43 @@ def label_codes(
     return codes
 
 
-def generate_rows(
-    generator: Generator, layout: SpanLayout, cfg: TabGANConfig, codes: np.ndarray, seed: int
-) -> Iterator[torch.Tensor]:
-    """Encoded rows of the classes ``codes``, in chunks, on the generator's device; the label's
-    one-hot is written from the condition, so every row has exactly the class asked for."""
+def sampling_network(generator: Generator, layout: SpanLayout) -> SamplingNetwork:
+    """An eval-mode ``generator`` rewritten for sampling, conditioned on the label."""
+    label = layout.label_span
+    start = int(layout.cond_offset[label])
+    slots = torch.arange(start, start + int(layout.cond_width[label]))
     device = next(generator.parameters()).device
+    return SamplingNetwork(generator, slots).to(device)
+
+
+@torch.inference_mode()
+def generate_rows(
+    network: SamplingNetwork, layout: SpanLayout, codes: np.ndarray, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Rows of the classes ``codes`` in chunks, as decoded spans (``TableEncoder.decode``'s
+    ``values`` and ``choices``); the label's category is the condition's, so every row has
+    exactly the class asked for."""
+    device = network.input_output.device
     gen = torch_generator(seed, device)
-    label_cols = layout.cond_index[layout.label_span, : int(layout.cond_width[layout.label_span])]
-    column = torch.tensor(layout.label_span, device=device)
-    if len(codes) == 0:
-        yield torch.zeros(0, layout.data_dim)
     for start in range(0, len(codes), SAMPLE_CHUNK):
-        category = torch.as_tensor(codes[start : start + SAMPLE_CHUNK], device=device)
-        cond = one_hot_condition(layout, column.expand(len(category)), category)
-        noise = torch.randn(len(category), cfg.noise_dim, device=device, generator=gen)
-        out = activate(generator(noise, cond), layout, cfg.tau, generator=gen)
-        out[:, label_cols] = torch.nn.functional.one_hot(category, len(label_cols)).float()
-        yield out.cpu()
+        classes = torch.as_tensor(codes[start : start + SAMPLE_CHUNK], device=device)
+        noise = torch.randn(len(classes), network.noise_dim, device=device, generator=gen)
+        values, choices = draw_spans(network(noise, classes), layout, classes, gen)
+        yield values.cpu().numpy(), choices.cpu().numpy()
+
+
+def decode_rows(
+    encoder: TableEncoder, chunks: Iterator[tuple[np.ndarray, np.ndarray]]
+) -> pd.DataFrame:
+    """One table from :func:`generate_rows`' chunks (empty, with the schema's columns, if none)."""
+    parts = list(chunks)
+    if not parts:
+        kinds = [span.kind for span in encoder.spans]
+        values = np.zeros((kinds.count("tanh"), 0), dtype=np.float32)
+        return encoder.decode(values, np.zeros((kinds.count("softmax"), 0), dtype=np.int64))
+    if len(parts) == 1:
+        return encoder.decode(*parts[0])
+    return encoder.decode(*(np.concatenate(p, axis=1) for p in zip(*parts, strict=True)))
 
 
 def make_encoder(cfg: TabGANConfig, seed: int = 0) -> TableEncoder:
