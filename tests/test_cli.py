@@ -166,6 +166,7 @@ def test_sdv_model_without_the_extra_says_how_to_install(workdir, monkeypatch):
     assert "pip install 'augment[sdv]'" in error_line(result)
 
 
+@pytest.mark.slow
 def test_evaluate_writes_metrics_plots_and_verdict(workdir):
     run(
         "evaluate",

@@ -230,6 +230,7 @@ def test_generate_curate_on_images_trains_the_judge_on_the_training_split_only(
     assert len(list((tmp_path / "again").rglob("*.png"))) == written["images"] > 0
 
 
+@pytest.mark.slow
 def test_generate_curate_on_images_from_the_command_line(tmp_path, monkeypatch):
     from PIL import Image
 

@@ -199,6 +199,7 @@ generate(Killed(), 3500, {out!r}, **SETTINGS)
 """
 
 
+@pytest.mark.slow
 def test_kill_9_then_the_same_command_resumes_to_an_uninterrupted_run(tmp_path):
     out = tmp_path / "out"
     script = KILLER.format(tests=str(TESTS), out=str(out))

@@ -31,6 +31,7 @@ def digits_split():
     return ImageSplit(images, digits.target[:200]), schema
 
 
+@pytest.mark.slow
 def test_image_curves_and_fidelity_leave_training_unchanged(tmp_path, monkeypatch, digits_split):
     monkeypatch.chdir(tmp_path)
     data, schema = digits_split
