@@ -50,36 +50,35 @@ Chooser = Callable[[EvaluationResult, Block], Choice]
 
 def best_mix(result: EvaluationResult, block: Block) -> Choice:
     """The mix recipe with the highest mean paired gain over real only on the primary metric
-    (ties, and undefined gains, go to the smaller ratio)."""
-    clf, metric = result.primary_classifier, result.primary_metric
-    mixes = _mixes(result, block)
-
-    def key(recipe: Recipe) -> tuple[float, float]:
-        gain = block.gain(recipe.name, clf, metric)
-        mean = gain.mean if gain is not None and math.isfinite(gain.mean) else -math.inf
-        return (mean, -(recipe.ratio or 0.0))
-
-    best = max(mixes, key=key)
-    if len(mixes) == 1:
-        return Choice(best, "")
-    return Choice(best, f"best of {len(mixes)} {_what(mixes)}")
+    on the test split (ties, and undefined gains, go to the smaller ratio)."""
+    return _best(result, block, block.gain, "best of")
 
 
 def chosen_on_validation(result: EvaluationResult, block: Block) -> Choice:
     """The mix recipe with the highest mean paired gain over real only on the primary metric
-    on the validation split (ties, and undefined gains, go to the smaller ratio)."""
+    on the validation split (ties, and undefined gains, go to the smaller ratio, then to
+    weight 1)."""
+    return _best(result, block, block.validation_gain, "chosen on validation among")
+
+
+def _best(
+    result: EvaluationResult,
+    block: Block,
+    gain_of: Callable[[str, str, str], Interval | None],
+    how: str,
+) -> Choice:
     clf, metric = result.primary_classifier, result.primary_metric
     mixes = _mixes(result, block)
 
     def key(recipe: Recipe) -> tuple[float, float, float]:
-        gain = block.validation_gain(recipe.name, clf, metric)
+        gain = gain_of(recipe.name, clf, metric)
         mean = gain.mean if gain is not None and math.isfinite(gain.mean) else -math.inf
         return (mean, -(recipe.ratio or 0.0), -abs(recipe.weight - 1))
 
     best = max(mixes, key=key)
     if len(mixes) == 1:
         return Choice(best, "")
-    return Choice(best, f"chosen on validation among {len(mixes)} {_what(mixes)}")
+    return Choice(best, f"{how} {len(mixes)} {_what(mixes)}")
 
 
 def choose_mix(result: EvaluationResult, block: Block) -> Choice:
