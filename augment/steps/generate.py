@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from augment.core import distributed
 from augment.core.files import (
     SYNTHETIC_SET,
+    atomic_path,
     check_output_dir,
     publish_resumable,
     read_json,
@@ -418,12 +419,12 @@ class _Job:
         records = [read_json(work / _record_name(p), "part record") for p in range(self.parts)]
         summary = self._summary(records)
         if self.images:
-            with open(work / "manifest.csv.tmp", "w", newline="", encoding="utf-8") as handle:
-                rows = csv.writer(handle)
+            manifest = work / "manifest.csv"
+            with atomic_path(manifest) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+                rows = csv.writer(f)
                 rows.writerow(["file", "label"])
                 for record in records:
                     rows.writerows(record["files"])
-            os.replace(work / "manifest.csv.tmp", work / "manifest.csv")
             classes = [str(c) for c in self.classes]
             write_json(work / "classes.json", classes)
             summary["files"] = "<class>/<n>.png, manifest.csv, classes.json"
