@@ -171,6 +171,13 @@ def ingest(
         " classes. The image GAN learns from them before the class enters; no classifier sees"
         " them. Copies of labelled images are dropped.",
     ),
+    stream: str = typer.Option(
+        None,
+        "--stream",
+        help="Tables: read the file in batches, never whole, for tables larger than memory"
+        " (always | never | auto: when it would not fit in the memory available)."
+        + _default(IngestSettings, "stream"),
+    ),
     params: Path = ParamsOption,
     pipeline: str = PipelineOption,
 ) -> None:
@@ -180,6 +187,7 @@ def ingest(
     size and channel count; unreadable files skipped and named.
 
     Examples: augment ingest --source my.csv --label churn;
+    augment ingest --source big.csv --label churn --stream always;
     augment ingest --source photos/ --size 32 --out data/photos
     """
     from augment.steps.ingest import ingest as run_ingest
@@ -198,6 +206,7 @@ def ingest(
                 "channels": channels,
                 "per_class": per_class,
                 "unlabelled": unlabelled,
+                "stream": stream,
             },
         )
         kinds = {**settings.kinds, **parse_assignments(kind, "--kind")}  # params' kinds, then these

@@ -21,7 +21,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import yaml
 
@@ -121,6 +121,9 @@ class IngestSettings(StageSettings):
     kinds: dict[str, str] = field(default_factory=dict)  # column: continuous | categorical | ...
     categorical_threshold: int = 10  # numbers with at most this many values are categories
     max_categories: int = 200  # text columns with more values are dropped (ids, free text)
+    # Read in batches, never whole (tables larger than memory): auto does when the file would
+    # not fit in the memory available (augment.tabular.ingest_stream).
+    stream: Literal["auto", "always", "never"] = "auto"
     # Images only:
     size: int | None = None  # square pixels; None: the images' own size when square, 8-64 px
     channels: int | None = None  # 1 or 3; None: 1 when every image is grey

@@ -245,11 +245,7 @@ def atomic_dir(
     carries the owner marker, so a later run of the same command may replace it in turn.
     Temporaries that an earlier, killed run left beside it are removed first."""
     target = check_output_dir(path, kind, inputs)
-    _make_parents(target)
-    with _locked(target.parent):
-        remove_stale_temporaries(target.parent, target.name)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        _hold_folder(tmp)
+    tmp = _claim_temporary(target)
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared model from other users
         with _naming(target):
@@ -260,6 +256,30 @@ def atomic_dir(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
         _release_folder(tmp)
+
+
+@contextmanager
+def scratch_dir(beside: str | os.PathLike[str]) -> Iterator[Path]:
+    """A private working folder ``.NAME.xxxxxxxx.tmp`` beside ``beside`` (on its disk, not in a
+    RAM-backed /tmp), removed when the block ends; one that a ``kill -9`` left is removed by the
+    next run's :func:`remove_stale_temporaries`, as this run holds it while alive."""
+    tmp = _claim_temporary(_output_path(beside))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _release_folder(tmp)
+
+
+def _claim_temporary(target: Path) -> Path:
+    """A new ``.NAME.xxxxxxxx.tmp`` folder beside ``target``, held by this process (so no
+    cleanup takes it while it lives); what killed runs left there is removed first."""
+    _make_parents(target)
+    with _locked(target.parent):
+        remove_stale_temporaries(target.parent, target.name)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        _hold_folder(tmp)
+    return tmp
 
 
 def _commit(tmp: Path, target: Path, kind: str, inputs: Iterable[str | os.PathLike[str]]) -> None:

@@ -15,6 +15,7 @@ from augment.log import logger
 from augment.settings import IngestSettings
 from augment.tabular.bundle import TabularBundle
 from augment.tabular.ingest import ingest_table
+from augment.tabular.ingest_stream import ingest_table_streamed, should_stream
 
 DEFAULTS = IngestSettings()
 
@@ -36,6 +37,7 @@ def ingest(
     per_class: int | None = DEFAULTS.per_class,
     max_bad_fraction: float = DEFAULTS.max_bad_fraction,
     unlabelled: str | Path | None = DEFAULTS.unlabelled,
+    stream: str = DEFAULTS.stream,
     progress: bool = True,
 ) -> TabularBundle | ImageBundle:
     """Prepare ``source`` and write train / validation / test splits and ``schema.json`` to
@@ -43,7 +45,10 @@ def ingest(
 
     Tables take ``label`` (the label column), ``missing_values``, ``kinds`` (column kind
     overrides), ``categorical_threshold`` and ``max_categories`` (see
-    :func:`augment.tabular.ingest.ingest_table`). Images take ``size`` (square pixels, 8 to 64),
+    :func:`augment.tabular.ingest.ingest_table`), and ``stream``: ``always`` reads the file in
+    batches, never whole, for tables larger than memory
+    (:mod:`augment.tabular.ingest_stream`), ``never`` whole, ``auto`` in batches when the file
+    would not fit in the memory available. Images take ``size`` (square pixels, 8 to 64),
     ``channels`` (1 or 3), ``per_class`` (keep this many training images per class: the low-data
     option), ``max_bad_fraction`` (the share of unreadable files tolerated) and
     ``unlabelled`` (a folder or file of images without classes, for the image GAN's
@@ -72,6 +77,7 @@ def ingest(
         per_class=per_class,
         max_bad_fraction=max_bad_fraction,
         unlabelled=unlabelled,
+        stream=stream,
     )  # checks every value's type: one error naming a wrong one
     if is_image_source(settings.source):
         if settings.label is not None:
@@ -92,10 +98,7 @@ def ingest(
     for name in ("size", "channels", "per_class", "unlabelled"):
         if getattr(settings, name) is not None:
             logger.warning("%s applies to image sources only: ignored for %s", name, source)
-    return ingest_table(
-        settings.source,
-        settings.label,
-        settings.out,
+    table_settings = dict(
         test_size=settings.test_size,
         validation_size=settings.validation_size,
         seed=settings.seed,
@@ -104,3 +107,8 @@ def ingest(
         categorical_threshold=settings.categorical_threshold,
         max_categories=settings.max_categories,
     )
+    if should_stream(str(settings.source), settings.stream):
+        return ingest_table_streamed(
+            settings.source, settings.label, settings.out, **table_settings, progress=progress
+        )
+    return ingest_table(settings.source, settings.label, settings.out, **table_settings)

@@ -101,26 +101,27 @@ def train(
             fit_options["unlabelled"] = unlabelled
     elif snapshots is not None:
         logger.warning("snapshots are sample grids of images: ignored for a table")
+    # The project's GAN reads a table that ingest streamed in batches, never whole.
+    own_table = isinstance(bundle, TabularBundle) and spec.own
+    rows = bundle.train_rows(Path(out)) if own_table else bundle.train
     if dvclive is not None and spec.own:
         with RunLog(dvclive) as curves:
             summary = synth.fit(
-                bundle.train, bundle.schema, curves=curves, fidelity_every=fidelity_every,
+                rows, bundle.schema, curves=curves, fidelity_every=fidelity_every,
                 **fit_options,
             )  # fmt: skip
             curves.summary(_numbers(summary), prefix="train")
     else:
         if dvclive is not None:
             logger.warning("training curves are logged for the project's GANs only, not %s", model)
-        summary = synth.fit(bundle.train, bundle.schema, **fit_options)
+        summary = synth.fit(rows, bundle.schema, **fit_options)
     if not main:
         return synth
     synth.save(out)
     if saving is not None:
         checkpoint.remove(saving)  # the model is saved: nothing left to resume
     unit = "images" if modality == IMAGE else "rows"
-    logger.info(
-        "trained %s on %d %s: %s -> %s", model, len(bundle.train), unit, _brief(summary), out
-    )
+    logger.info("trained %s on %d %s: %s -> %s", model, len(rows), unit, _brief(summary), out)
     return synth
 
 

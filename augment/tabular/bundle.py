@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from augment.core.files import PREPARED_DATA, atomic_dir
 from augment.core.splits import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
+from augment.tabular.batches import ParquetRows
 from augment.tabular.schema import TableSchema
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -56,6 +53,18 @@ class TabularBundle:
     @property
     def train(self) -> pd.DataFrame:
         return self.split("train")
+
+    @property
+    def streamed(self) -> bool:
+        """Whether ingest read the source in batches: a table too large to load whole."""
+        return bool(self.schema.source.get("streamed"))
+
+    def train_rows(self, scratch: Path) -> pd.DataFrame | ParquetRows:
+        """The train split for a GAN: whole in memory, or read in batches when ingest streamed
+        the table (work files go beside ``scratch``, see :class:`ParquetRows`)."""
+        if self.streamed:
+            return ParquetRows(self.path / "train.parquet", scratch)
+        return self.train
 
     @property
     def validation(self) -> pd.DataFrame:

@@ -29,9 +29,10 @@ class Conditions:
 class ConditionSampler:
     """Draws condition vectors (and matching real rows) for a batch.
 
-    ``codes`` is ``(rows, categorical columns)`` (``TableEncoder.category_codes``) on the
-    device. ``label_weight``: probability of conditioning on the label column; ``None`` means
-    uniform over columns, as in the paper.
+    ``codes`` is ``(rows, categorical columns)`` category indices, any integer type
+    (``EncodedRows.choices`` at the layout's ``category_choices``), on the device.
+    ``label_weight``: probability of conditioning on the label column; ``None`` means uniform
+    over columns, as in the paper.
     """
 
     def __init__(
@@ -45,12 +46,17 @@ class ConditionSampler:
         n_rows, n_cols = codes.shape
         width = layout.cond_index.shape[1]
         device = codes.device
-        # Key (column, category) -> column * width + category; column-major flattening puts
-        # row r of column j at j * n_rows + r, so sorting keys groups rows by pair.
-        keys = (codes + torch.arange(n_cols, device=device) * width).T.reshape(-1)
-        order = torch.argsort(keys, stable=True)
-        self.rows = order % n_rows
-        counts = torch.bincount(keys, minlength=n_cols * width)
+        # The rows of every (column, category) pair, one column after another, each column's
+        # rows sorted by category: a stable sort keeps rows in order within a pair. Column by
+        # column, and int32 where it fits, so ten million rows need no gigabytes of keys.
+        index_type = torch.int32 if n_rows < 2**31 else torch.int64
+        rows, counts = [], []
+        for column in codes.T:
+            column = column.long()
+            rows.append(torch.argsort(column, stable=True).to(index_type))
+            counts.append(torch.bincount(column, minlength=width))
+        self.rows = torch.cat(rows)
+        counts = torch.cat(counts)
         self.offsets = (torch.cumsum(counts, 0) - counts).reshape(n_cols, width)
         self.counts = counts.reshape(n_cols, width)
 

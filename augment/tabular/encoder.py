@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -61,7 +63,10 @@ class SpanLayout:
     order: condition slot ``cond_offset[j] + category`` belongs to categorical span ``j``.
     For sampling (:func:`augment.tabular.networks.draw_spans`), ``value_rows`` are the ``tanh``
     columns, ``choice_spans`` the ``(start, stop)`` of every softmax span in matrix order, and
-    ``label_choice`` the label's position among them.
+    ``label_choice`` the label's position among them. ``choice_starts`` (those starts as a
+    tensor) and ``value_rows`` rebuild matrix rows from :class:`EncodedRows` (:meth:`dense`);
+    ``category_choices`` are the categorical spans' positions among the softmax spans, the
+    columns of ``EncodedRows.choices`` that training-by-sampling conditions on.
     """
 
     data_dim: int
@@ -76,6 +81,8 @@ class SpanLayout:
     cond_width: torch.Tensor
     value_rows: torch.Tensor
     choice_spans: list[tuple[int, int]]
+    choice_starts: torch.Tensor
+    category_choices: torch.Tensor
     label_choice: int
 
     def to(self, device: torch.device | str) -> SpanLayout:
@@ -85,6 +92,34 @@ class SpanLayout:
             return value.to(device) if isinstance(value, torch.Tensor) else value
 
         return SpanLayout(**{k: move(v) for k, v in vars(self).items()})
+
+    def dense(self, values: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
+        """The float matrix rows of encoded rows (:class:`EncodedRows` as tensors): the
+        scalars in place, a 1 at each span's chosen slot, zeros elsewhere."""
+        out = torch.zeros(len(values), self.data_dim, device=values.device)
+        out[:, self.value_rows] = values
+        return out.scatter_(1, self.choice_starts + choices.long(), 1.0)
+
+
+@dataclass
+class EncodedRows:
+    """An encoded table without its one-hots, about 10x smaller than the float matrix.
+
+    ``values`` ``(rows, tanh spans)`` float32 are the scalars; ``choices`` ``(rows, softmax
+    spans)`` small ints are each one-hot's index, both in matrix order.
+    :meth:`SpanLayout.dense` makes matrix rows of any of them, so training keeps the table in
+    this form (on the device, or memory-mapped from disk for a table larger than memory) and
+    builds only its batches as matrices.
+    """
+
+    values: np.ndarray
+    choices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, rows: slice) -> EncodedRows:
+        return EncodedRows(self.values[rows], self.choices[rows])
 
 
 class TableEncoder:
@@ -235,28 +270,70 @@ class TableEncoder:
 
     def transform(self, data: pd.DataFrame, seed: int | None = None) -> np.ndarray:
         """The ``(rows, output_dim)`` float32 matrix; mode draws use ``seed`` (default: fit's)."""
+        encoded = self.encode(data, seed)
+        layout = self.layout()
+        return layout.dense(
+            torch.from_numpy(encoded.values), torch.from_numpy(encoded.choices)
+        ).numpy()
+
+    def encode_batches(
+        self, batches: Iterable[pd.DataFrame], rows: int, folder: Path
+    ) -> EncodedRows:
+        """``rows`` rows arriving in ``batches``, encoded into memory-mapped files in ``folder``
+        (``values.npy``, ``choices.npy``): a table larger than memory, encoded once, whose
+        pages the OS keeps or drops as memory allows. Batch ``i``'s mode draws use
+        ``(seed, i)``."""
+        self._check_fitted()
+        softmax = [s for s in self.spans if s.kind == "softmax"]
+        values = np.lib.format.open_memmap(
+            folder / "values.npy", "w+", np.float32, (rows, len(self.spans) - len(softmax))
+        )
+        choices = np.lib.format.open_memmap(
+            folder / "choices.npy", "w+", choice_dtype(softmax), (rows, len(softmax))
+        )
+        start = 0
+        for index, frame in enumerate(batches):
+            encoded = self.encode(frame, (self.seed, index))
+            stop = start + len(encoded)
+            if stop > rows:
+                break
+            values[start:stop], choices[start:stop] = encoded.values, encoded.choices
+            start = stop
+        if start != rows:
+            raise AugmentError(f"expected {rows} rows to encode, the batches held {start}")
+        values.flush()
+        choices.flush()
+        return EncodedRows(values, choices)
+
+    def encode(self, data: pd.DataFrame, seed: int | tuple[int, int] | None = None) -> EncodedRows:
+        """``data`` as :class:`EncodedRows`; mode draws use ``seed`` (default: fit's)."""
         self._check_fitted()
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        out = np.zeros((len(data), self.output_dim), dtype=np.float32)
-        for col, spans in zip(self.columns, self._spans_by_column(), strict=True):
+        softmax = [s for s in self.spans if s.kind == "softmax"]
+        values = np.zeros((len(data), len(self.spans) - len(softmax)), dtype=np.float32)
+        choices = np.zeros((len(data), len(softmax)), dtype=choice_dtype(softmax))
+        value_at = choice_at = 0
+        for col in self.columns:
             if col["name"] not in data.columns:
                 raise AugmentError(f"the data lacks column {col['name']!r}")
             series = data[col["name"]]
             if col["kind"] == "categorical":
-                codes = _category_codes(series, col)
-                out[np.arange(len(data)), spans[0].start + codes] = 1.0
-            else:
-                self._encode_continuous(series, col, spans, rng, out)
-        return out
+                choices[:, choice_at] = _category_codes(series, col)
+                choice_at += 1
+                continue
+            scalar, modes, absent = self._encode_continuous(series, col, rng)
+            values[:, value_at] = scalar
+            choices[:, choice_at] = modes
+            value_at, choice_at = value_at + 1, choice_at + 1
+            if col["missing"]:
+                choices[:, choice_at] = absent
+                choice_at += 1
+        return EncodedRows(values, choices)
 
     def _encode_continuous(
-        self,
-        series: pd.Series,
-        col: dict[str, Any],
-        spans: list[Span],
-        rng: np.random.Generator,
-        out: np.ndarray,
-    ) -> None:
+        self, series: pd.Series, col: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each value's scalar, mode and whether it is missing."""
         values = _as_float(series, col["kind"])
         absent = np.isnan(values)
         means, stds = np.asarray(col["means"]), np.asarray(col["stds"])
@@ -282,11 +359,7 @@ class TableEncoder:
         modes[on_mass] = len(means) + near[on_mass]
         # Missing rows sit on the heaviest mode with scalar 0; the missing span drops them.
         modes[absent] = self._heaviest_mode(col)
-        rows = np.arange(n)
-        out[:, spans[0].start] = scalar
-        out[rows, spans[1].start + modes] = 1.0
-        if col["missing"]:
-            out[rows, spans[2].start + absent.astype(np.int64)] = 1.0
+        return scalar, modes, absent
 
     def _assign_modes(
         self,
@@ -310,12 +383,6 @@ class TableEncoder:
     def _heaviest_mode(col: dict[str, Any]) -> int:
         """The heaviest Gaussian mode; the first point mass when there are no Gaussians."""
         return int(np.argmax(col["weights"])) if col["means"] else 0
-
-    def category_codes(self, data: pd.DataFrame) -> np.ndarray:
-        """``(rows, categorical columns)`` int64 category indices, in condition order."""
-        self._check_fitted()
-        cats = [c for c in self.columns if c["kind"] == "categorical"]
-        return np.stack([_category_codes(data[c["name"]], c) for c in cats], axis=1)
 
     # --------------------------------------------------------------- decoding
     def inverse_transform(self, matrix: np.ndarray | torch.Tensor) -> pd.DataFrame:
@@ -410,6 +477,10 @@ class TableEncoder:
                 [s.start for s in self.spans if s.kind == "tanh"], dtype=torch.long
             ),
             choice_spans=[(s.start, s.stop) for s in choices],
+            choice_starts=torch.tensor([s.start for s in choices], dtype=torch.long),
+            category_choices=torch.tensor(
+                [i for i, s in enumerate(choices) if s.role == "category"], dtype=torch.long
+            ),
             label_choice=next(i for i, s in enumerate(choices) if s.column == label),
         ).to(device)
 
@@ -460,12 +531,6 @@ class TableEncoder:
         if self.schema is None or not self.columns:
             raise AugmentError("the encoder is not fitted")
 
-    def _spans_by_column(self) -> list[list[Span]]:
-        grouped: dict[str, list[Span]] = {c["name"]: [] for c in self.columns}
-        for span in self.spans:
-            grouped[span.column].append(span)
-        return [grouped[c["name"]] for c in self.columns]
-
 
 def _build_spans(columns: list[dict[str, Any]]) -> list[Span]:
     spans: list[Span] = []
@@ -486,6 +551,12 @@ def _build_spans(columns: list[dict[str, Any]]) -> list[Span]:
             if col["missing"]:
                 add(col["name"], 2, "softmax", "missing")
     return spans
+
+
+def choice_dtype(softmax: list[Span]) -> np.dtype:
+    """The smallest integer type that holds every softmax span's index."""
+    widest = max((s.width for s in softmax), default=1)
+    return np.dtype(np.uint8 if widest <= 256 else np.int16 if widest <= 32768 else np.int32)
 
 
 def _width_groups(spans: list[Span], ratio: float = 2.0) -> list[list[Span]]:

@@ -8,6 +8,7 @@ conditions on the label, so the label column equals what was asked, row for row.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -24,15 +25,16 @@ import torch
 import augment
 from augment.core import distributed
 from augment.core.checkpoint import Checkpointing, data_digest
-from augment.core.files import read_json
+from augment.core.files import read_json, scratch_dir
 from augment.core.modelfiles import load_network, open_model, save_model
 from augment.core.models import checked_config
 from augment.core.runtime import resolve_device, torch_generator
 from augment.core.tracking import RunLog
 from augment.core.training import PRECISIONS, LoopConfig, cpu_thread_limit, train_gan
 from augment.errors import AugmentError
+from augment.tabular.batches import ParquetRows
 from augment.tabular.conditions import ConditionSampler
-from augment.tabular.encoder import SpanLayout, TableEncoder
+from augment.tabular.encoder import EncodedRows, SpanLayout, TableEncoder
 from augment.tabular.networks import (
     Discriminator,
     Generator,
@@ -44,6 +46,9 @@ from augment.tabular.networks import (
 from augment.tabular.schema import TableSchema
 
 SAMPLE_CHUNK = 50_000  # rows per generator forward when sampling
+# Rows the encoder is fitted on when the table is read in batches; the Gaussian mixtures see
+# ``fit_sample`` of them per column either way.
+ENCODER_SAMPLE_ROWS = 100_000
 ENCODER = "encoder.json"
 # Settings that change how a run is watched or bounded, not what it computes: a checkpoint
 # written under other values of these is still this run's.
@@ -173,7 +178,7 @@ class TabGAN:
     # ------------------------------------------------------------------ fit
     def fit(
         self,
-        data: pd.DataFrame,
+        data: pd.DataFrame | ParquetRows,
         schema: TableSchema,
         *,
         seed: int = 0,
@@ -192,23 +197,60 @@ class TabGAN:
 
         Under torchrun each process trains on every ``WORLD_SIZE``-th row with batches of
         ``batch_size``, so an epoch takes ``WORLD_SIZE`` times fewer steps.
+
+        ``data`` read in batches (:class:`ParquetRows`, a table larger than memory) is never
+        loaded whole: the encoder is fitted on a seeded sample of ``ENCODER_SAMPLE_ROWS``
+        rows, and the rows are encoded once into memory-mapped files beside
+        ``data.scratch``, removed when training ends.
         """
         if schema.column(schema.label).kind != "categorical":
             raise AugmentError(f"the label column {schema.label!r} must be categorical")
+        with contextlib.ExitStack() as scratch:
+            return self._fit(
+                data,
+                schema,
+                scratch,
+                seed=seed,
+                device=device,
+                progress=progress,
+                curves=curves,
+                fidelity_every=fidelity_every,
+                checkpoint=checkpoint,
+            )
+
+    def _fit(
+        self,
+        data: pd.DataFrame | ParquetRows,
+        schema: TableSchema,
+        scratch: contextlib.ExitStack,
+        *,
+        seed: int,
+        device: str,
+        progress: bool,
+        curves: RunLog | None,
+        fidelity_every: int,
+        checkpoint: Checkpointing | None,
+    ) -> dict[str, Any]:
         cfg = self.config
         started = time.perf_counter()
-        encoder = make_encoder(cfg, seed).fit(data, schema)
-        matrix = encoder.transform(data)
-        codes = encoder.category_codes(data)
+        if isinstance(data, ParquetRows):
+            sample = data.sample(ENCODER_SAMPLE_ROWS, seed)
+            encoder = make_encoder(cfg, seed).fit(sample, schema)
+            folder = scratch.enter_context(scratch_dir(data.scratch))
+            rows = encoder.encode_batches(data.batches(), len(data), folder)
+        else:
+            sample = data
+            encoder = make_encoder(cfg, seed).fit(data, schema)
+            rows = encoder.encode(data)
         encode_seconds = time.perf_counter() - started
 
         processes = distributed.world_size()
         run_cfg, steps = run_budget(cfg, len(data), processes)
-        task = _TabGANTask(run_cfg, matrix, codes, encoder.layout(), steps)
+        task = _TabGANTask(run_cfg, rows, encoder.layout(), steps)
         settings = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
         probe = None
         if curves is not None and fidelity_every > 0:
-            probe = self._fidelity_probe(task, encoder, data, schema, seed)
+            probe = self._fidelity_probe(task, encoder, sample, schema, seed)
         loop = LoopConfig(
             steps=steps,
             d_steps=cfg.discriminator_steps,
@@ -227,7 +269,7 @@ class TabGAN:
             fingerprint={
                 "model": self.name,
                 "hyperparameters": settings,
-                "data": data_digest(matrix, codes),
+                "data": data_digest(rows.values, rows.choices),
             },
         )
         summary = train_gan(task, loop)
@@ -462,24 +504,23 @@ class _TabGANTask:
     """
 
     def __init__(
-        self,
-        cfg: TabGANConfig,
-        matrix: np.ndarray,
-        codes: np.ndarray,
-        layout: SpanLayout,
-        steps: int,
+        self, cfg: TabGANConfig, rows: EncodedRows, layout: SpanLayout, steps: int
     ) -> None:
         self.cfg, self.steps = cfg, steps
-        self._matrix, self._codes, self._layout = matrix, codes, layout
+        self._rows, self._layout = rows, layout
 
     def build(self, device: torch.device, shard: slice = slice(None)) -> None:
         cfg = self.cfg
         self.device = device
         self.layout = self._layout.to(device)
-        # Training data, per-category row indices and condition draws all live on the device.
-        self.data = torch.from_numpy(np.ascontiguousarray(self._matrix[shard])).to(device)
+        # Training data, per-category row indices and condition draws all live on the device;
+        # the data in its compact form (a memory-mapped file's pages on the CPU), of which each
+        # step makes its batch's matrix rows.
+        rows = self._rows[shard]
+        self.values = torch.from_numpy(np.ascontiguousarray(rows.values)).to(device)
+        self.choices = torch.from_numpy(np.ascontiguousarray(rows.choices)).to(device)
         self.sampler = ConditionSampler(
-            torch.from_numpy(np.ascontiguousarray(self._codes[shard])).to(device),
+            self.choices[:, self.layout.category_choices],
             self.layout,
             log_frequency=cfg.log_frequency,
             label_weight=cfg.label_weight,
@@ -548,7 +589,8 @@ class _TabGANTask:
             raw, fake = self._fake(c.vector)
         if last:
             self._pending = (c, raw, fake)
-        real = torch.cat([self.data[c.rows], c.vector], dim=1)
+        real = self.layout.dense(self.values[c.rows], self.choices[c.rows])
+        real = torch.cat([real, c.vector], dim=1)
         fake = torch.cat([fake.detach(), c.vector], dim=1)
         # One critic forward over real and fake together (no BatchNorm in D, so this is exact).
         score_real, score_fake = self._d(torch.cat([real, fake], dim=0)).chunk(2)

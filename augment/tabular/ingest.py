@@ -14,6 +14,7 @@ import io
 import re
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from augment.core.files import PREPARED_DATA, check_output_dir
 from augment.errors import AugmentError
 from augment.log import logger
+from augment.tabular.batches import table_format
 from augment.tabular.bundle import TabularBundle, write_bundle
 from augment.tabular.schema import KINDS, ColumnSpec, TableSchema
 
@@ -63,12 +65,10 @@ def ingest_table(
         >>> bundle.schema.classes
         ['<=50K', '>50K']
     """
-    _check_fraction("test_size", test_size)
-    _check_fraction("validation_size", validation_size)
-    if test_size + validation_size >= 1:
-        raise AugmentError("test_size + validation_size must leave rows for training")
-    _check_whole("seed", seed, 0)
-    missing = _check_settings(missing_values, kinds, categorical_threshold, max_categories)
+    missing = check_table_settings(
+        test_size, validation_size, seed, missing_values, kinds, categorical_threshold,
+        max_categories,
+    )  # fmt: skip
     source_str = str(source)
     inputs = () if source_str in BUILTIN_TABLES else (source_str,)
     check_output_dir(out, PREPARED_DATA, inputs)
@@ -79,7 +79,7 @@ def ingest_table(
         info: dict[str, Any] = {"builtin": source_str, "test": "official adult.test"}
     else:
         frame = read_table(source_str, missing)
-        info = {"path": str(source), "sha256": _sha256(Path(source_str))}
+        info = {"path": str(source), "sha256": file_sha256(Path(source_str))}
         if label is None:
             raise AugmentError(f"--label is required for {source_str}: name the label column")
     if frame.empty or len(frame.columns) == 0:
@@ -104,9 +104,9 @@ def ingest_table(
     column_kinds = {c.name: c.kind for c in schema.columns}
     if official_test is not None:
         official_test = _drop_unlabelled(
-            _normalise_missing(official_test, missing), label, "adult.test"
+            normalise_missing(official_test, missing), label, "adult.test"
         )
-        official_test = _coerce(official_test[schema.names], column_kinds)
+        official_test = coerce_kinds(official_test[schema.names], column_kinds)
         train, validation = _stratified_split(frame, label, validation_size, seed)
         test = official_test
     else:
@@ -125,7 +125,7 @@ def ingest_table(
         "train %d, validation %d, test %d rows -> %s",
         source_str,
         len(schema.columns) - 1,
-        _kind_counts(schema),
+        kind_counts(schema),
         label,
         len(schema.classes),
         len(train),
@@ -151,7 +151,7 @@ def prepare_frame(
     normalised, unlabelled rows dropped, kinds inferred (id-like and free-text columns dropped
     with a warning), values coerced; returns the rows and their schema (no splits).
     """
-    _check_column_names(frame, source)
+    check_column_names(frame, source)
     if label not in frame.columns:
         raise AugmentError(
             f"label column {label!r} not found in {source}; "
@@ -159,8 +159,8 @@ def prepare_frame(
         )
     if frame.empty:
         raise AugmentError(f"{source} is empty: no rows to fit")
-    frame = _drop_unlabelled(_normalise_missing(frame, list(missing_values)), label, source)
-    _check_finite(frame, {name: "" for name in frame.columns}, source)
+    frame = _drop_unlabelled(normalise_missing(frame, list(missing_values)), label, source)
+    check_finite(frame, {name: "" for name in frame.columns}, source)
     _check_label(frame, label, source)
     column_kinds, dropped = infer_kinds(
         frame,
@@ -171,8 +171,8 @@ def prepare_frame(
     )
     for item in dropped:
         logger.warning("dropping column %r: %s", item["name"], item["reason"])
-    frame = _coerce(frame[[c for c in frame.columns if c in column_kinds]], column_kinds)
-    _check_finite(frame, column_kinds, source)  # again: text made numbers ("inf" as continuous)
+    frame = coerce_kinds(frame[[c for c in frame.columns if c in column_kinds]], column_kinds)
+    check_finite(frame, column_kinds, source)  # again: text made numbers ("inf" as continuous)
     schema = build_schema(frame, label, column_kinds, dropped, info or {"in_memory": source})
     counts = frame[label].value_counts()
     schema.class_counts = [int(counts.get(c, 0)) for c in schema.classes]
@@ -223,31 +223,28 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
         raise AugmentError(f"file not found: {path}")
     if not path.is_file():
         raise AugmentError(f"not a file: {path}")
-    suffixes = [s.lower() for s in path.suffixes]
+    form = table_format(path)
     try:
-        if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        if form == "parquet":
             return pd.read_parquet(path)
-        if suffixes and (
-            suffixes[-1] in (".csv", ".tsv", ".txt") or suffixes[-2:] == [".csv", ".gz"]
-        ):
-            sep = "\t" if ".tsv" in suffixes else ","
-            _check_csv_bytes(path)
-            _check_csv_header(path, sep)
-            frame = pd.read_csv(
-                path,
-                sep=sep,
-                na_values=missing_values,
-                keep_default_na=False,
-                skipinitialspace=True,
-                low_memory=False,
+        sep = "\t" if form == "tsv" else ","
+        check_csv_bytes(path)
+        csv_header(path, sep)
+        frame = pd.read_csv(
+            path,
+            sep=sep,
+            na_values=missing_values,
+            keep_default_na=False,
+            skipinitialspace=True,
+            low_memory=False,
+        )
+        if not isinstance(frame.index, pd.RangeIndex):
+            raise AugmentError(
+                f"cannot read {path}: its data rows have one field more than the header"
+                f" ({len(frame.columns)} names), e.g. a trailing separator or a missing"
+                " header name; every value would shift by one column"
             )
-            if not isinstance(frame.index, pd.RangeIndex):
-                raise AugmentError(
-                    f"cannot read {path}: its data rows have one field more than the header"
-                    f" ({len(frame.columns)} names), e.g. a trailing separator or a missing"
-                    " header name; every value would shift by one column"
-                )
-            return frame
+        return frame
     except pd.errors.EmptyDataError:
         raise AugmentError(f"{path} is empty: no rows to prepare") from None
     except (
@@ -264,7 +261,6 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
         if type(exc).__module__.startswith("pyarrow"):
             raise AugmentError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
         raise
-    raise AugmentError(f"unsupported format for {path}: use .csv, .tsv, .csv.gz or .parquet")
 
 
 def _open_text_bytes(path: Path) -> IO[bytes]:
@@ -276,7 +272,7 @@ def _blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
         yield from iter(lambda: handle.read(size), b"")
 
 
-def _check_csv_bytes(path: Path) -> None:
+def check_csv_bytes(path: Path) -> None:
     """No NUL byte anywhere: pandas would end the value there, silently (a label "ye\0s"
     becomes "ye"). A truncated or corrupt ``.gz`` fails here too, by name."""
     lines = 1
@@ -291,8 +287,9 @@ def _check_csv_bytes(path: Path) -> None:
         lines += block.count(b"\n")
 
 
-def _check_csv_header(path: Path, sep: str) -> None:
-    """Two columns of one name would be renamed (``a``, ``a.1``): say so instead."""
+def csv_header(path: Path, sep: str) -> list[str]:
+    """The header's column names, stripped of spaces; two columns of one name would be renamed
+    (``a``, ``a.1``): say so instead."""
     with _open_text_bytes(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         header = next(csv.reader(text, delimiter=sep, skipinitialspace=True), [])
@@ -305,15 +302,16 @@ def _check_csv_header(path: Path, sep: str) -> None:
                 " rename one"
             )
         seen[name] = position
+    return names
 
 
-def _check_column_names(frame: pd.DataFrame, source: str) -> None:
+def check_column_names(frame: pd.DataFrame, source: str) -> None:
     twice = frame.columns[frame.columns.duplicated()]
     if len(twice):
         raise AugmentError(f"{source} has two columns named {twice[0]!r}: rename one")
 
 
-def _check_finite(frame: pd.DataFrame, kinds: dict[str, str], source: str) -> None:
+def check_finite(frame: pd.DataFrame, kinds: dict[str, str], source: str) -> None:
     """Numbers must be finite and, in a continuous column (``kinds``), span a finite range: an
     infinity (``inf`` in a CSV) would only surface as a GAN that diverges at its first step."""
     for name in kinds:
@@ -348,8 +346,65 @@ def infer_kinds(
     max_categories: int = 200,
 ) -> tuple[dict[str, str], list[dict[str, str]]]:
     """Each column's kind, and the columns dropped with the reason (id-like, empty, constant...)."""
+    facts = {name: ColumnFacts.of(frame[name], str(name)) for name in frame.columns}
+    return kinds_from_facts(
+        facts,
+        label,
+        overrides,
+        categorical_threshold=categorical_threshold,
+        max_categories=max_categories,
+    )
+
+
+@dataclass
+class ColumnFacts:
+    """What kind inference needs to know of a column, from the whole column in memory
+    (:meth:`of`) or gathered batch by batch from a file too large for memory (the streamed
+    ingest, :mod:`augment.tabular.ingest_stream`)."""
+
+    name: str
+    type: str  # "bool", "datetime", "numeric" or "text"
+    observed: int  # values that are not missing
+    distinct: int  # distinct observed values (a lower bound once past every threshold)
+    complete: bool  # no value is missing
+    whole: bool = False  # numeric: every value a whole number
+    consecutive: bool = False  # numeric: distinct whole numbers without a gap
+    datetime_text: bool = False  # text: reads as dates
+
+    @classmethod
+    def of(cls, series: pd.Series, name: str) -> ColumnFacts:
+        values = series.dropna()
+        facts = cls(name, "text", len(values), values.nunique(), bool(series.notna().all()))
+        if pd.api.types.is_bool_dtype(series):
+            facts.type = "bool"
+        elif pd.api.types.is_datetime64_any_dtype(series):
+            facts.type = "datetime"
+        elif pd.api.types.is_numeric_dtype(series):
+            facts.type = "numeric"
+            facts.whole = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+            if facts.whole and facts.unique:
+                facts.consecutive = _is_consecutive(values)
+        elif len(values):
+            facts.datetime_text = looks_like_datetime(values)
+        return facts
+
+    @property
+    def unique(self) -> bool:
+        """Every value distinct, in a column long enough for that to say something."""
+        return self.distinct == self.observed and self.observed > 20
+
+
+def kinds_from_facts(
+    facts: dict[str, ColumnFacts],
+    label: str,
+    overrides: dict[str, str],
+    *,
+    categorical_threshold: int = 10,
+    max_categories: int = 200,
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Each column's kind from its facts, and the columns dropped with the reason."""
     for name, kind in overrides.items():
-        if name not in frame.columns:
+        if name not in facts:
             raise AugmentError(f"kinds names column {name!r}, which is not in the data")
         if kind not in (*KINDS, "drop"):
             raise AugmentError(
@@ -361,7 +416,7 @@ def infer_kinds(
 
     kinds: dict[str, str] = {}
     dropped: list[dict[str, str]] = []
-    for name in frame.columns:
+    for name, column in facts.items():
         if name == label:
             kinds[name] = "categorical"
             continue
@@ -371,7 +426,7 @@ def infer_kinds(
             else:
                 kinds[name] = overrides[name]
             continue
-        kind, reason = _infer_one(frame[name], str(name), categorical_threshold, max_categories)
+        kind, reason = _infer_one(column, categorical_threshold, max_categories)
         if kind is None:
             dropped.append({"name": str(name), "reason": reason})
         else:
@@ -383,7 +438,7 @@ def infer_kinds(
     for name, kind in kinds.items():
         # Each category is one more input and output of the GAN, for every row: 50,000 of them
         # would take gigabytes before training starts.
-        distinct = frame[name].nunique() if kind == "categorical" else 0
+        distinct = facts[name].distinct if kind == "categorical" else 0
         if distinct > max_categories:
             what = "the label" if name == label else "categorical column"
             raise AugmentError(
@@ -395,39 +450,30 @@ def infer_kinds(
 
 
 def _infer_one(
-    series: pd.Series, name: str, categorical_threshold: int, max_categories: int
+    column: ColumnFacts, categorical_threshold: int, max_categories: int
 ) -> tuple[str | None, str]:
-    values = series.dropna()
-    n_unique = values.nunique()
-    if len(values) == 0:
+    if column.observed == 0:
         return None, "every value is missing"
-    if n_unique == 1 and series.notna().all():
+    if column.distinct == 1 and column.complete:
         return None, "a single constant value carries no information"
-    if pd.api.types.is_bool_dtype(series):
-        return "categorical", ""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return "datetime", ""
-    if pd.api.types.is_numeric_dtype(series):
-        whole = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-        if (
-            whole
-            and n_unique == len(values)
-            and len(values) > 20
-            and (_ID_NAME.search(name) or _is_consecutive(values))
-        ):
+    if column.type in ("bool", "datetime"):
+        return {"bool": "categorical", "datetime": "datetime"}[column.type], ""
+    if column.type == "numeric":
+        if column.whole and column.unique and (_ID_NAME.search(column.name) or column.consecutive):
             return None, "id-like: every value is unique"
-        if n_unique <= categorical_threshold:
+        if column.distinct <= categorical_threshold:
             return "categorical", ""
         return "continuous", ""
     # Text: a date column, a category, or an identifier / free text.
-    if _looks_like_datetime(values):
+    if column.datetime_text:
         return "datetime", ""
-    if n_unique == len(values) and len(values) > 20:
+    if column.unique:
         return None, "id-like: every value is unique"
-    if n_unique > max_categories:
+    if column.distinct > max_categories:
         return (
             None,
-            f"{n_unique} distinct values (> max_categories {max_categories}): id-like or free text",
+            f"{column.distinct} distinct values (> max_categories {max_categories}):"
+            " id-like or free text",
         )
     return "categorical", ""
 
@@ -437,7 +483,7 @@ def _is_consecutive(values: pd.Series) -> bool:
     return bool(np.all(np.diff(ordered) == 1))
 
 
-def _looks_like_datetime(values: pd.Series) -> bool:
+def looks_like_datetime(values: pd.Series) -> bool:
     sample = values.astype(str).head(200)
     if sample.str.fullmatch(r"[-+]?\d+(\.\d+)?").all():
         return False  # plain numbers stored as text are not dates
@@ -447,7 +493,7 @@ def _looks_like_datetime(values: pd.Series) -> bool:
     return bool(parsed.notna().mean() >= 0.95)
 
 
-def _normalise_missing(frame: pd.DataFrame, missing_values: list[str]) -> pd.DataFrame:
+def normalise_missing(frame: pd.DataFrame, missing_values: list[str]) -> pd.DataFrame:
     """Every spelling of 'missing' (``?``, empty strings, NaN) becomes a real missing value."""
     frame = frame.copy()
     tokens = set(missing_values)
@@ -469,7 +515,7 @@ def _drop_unlabelled(frame: pd.DataFrame, label: str, source: str) -> pd.DataFra
     return frame.reset_index(drop=True)
 
 
-def _coerce(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+def coerce_kinds(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     frame = frame.copy()
     for name, kind in kinds.items():
         if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(frame[name]):
@@ -524,7 +570,7 @@ def build_schema(
     source: dict[str, Any],
 ) -> TableSchema:
     columns = [_column_spec(frame[name], str(name), kinds[name]) for name in frame.columns]
-    classes = _sorted_values(frame[label].dropna().unique())
+    classes = sorted_values(frame[label].dropna().unique())
     return TableSchema(
         label=str(label), columns=columns, classes=classes, dropped=dropped, source=source
     )
@@ -535,7 +581,7 @@ def _column_spec(series: pd.Series, name: str, kind: str) -> ColumnSpec:
     spec = ColumnSpec(name=name, kind=kind, dtype=str(series.dtype), missing_fraction=missing)  # type: ignore[arg-type]
     values = series.dropna()
     if kind == "categorical":
-        spec.categories = _sorted_values(values.unique())
+        spec.categories = sorted_values(values.unique())
     elif kind == "continuous":
         numbers = values.to_numpy(dtype=float)
         spec.min, spec.max = float(numbers.min()), float(numbers.max())
@@ -548,7 +594,7 @@ def _column_spec(series: pd.Series, name: str, kind: str) -> ColumnSpec:
     return spec
 
 
-def _sorted_values(values: Any) -> list[Any]:
+def sorted_values(values: Any) -> list[Any]:
     items = [v.item() if hasattr(v, "item") else v for v in values]
     try:
         return sorted(items)
@@ -556,7 +602,7 @@ def _sorted_values(values: Any) -> list[Any]:
         return sorted(items, key=str)
 
 
-def _kind_counts(schema: TableSchema) -> str:
+def kind_counts(schema: TableSchema) -> str:
     counts: dict[str, int] = {}
     for col in schema.feature_columns:
         counts[col.kind] = counts.get(col.kind, 0) + 1
@@ -575,10 +621,22 @@ def _check_whole(name: str, value: Any, minimum: int) -> int:
     return value
 
 
-def _check_settings(
-    missing_values: Any, kinds: Any, categorical_threshold: Any, max_categories: Any
+def check_table_settings(
+    test_size: Any,
+    validation_size: Any,
+    seed: Any,
+    missing_values: Any,
+    kinds: Any,
+    categorical_threshold: Any,
+    max_categories: Any,
 ) -> list[str]:
-    """The table settings' types (from params.yaml or Python), named when wrong."""
+    """The table settings' types and ranges (from params.yaml or Python), named when wrong;
+    returns the missing-value spellings as a list."""
+    _check_fraction("test_size", test_size)
+    _check_fraction("validation_size", validation_size)
+    if test_size + validation_size >= 1:
+        raise AugmentError("test_size + validation_size must leave rows for training")
+    _check_whole("seed", seed, 0)
     _check_whole("categorical_threshold", categorical_threshold, 0)
     _check_whole("max_categories", max_categories, 1)
     if isinstance(missing_values, str) or not all(
@@ -590,7 +648,7 @@ def _check_settings(
     return list(missing_values or [])
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

@@ -1,0 +1,117 @@
+"""Tables read in batches, for tables larger than memory (docs/architecture.md, "Tables larger
+than memory").
+
+:func:`read_arrow` (and :func:`read_batches`, the same as DataFrames) streams a CSV/TSV (plain
+or gzip) or Parquet source file through pyarrow's streaming readers, every CSV field as text,
+so that a column's type is decided over the whole file rather than its first block.
+:class:`ParquetRows` is a prepared split read the same way: its row count, its batches, and a
+seeded sample of its rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from augment.errors import AugmentError
+
+BATCH_BYTES = 16 << 20  # a CSV block: about 150,000 Adult rows
+BATCH_ROWS = 131_072  # a Parquet batch
+
+
+def table_format(path: Path) -> str:
+    """``parquet``, ``csv`` or ``tsv`` from the file's name; anything else is an error."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".parquet", ".pq"):
+        return "parquet"
+    if suffixes and (suffixes[-1] in (".csv", ".tsv", ".txt") or suffixes[-2:] == [".csv", ".gz"]):
+        return "tsv" if ".tsv" in suffixes else "csv"
+    raise AugmentError(f"unsupported format for {path}: use .csv, .tsv, .csv.gz or .parquet")
+
+
+def read_batches(path: Path, column_names: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV/TSV or Parquet file as DataFrames of at most a block each (see
+    :func:`read_arrow`)."""
+    for batch in read_arrow(path, column_names):
+        yield batch.to_pandas()
+
+
+def read_arrow(path: Path, column_names: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The rows of a CSV/TSV or Parquet file as Arrow record batches of at most a block each.
+
+    CSV fields arrive as text (the caller decides the types over the whole file); Parquet
+    columns keep their types. ``column_names`` are the CSV header's names, cleaned of spaces,
+    as the in-memory reader names them. A damaged file is one error naming it.
+    """
+    try:
+        if table_format(path) == "parquet":
+            with pq.ParquetFile(path) as parquet:
+                yield from parquet.iter_batches(batch_size=BATCH_ROWS)
+            return
+        names = column_names or []
+        yield from pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=BATCH_BYTES
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter="\t" if table_format(path) == "tsv" else ","
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except (OSError, pa.ArrowException) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AugmentError(f"cannot read {path}: {detail}") from None
+
+
+@dataclass
+class ParquetRows:
+    """A prepared split too large to load whole: read in batches, never all at once.
+
+    ``scratch`` is where work files may go (the model folder's path: they go beside it, under
+    a temporary name; see :func:`augment.core.files.scratch_dir`).
+    """
+
+    path: Path
+    scratch: Path
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        try:
+            self.rows = pq.ParquetFile(self.path).metadata.num_rows
+        except (OSError, pa.ArrowException) as exc:
+            raise AugmentError(f"cannot read {self.path}: {str(exc).splitlines()[0]}") from None
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        yield from read_batches(self.path)
+
+    def sample(self, size: int, seed: int) -> pd.DataFrame:
+        """``size`` rows drawn uniformly without replacement (seeded), in file order."""
+        rng = np.random.default_rng(seed)
+        if size >= self.rows:
+            wanted = np.arange(self.rows)
+        else:
+            wanted = np.sort(rng.choice(self.rows, size, replace=False))
+        parts, start = [], 0
+        for frame in self.batches():
+            stop = start + len(frame)
+            lo, hi = np.searchsorted(wanted, [start, stop])
+            if hi > lo:
+                parts.append(frame.iloc[wanted[lo:hi] - start])
+            start = stop
+        return pd.concat(parts, ignore_index=True)
