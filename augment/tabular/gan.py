@@ -205,85 +205,68 @@ class TabGAN:
         """
         if schema.column(schema.label).kind != "categorical":
             raise AugmentError(f"the label column {schema.label!r} must be categorical")
-        with contextlib.ExitStack() as scratch:
-            return self._fit(
-                data,
-                schema,
-                scratch,
+        cfg = self.config
+        started = time.perf_counter()
+        with contextlib.ExitStack() as scratch:  # a streamed table's encoded copy lives here
+            encoder, rows, sample = self._encode(data, schema, seed, scratch)
+            encode_seconds = time.perf_counter() - started
+
+            processes = distributed.world_size()
+            run_cfg, steps = run_budget(cfg, len(data), processes)
+            task = _TabGANTask(run_cfg, rows, encoder.layout(), steps)
+            settings = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+            probe = None
+            if curves is not None and fidelity_every > 0:
+                probe = self._fidelity_probe(task, encoder, sample, schema, seed)
+            loop = LoopConfig(
+                steps=steps,
+                d_steps=cfg.discriminator_steps,
                 seed=seed,
                 device=device,
+                max_seconds=cfg.max_seconds,
                 progress=progress,
-                curves=curves,
-                fidelity_every=fidelity_every,
-                checkpoint=checkpoint,
+                log_every=cfg.log_every,
+                precision=cfg.precision,
+                threads=cfg.threads,
+                desc="tabgan",
+                on_log=curves.curve if curves is not None else None,
+                probe=probe,
+                probe_every=fidelity_every,
+                checkpoint=checkpoint or Checkpointing(),
+                fingerprint={
+                    "model": self.name,
+                    "hyperparameters": settings,
+                    "data": data_digest(rows.values, rows.choices),
+                },
             )
+            summary = train_gan(task, loop)
+            summary.update(
+                rows=len(data),
+                epochs=round(summary["steps"] * run_cfg.batch_size * processes / len(data), 2),
+                batch_size=run_cfg.batch_size,
+                encode_seconds=round(encode_seconds, 3),
+            )
+            self.schema, self.encoder, self.summary = schema, encoder, summary
+            with cpu_thread_limit(task.device, cfg.threads):  # the EMA re-norm runs many small ops
+                generator = task.final_generator()
+            self.generator, self.layout, self.device = generator, task.layout, task.device
+            return summary
 
-    def _fit(
+    def _encode(
         self,
         data: pd.DataFrame | ParquetRows,
         schema: TableSchema,
-        scratch: contextlib.ExitStack,
-        *,
         seed: int,
-        device: str,
-        progress: bool,
-        curves: RunLog | None,
-        fidelity_every: int,
-        checkpoint: Checkpointing | None,
-    ) -> dict[str, Any]:
-        cfg = self.config
-        started = time.perf_counter()
+        scratch: contextlib.ExitStack,
+    ) -> tuple[TableEncoder, EncodedRows, pd.DataFrame]:
+        """The fitted encoder, the encoded rows, and real rows for the fidelity probe."""
         if isinstance(data, ParquetRows):
             sample = data.sample(ENCODER_SAMPLE_ROWS, seed)
-            encoder = make_encoder(cfg, seed).fit(sample, schema)
+            encoder = make_encoder(self.config, seed).fit(sample, schema)
             folder = scratch.enter_context(scratch_dir(data.scratch))
-            rows = encoder.encode_batches(data.batches(), len(data), folder)
-        else:
-            sample = data
-            encoder = make_encoder(cfg, seed).fit(data, schema)
-            rows = encoder.encode(data)
-        encode_seconds = time.perf_counter() - started
-
-        processes = distributed.world_size()
-        run_cfg, steps = run_budget(cfg, len(data), processes)
-        task = _TabGANTask(run_cfg, rows, encoder.layout(), steps)
-        settings = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
-        probe = None
-        if curves is not None and fidelity_every > 0:
-            probe = self._fidelity_probe(task, encoder, sample, schema, seed)
-        loop = LoopConfig(
-            steps=steps,
-            d_steps=cfg.discriminator_steps,
-            seed=seed,
-            device=device,
-            max_seconds=cfg.max_seconds,
-            progress=progress,
-            log_every=cfg.log_every,
-            precision=cfg.precision,
-            threads=cfg.threads,
-            desc="tabgan",
-            on_log=curves.curve if curves is not None else None,
-            probe=probe,
-            probe_every=fidelity_every,
-            checkpoint=checkpoint or Checkpointing(),
-            fingerprint={
-                "model": self.name,
-                "hyperparameters": settings,
-                "data": data_digest(rows.values, rows.choices),
-            },
-        )
-        summary = train_gan(task, loop)
-        summary.update(
-            rows=len(data),
-            epochs=round(summary["steps"] * run_cfg.batch_size * processes / len(data), 2),
-            batch_size=run_cfg.batch_size,
-            encode_seconds=round(encode_seconds, 3),
-        )
-        self.schema, self.encoder, self.summary = schema, encoder, summary
-        with cpu_thread_limit(task.device, cfg.threads):  # the EMA re-norm runs many small ops
-            generator = task.final_generator()
-        self.generator, self.layout, self.device = generator, task.layout, task.device
-        return summary
+            return encoder, encoder.encode_batches(data.batches(), len(data), folder), sample
+        encoder = make_encoder(self.config, seed).fit(data, schema)
+        return encoder, encoder.encode(data), data
 
     def _fidelity_probe(
         self,
