@@ -4,6 +4,7 @@ split read in batches. Small tables stand in for large ones, cut into many small
 from __future__ import annotations
 
 import dataclasses
+import gzip
 
 import numpy as np
 import pandas as pd
@@ -125,6 +126,10 @@ def test_streamed_errors_name_the_problem(tmp_path, table):
     one.to_csv(path, index=False)
     with pytest.raises(AugmentError, match="single class"):
         ingest(path, "label", tmp_path / "c", stream="always", progress=False)
+    gz = tmp_path / "cut.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes())[:2000])  # a truncated download
+    with pytest.raises(AugmentError, match="cannot read .*cut.csv.gz"):
+        ingest(gz, "label", tmp_path / "e", stream="always", progress=False)
     (tmp_path / "ragged.csv").write_text("a,label\n1,x\n2,y,3\n")
     with pytest.raises(AugmentError, match="cannot read .*ragged.csv"):
         ingest(tmp_path / "ragged.csv", "label", tmp_path / "d", stream="always")

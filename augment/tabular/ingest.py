@@ -14,6 +14,7 @@ import io
 import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -224,7 +225,7 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise AugmentError(f"not a file: {path}")
     form = table_format(path)
-    try:
+    with read_errors(path):
         if form == "parquet":
             return pd.read_parquet(path)
         sep = "\t" if form == "tsv" else ","
@@ -245,6 +246,14 @@ def read_table(source: str, missing_values: list[str]) -> pd.DataFrame:
                 " header name; every value would shift by one column"
             )
         return frame
+
+
+@contextmanager
+def read_errors(path: Path) -> Iterator[None]:
+    """What reading the table ``path`` can raise (a damaged file, a truncated ``.gz``, bytes
+    that are not text, pyarrow's own errors), as one error line naming it."""
+    try:
+        yield
     except pd.errors.EmptyDataError:
         raise AugmentError(f"{path} is empty: no rows to prepare") from None
     except (

@@ -48,6 +48,7 @@ from augment.tabular.ingest import (
     kind_counts,
     kinds_from_facts,
     looks_like_datetime,
+    read_errors,
     sorted_values,
 )
 from augment.tabular.schema import ColumnSpec, TableSchema
@@ -112,8 +113,9 @@ def ingest_table_streamed(
     check_output_dir(out, PREPARED_DATA, (path,))
     names = None
     if table_format(path) != "parquet":
-        check_csv_bytes(path)
-        names = csv_header(path, "\t" if table_format(path) == "tsv" else ",")
+        with read_errors(path):
+            check_csv_bytes(path)
+            names = csv_header(path, "\t" if table_format(path) == "tsv" else ",")
     tokens = pa.array(missing, pa.string())
     scan = _scan(path, names, label, tokens, seed, max(max_categories, categorical_threshold))
     facts = scan.facts()
