@@ -53,12 +53,14 @@ def imports_of(path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]
 
 def _imported(node: ast.AST, path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
     """What one import statement imports: (augment modules, top-level third-party names)."""
+    if not isinstance(node, ast.Import | ast.ImportFrom):
+        return set(), set()  # most nodes: nothing to name the module for (ast.walk visits all)
     this = module_name(path)
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
     names: list[str] = []
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
-    elif isinstance(node, ast.ImportFrom):
+    else:
         base = node.module or ""
         if node.level:
             anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
@@ -81,11 +83,18 @@ def _imported(node: ast.AST, path: Path, modules: dict[str, Path]) -> tuple[set[
 
 
 def graph() -> dict[str, set[str]]:
+    """A fresh copy each call: callers add edges to theirs."""
+    return {name: set(targets) for name, targets in _graph().items()}
+
+
+@functools.cache
+def _graph() -> dict[str, frozenset[str]]:
+    """Built once per session (the package does not change under the tests)."""
     modules = all_modules()
-    edges = {name: imports_of(path, modules)[0] for name, path in modules.items()}
+    edges = {name: frozenset(imports_of(path, modules)[0]) for name, path in modules.items()}
     # `augment/__init__.py` only names its lazy entry points; importing a submodule runs it
     # first, which is no dependency of the submodule on the entry points.
-    edges["augment"] = set()
+    edges["augment"] = frozenset()
     return edges
 
 
