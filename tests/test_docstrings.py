@@ -7,6 +7,8 @@ import importlib
 
 import pytest
 
+from augment.evaluation import parallel
+
 MODULES = [
     "augment.steps.ingest",
     "augment.steps.train",
@@ -28,6 +30,10 @@ MODULES = [
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # The examples run as on a one-core machine: the default job count (the free cores) is 1,
+    # so an evaluation fits in this process instead of starting loky workers that each import
+    # torch again (~10 s an example here). The fan-out is test_parallel's and test_evaluation's.
+    monkeypatch.setattr(parallel, "free_cores", lambda: 1)
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

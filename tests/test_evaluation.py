@@ -139,6 +139,7 @@ def result(bundle: TabularBundle) -> EvaluationResult:
         progress=False,
         synthesizer=synth,
         factory=bootstrap_factory,
+        jobs=1,  # the protocol is under test here, not the fan-out: no worker processes to start
     )
 
 
@@ -400,6 +401,7 @@ def test_seeded_runs_repeat(bundle) -> None:
         privacy_rows=30,
         progress=False,
         synthesizer=synth,
+        jobs=1,  # in this process: the fan-out's own repeatability is the two-jobs tests'
     )
     a = evaluate_tabular(bundle, **kwargs)
     b = evaluate_tabular(bundle, **kwargs)

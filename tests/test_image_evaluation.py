@@ -420,6 +420,7 @@ def test_the_fixed_budget_is_still_an_option(bundle: ImageBundle) -> None:
     synth.fit(bundle.train, bundle.schema)
     common = {**FAST, "steps": 12, "samples_per_class": 0, "fidelity_images": 8}
     kw = {"ratios": (2.0,), "per_class": (), "seeds": 1, "progress": False, "synthesizer": synth}
+    kw["jobs"] = 1  # the budgets are under test, not the fan-out: no worker processes to start
     fixed = evaluate_images(bundle, **kw, **{**common, "patience": None})
     assert {r: c["steps"] for r, c in fixed.full.costs.items()} == {
         r: [12] for r in fixed.full.recipes
@@ -655,7 +656,9 @@ def test_a_synthesizer_with_wrong_images_is_an_error(bundle: ImageBundle) -> Non
             return np.zeros((len(labels), 3, SIZE, SIZE), dtype=np.uint8)
 
     with pytest.raises(AugmentError, match="shape"):
-        evaluate_images(bundle, per_class=(), seeds=1, progress=False, synthesizer=Wrong(), **FAST)
+        evaluate_images(
+            bundle, per_class=(), seeds=1, progress=False, synthesizer=Wrong(), jobs=1, **FAST
+        )
 
 
 # -- the fan-out of the classifier fits ----------------------------------------------------------
