@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 import torch
 
-from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
 from augment.evaluation.results import EvaluationResult
 from augment.evaluation.stats import mean_ci, paired_gains
@@ -55,14 +54,6 @@ TRAIN_PER_CLASS = (30, 30, 20)  # the smallest class has 20: a sweep point of 25
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread, as the evaluation uses by default: on a shared CPU two threads can be
-    many times slower."""
-    with cpu_thread_limit(torch.device("cpu"), 1):
-        yield
-
-
 def _pattern(c: int) -> np.ndarray:
     img = np.zeros((SIZE, SIZE))
     if c == 0:
