@@ -3,7 +3,9 @@ one CPU thread per library for the whole session."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,6 +54,10 @@ def library_threads(one_cpu_thread: tuple[int, list[dict]]) -> Iterator[None]:
 @pytest.fixture
 def small_table() -> pd.DataFrame:
     """300 rows: integer, float with gaps, text category with gaps, bool, dates, a rare class."""
+    return _small_table()
+
+
+def _small_table() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     n = 300
     label = np.where(rng.random(n) < 0.8, "no", "yes").astype(object)
@@ -74,11 +80,49 @@ def small_table() -> pd.DataFrame:
 
 @pytest.fixture
 def small_csv(tmp_path, small_table) -> str:
-    path = tmp_path / "small.csv"
-    frame = small_table.copy()
+    return _write_small_csv(small_table, tmp_path / "small.csv")
+
+
+def _write_small_csv(table: pd.DataFrame, path: Path) -> str:
+    frame = table.copy()
     frame["city"] = frame["city"].fillna("?")
     frame.to_csv(path, index=False)
     return str(path)
+
+
+SMALL_TABLE_TRAIN = ["--epochs", "2", "--batch-size", "100", "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def small_table_trained(tmp_path_factory) -> Path:
+    """``prep`` (small_csv ingested) and ``model`` (a TabGAN trained on it with
+    SMALL_TABLE_TRAIN), made once per session through the command line, as a user would.
+    Tests work on copies: :func:`small_table_workdir`."""
+    from typer.testing import CliRunner
+
+    from augment.cli import app
+
+    root = tmp_path_factory.mktemp("small_table_trained")
+    csv = _write_small_csv(_small_table(), root / "small.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for args in (
+            ["ingest", "--source", csv, "--label", "label", "--out", "prep"],
+            ["train", "--data", "prep", "--out", "model", *SMALL_TABLE_TRAIN],
+        ):
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 0, (result.output, result.exception)
+    return root
+
+
+@pytest.fixture
+def small_table_workdir(tmp_path, monkeypatch, small_table_trained) -> Path:
+    """A working directory holding copies of ``prep`` and ``model`` (small_table_trained), as
+    after ``augment ingest`` and ``augment train`` there; the test may change them."""
+    for name in ("prep", "model"):
+        shutil.copytree(small_table_trained / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture(scope="session")
