@@ -9,14 +9,16 @@ import pytest
 
 from augment.evaluation import parallel
 
+# The evaluate and report examples run the whole flow (ingest, train, evaluate, report: seconds
+# each), so they are in the slow tier; test_report_html's image run pins the same calls.
 MODULES = [
     "augment.steps.ingest",
     "augment.steps.train",
     "augment.steps.generate",
-    "augment.steps.evaluate",
+    pytest.param("augment.steps.evaluate", marks=pytest.mark.slow),
     "augment.synthesizer",
     "augment.info",
-    "augment.reporting.html",
+    pytest.param("augment.reporting.html", marks=pytest.mark.slow),
     "augment.core.tracking",
     "augment.sklearn",
     "augment.torchdata",
