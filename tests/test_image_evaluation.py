@@ -599,6 +599,7 @@ def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> Non
         progress=False,
         synthesizer=synth,
         inception_weights=path,
+        jobs=1,  # Inception features are under test, not the fan-out: no worker processes
         **{**FAST, "epochs": 2, "fidelity_images": 8, "samples_per_class": 0},
     )
     inc = result.fidelity.inception
