@@ -36,7 +36,8 @@ def all_modules() -> dict[str, Path]:
 
 
 @functools.cache
-def _tree(path: Path) -> ast.Module:
+def parsed(path: Path) -> ast.Module:
+    """The module's syntax tree, parsed once per session."""
     return ast.parse(path.read_text(encoding="utf-8"))
 
 
@@ -44,7 +45,7 @@ def imports_of(path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]
     """(augment modules, top-level third-party names) that ``path`` imports, anywhere in it."""
     own: set[str] = set()
     third: set[str] = set()
-    for node in ast.walk(_tree(path)):
+    for node in ast.walk(parsed(path)):
         mine, theirs = _imported(node, path, modules)
         own |= mine
         third |= theirs
@@ -128,7 +129,7 @@ def command_modules(command: str) -> frozenset[str]:
     """The modules ``augment <command>`` can run: what ``augment.cli`` imports at its top level
     and in the command's function, closed over the runtime import graph."""
     modules = all_modules()
-    tree = _tree(PACKAGE / "cli.py")
+    tree = parsed(PACKAGE / "cli.py")
     functions = {
         node.name: node
         for node in tree.body
@@ -161,7 +162,7 @@ def _registered_model_modules() -> set[str]:
 
 
 def _takes_model_access(path: Path) -> bool:
-    for node in ast.walk(_tree(path)):
+    for node in ast.walk(parsed(path)):
         if (
             isinstance(node, ast.ImportFrom)
             and node.module == "augment.registry"
