@@ -36,7 +36,8 @@ def all_modules() -> dict[str, Path]:
 
 
 @functools.cache
-def _tree(path: Path) -> ast.Module:
+def parsed(path: Path) -> ast.Module:
+    """The module's syntax tree, parsed once per session."""
     return ast.parse(path.read_text(encoding="utf-8"))
 
 
@@ -44,7 +45,7 @@ def imports_of(path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]
     """(augment modules, top-level third-party names) that ``path`` imports, anywhere in it."""
     own: set[str] = set()
     third: set[str] = set()
-    for node in ast.walk(_tree(path)):
+    for node in ast.walk(parsed(path)):
         mine, theirs = _imported(node, path, modules)
         own |= mine
         third |= theirs
@@ -53,12 +54,14 @@ def imports_of(path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]
 
 def _imported(node: ast.AST, path: Path, modules: dict[str, Path]) -> tuple[set[str], set[str]]:
     """What one import statement imports: (augment modules, top-level third-party names)."""
+    if not isinstance(node, ast.Import | ast.ImportFrom):
+        return set(), set()  # most nodes: nothing to name the module for (ast.walk visits all)
     this = module_name(path)
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
     names: list[str] = []
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
-    elif isinstance(node, ast.ImportFrom):
+    else:
         base = node.module or ""
         if node.level:
             anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
@@ -81,11 +84,18 @@ def _imported(node: ast.AST, path: Path, modules: dict[str, Path]) -> tuple[set[
 
 
 def graph() -> dict[str, set[str]]:
+    """A fresh copy each call: callers add edges to theirs."""
+    return {name: set(targets) for name, targets in _graph().items()}
+
+
+@functools.cache
+def _graph() -> dict[str, frozenset[str]]:
+    """Built once per session (the package does not change under the tests)."""
     modules = all_modules()
-    edges = {name: imports_of(path, modules)[0] for name, path in modules.items()}
+    edges = {name: frozenset(imports_of(path, modules)[0]) for name, path in modules.items()}
     # `augment/__init__.py` only names its lazy entry points; importing a submodule runs it
     # first, which is no dependency of the submodule on the entry points.
-    edges["augment"] = set()
+    edges["augment"] = frozenset()
     return edges
 
 
@@ -119,7 +129,7 @@ def command_modules(command: str) -> frozenset[str]:
     """The modules ``augment <command>`` can run: what ``augment.cli`` imports at its top level
     and in the command's function, closed over the runtime import graph."""
     modules = all_modules()
-    tree = _tree(PACKAGE / "cli.py")
+    tree = parsed(PACKAGE / "cli.py")
     functions = {
         node.name: node
         for node in tree.body
@@ -152,7 +162,7 @@ def _registered_model_modules() -> set[str]:
 
 
 def _takes_model_access(path: Path) -> bool:
-    for node in ast.walk(_tree(path)):
+    for node in ast.walk(parsed(path)):
         if (
             isinstance(node, ast.ImportFrom)
             and node.module == "augment.registry"

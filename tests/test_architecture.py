@@ -8,7 +8,7 @@ import sys
 import tomllib
 
 import pytest
-from importgraph import ROOT, all_modules, graph, imports_of
+from importgraph import ROOT, all_modules, graph, imports_of, parsed
 
 # Import name -> distribution name, where they differ.
 DISTRIBUTIONS = {
@@ -99,7 +99,7 @@ def test_every_third_party_import_is_declared():
 def test_no_private_imports_from_other_packages():
     offenders = []
     for name, path in all_modules().items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if not isinstance(node, ast.ImportFrom) or not node.module or node.level:
                 continue
             parts = node.module.split(".")

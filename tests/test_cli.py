@@ -14,7 +14,6 @@ from augment import __version__
 from augment.cli import app
 
 runner = CliRunner()
-TINY_TRAIN = ["--epochs", "2", "--batch-size", "100", "--device", "cpu"]
 
 
 def run(*args: str, code: int = 0):
@@ -31,12 +30,10 @@ def error_line(result) -> str:
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch, small_csv):
-    """A folder with a prepared table and a tiny trained model, as after ingest + train."""
-    monkeypatch.chdir(tmp_path)
-    run("ingest", "--source", small_csv, "--label", "label", "--out", "prep")
-    run("train", "--data", "prep", "--out", "model", *TINY_TRAIN)
-    return tmp_path
+def workdir(small_table_workdir):
+    """A folder with a prepared table (``prep``) and a tiny trained model (``model``), as after
+    ingest + train on the command line (copies of the session's: conftest.py)."""
+    return small_table_workdir
 
 
 def test_version_and_help():
@@ -72,6 +69,7 @@ def test_train_writes_a_safe_model(workdir):
     assert files == [".augment-output.json", "config.json", "encoder.json", "weights.safetensors"]
     config = json.loads((workdir / "model" / "config.json").read_text())
     assert config["model"] == "tabgan" and config["hyperparameters"]["epochs"] == 2
+    assert config["hyperparameters"]["batch_size"] == 100  # --batch-size, over the default
 
 
 def test_generate_exact_counts_formats_and_determinism(workdir):
@@ -139,13 +137,11 @@ def test_generate_default_mix_follows_the_real_labels(workdir):
         (["ingest", "--params", "absent.yaml"], "params file not found: absent.yaml"),
     ],
 )
-def test_user_mistakes_are_one_line_errors(tmp_path, monkeypatch, small_csv, args, needle):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "table.xlsx").write_text("y\n1\n")
-    (tmp_path / "table.csv").write_text("x,y\n1,a\n2,b\n")
-    (tmp_path / "one_class.csv").write_text("x,y\n" + "".join(f"{i % 7},z\n" for i in range(30)))
-    (tmp_path / "empty.csv").write_text("")
-    run("ingest", "--source", small_csv, "--label", "label", "--out", "prep")
+def test_user_mistakes_are_one_line_errors(workdir, args, needle):
+    (workdir / "table.xlsx").write_text("y\n1\n")
+    (workdir / "table.csv").write_text("x,y\n1,a\n2,b\n")
+    (workdir / "one_class.csv").write_text("x,y\n" + "".join(f"{i % 7},z\n" for i in range(30)))
+    (workdir / "empty.csv").write_text("")
     line = error_line(run(*args, code=2))
     assert needle in line
 

@@ -113,12 +113,9 @@ def _error_line(result) -> str:
 
 
 @pytest.fixture
-def table_workdir(tmp_path, monkeypatch, small_csv):
-    monkeypatch.chdir(tmp_path)
-    _cli("ingest", "--source", small_csv, "--label", "label", "--out", "prep")
-    _cli("train", "--data", "prep", "--out", "model", "--epochs", "2", "--batch-size", "100",
-         "--device", "cpu")  # fmt: skip
-    return tmp_path
+def table_workdir(small_table_workdir):
+    """``prep`` and ``model``: a small table ingested and a TabGAN trained on it (conftest.py)."""
+    return small_table_workdir
 
 
 def test_generate_curate_on_a_table_keeps_counts_and_never_reads_the_test_split(

@@ -7,14 +7,18 @@ import importlib
 
 import pytest
 
+from augment.evaluation import parallel
+
+# The evaluate and report examples run the whole flow (ingest, train, evaluate, report: seconds
+# each), so they are in the slow tier; test_report_html's image run pins the same calls.
 MODULES = [
     "augment.steps.ingest",
     "augment.steps.train",
     "augment.steps.generate",
-    "augment.steps.evaluate",
+    pytest.param("augment.steps.evaluate", marks=pytest.mark.slow),
     "augment.synthesizer",
     "augment.info",
-    "augment.reporting.html",
+    pytest.param("augment.reporting.html", marks=pytest.mark.slow),
     "augment.core.tracking",
     "augment.sklearn",
     "augment.torchdata",
@@ -28,6 +32,10 @@ MODULES = [
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # The examples run as on a one-core machine: the default job count (the free cores) is 1,
+    # so an evaluation fits in this process instead of starting loky workers that each import
+    # torch again (~10 s an example here). The fan-out is test_parallel's and test_evaluation's.
+    monkeypatch.setattr(parallel, "free_cores", lambda: 1)
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

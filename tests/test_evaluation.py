@@ -139,6 +139,7 @@ def result(bundle: TabularBundle) -> EvaluationResult:
         progress=False,
         synthesizer=synth,
         factory=bootstrap_factory,
+        jobs=1,  # the protocol is under test here, not the fan-out: no worker processes to start
     )
 
 
@@ -400,6 +401,7 @@ def test_seeded_runs_repeat(bundle) -> None:
         privacy_rows=30,
         progress=False,
         synthesizer=synth,
+        jobs=1,  # in this process: the fan-out's own repeatability is the two-jobs tests'
     )
     a = evaluate_tabular(bundle, **kwargs)
     b = evaluate_tabular(bundle, **kwargs)
@@ -702,7 +704,9 @@ def one_job(bundle: TabularBundle) -> dict[str, Any]:
     return fanned_out(bundle, jobs=1)
 
 
-@pytest.mark.parametrize("backend", ["loky", "threading"])
+# loky is slow here (worker processes): like the image evaluation's, only threading is in the
+# day-to-day tier; loky workers fit tabular tasks there too, in test_curation_evaluation.
+@pytest.mark.parametrize("backend", [pytest.param("loky", marks=pytest.mark.slow), "threading"])
 def test_fits_in_two_jobs_give_the_numbers_of_one(bundle, one_job, backend: str) -> None:
     got = fanned_out(bundle, jobs=2, backend=backend)
     assert got == one_job

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 import torch
 
-from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
 from augment.evaluation.results import EvaluationResult
 from augment.evaluation.stats import mean_ci, paired_gains
@@ -55,14 +54,6 @@ TRAIN_PER_CLASS = (30, 30, 20)  # the smallest class has 20: a sweep point of 25
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread, as the evaluation uses by default: on a shared CPU two threads can be
-    many times slower."""
-    with cpu_thread_limit(torch.device("cpu"), 1):
-        yield
-
-
 def _pattern(c: int) -> np.ndarray:
     img = np.zeros((SIZE, SIZE))
     if c == 0:
@@ -420,6 +411,7 @@ def test_the_fixed_budget_is_still_an_option(bundle: ImageBundle) -> None:
     synth.fit(bundle.train, bundle.schema)
     common = {**FAST, "steps": 12, "samples_per_class": 0, "fidelity_images": 8}
     kw = {"ratios": (2.0,), "per_class": (), "seeds": 1, "progress": False, "synthesizer": synth}
+    kw["jobs"] = 1  # the budgets are under test, not the fan-out: no worker processes to start
     fixed = evaluate_images(bundle, **kw, **{**common, "patience": None})
     assert {r: c["steps"] for r, c in fixed.full.costs.items()} == {
         r: [12] for r in fixed.full.recipes
@@ -607,6 +599,7 @@ def test_inception_fidelity_in_a_run(bundle: ImageBundle, tmp_path: Path) -> Non
         progress=False,
         synthesizer=synth,
         inception_weights=path,
+        jobs=1,  # Inception features are under test, not the fan-out: no worker processes
         **{**FAST, "epochs": 2, "fidelity_images": 8, "samples_per_class": 0},
     )
     inc = result.fidelity.inception
@@ -655,7 +648,9 @@ def test_a_synthesizer_with_wrong_images_is_an_error(bundle: ImageBundle) -> Non
             return np.zeros((len(labels), 3, SIZE, SIZE), dtype=np.uint8)
 
     with pytest.raises(AugmentError, match="shape"):
-        evaluate_images(bundle, per_class=(), seeds=1, progress=False, synthesizer=Wrong(), **FAST)
+        evaluate_images(
+            bundle, per_class=(), seeds=1, progress=False, synthesizer=Wrong(), jobs=1, **FAST
+        )
 
 
 # -- the fan-out of the classifier fits ----------------------------------------------------------

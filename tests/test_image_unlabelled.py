@@ -7,12 +7,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from augment.cli import app
-from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
 from augment.images.evaluation import classifiers as clf_mod
@@ -136,10 +134,9 @@ def test_only_the_gan_sees_unlabelled_images(tmp_path, bundle, monkeypatch):
 
     monkeypatch.setattr(clf_mod, "train_classifier", recording_train)
     monkeypatch.setattr(clf_mod, "predict_proba", recording_predict)
-    with cpu_thread_limit(torch.device("cpu"), 1):
-        evaluate_images(bundle, tmp_path / "model", ratios=[1.0], per_class=[5], seeds=1,
-                        steps=3, epochs=None, fidelity_images=20, samples_per_class=0,
-                        progress=False, sweep_hyperparameters={"steps": 2}, jobs=1)  # fmt: skip
+    evaluate_images(bundle, tmp_path / "model", ratios=[1.0], per_class=[5], seeds=1,
+                    steps=3, epochs=None, fidelity_images=20, samples_per_class=0,
+                    progress=False, sweep_hyperparameters={"steps": 2}, jobs=1)  # fmt: skip
     assert seen and scored
     for images in seen + scored:
         assert not _digests(images) & unlabelled

@@ -12,6 +12,10 @@ from threadpoolctl import threadpool_info
 from augment.errors import AugmentError, MissingExtraError
 from augment.evaluation.parallel import FanOut, free_cores, run_fits
 
+# These tests check the thread counts a fit in a pool gets, which must not follow the caller's:
+# the libraries' own counts here, not the suite's one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("library_threads")
+
 
 def slow_square(x: int, delay: float) -> int:
     time.sleep(delay)

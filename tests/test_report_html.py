@@ -21,11 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 import augment
-from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
 from augment.evaluation.results import EvaluationResult
 from augment.reporting.html import render_report, write_report
@@ -36,13 +34,6 @@ from augment.tabular.schema import ColumnSpec, TableSchema
 EVIL = "<script>alert('x')</script>"
 EVIL_CLASS = "<img src=x onerror=alert(1)>"  # a folder name: no slash
 ODD_COLUMN = "<b>odd</b> & name"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread, as the evaluation uses by default on a shared CPU."""
-    with cpu_thread_limit(torch.device("cpu"), 1):
-        yield
 
 
 # -- a real table run -----------------------------------------------------------------------------

@@ -18,18 +18,6 @@ from augment.tabular.evaluation.classifiers import DownstreamClassifier
 from augment.tabular.schema import TableSchema
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: on a shared machine, waiting OpenMP threads made a 120-row fit take 14 s."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(limits=1):
-        yield
-    torch.set_num_threads(before)
-
-
 def test_weighted_cross_entropy_drops_zero_weights_exactly_and_scales_the_rest():
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(6, 3, generator=gen)
