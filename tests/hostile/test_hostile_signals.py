@@ -28,7 +28,14 @@ def start(tmp_path: Path, *args: object) -> subprocess.Popen[bytes]:
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # Ctrl-C's default, as in a terminal: a shell's background job (nohup ... &) would
+        # hand the child SIGINT ignored, and the interrupt under test would never arrive.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
