@@ -517,13 +517,13 @@ def _block(gains: dict[str, list[float]], key: str = "1.0", full: bool = True) -
 
 
 def _result(blocks: list[Block], recipes: list[Recipe]) -> EvaluationResult:
-    from augment.evaluation.results import Dataset, TableFidelity
+    from augment.evaluation.results import Dataset, ModelRecord, TableFidelity
 
     fidelity = TableFidelity(0.9, 0.9, 0.9, 0.9, 10, 10, 0.5, 0.3, [], [])
     return EvaluationResult(
         modality="tabular",
         dataset=Dataset("d", ["a", "b"], "rows", 10, 5, 5, label="y", minority_class="b"),
-        model={"name": "fake", "dir": None},
+        model=ModelRecord("fake"),
         settings={"seeds": 3},
         metrics=["f1"],
         primary_metric="f1",

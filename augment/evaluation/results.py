@@ -319,6 +319,28 @@ _DATASET_FIELDS = (
 )  # fmt: skip
 
 
+@dataclass
+class ModelRecord:
+    """The synthesizer evaluated: its registry name and the folder it was loaded from (None
+    when it was fitted in the same call)."""
+
+    name: str
+    dir: str | None = None
+
+    @classmethod
+    def of(cls, synthesizer: Any, model_dir: str | Path | None) -> ModelRecord:
+        name = getattr(synthesizer, "name", type(synthesizer).__name__)
+        return cls(name=str(name), dir=None if model_dir is None else str(model_dir))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dir": self.dir}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRecord:
+        folder = data.get("dir")
+        return cls(name=str(data["name"]), dir=None if folder is None else str(folder))
+
+
 # -- fidelity and privacy ------------------------------------------------------------------------
 @dataclass
 class ColumnShape:
@@ -566,7 +588,7 @@ class EvaluationResult:
 
     modality: str
     dataset: Dataset
-    model: dict[str, Any]
+    model: ModelRecord
     settings: dict[str, Any]
     metrics: list[str]
     primary_metric: str
@@ -702,7 +724,7 @@ class EvaluationResult:
                 "modality": self.modality,
                 "fidelity": self.fidelity.to_dict(),
                 "dataset": self.dataset.to_dict(),
-                "model": self.model,
+                "model": self.model.to_dict(),
                 "settings": self.settings,
                 "metrics": list(self.metrics),
                 "classifiers": list(self.classifiers),
@@ -734,7 +756,7 @@ class EvaluationResult:
         return cls(
             modality=modality,
             dataset=Dataset.from_dict(data["dataset"]),
-            model=dict(data["model"]),
+            model=ModelRecord.from_dict(data["model"]),
             settings=dict(data["settings"]),
             metrics=[str(m) for m in data["metrics"]],
             primary_metric=str(data["primary_metric"]),

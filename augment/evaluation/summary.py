@@ -24,7 +24,7 @@ def summary_markdown(
         lines += [f"Where real data is scarce: {low.text}.", ""]
     lines += [interval_sentence(result), ""]
     lines += [
-        f"# Does synthetic data help? {result.model.get('name')} on {result.dataset.name}",
+        f"# Does synthetic data help? {result.model.name} on {result.dataset.name}",
         "",
         _intro(result),
         "",

@@ -132,7 +132,7 @@ def render_report(
         .get_template("report.html.j2")
         .render(
             result=result,
-            title=f"Does synthetic data help? {result.model.get('name')} on {result.dataset.name}",
+            title=f"Does synthetic data help? {result.model.name} on {result.dataset.name}",
             interval_note=interval_sentence(result),
             metric=result.primary_metric,
             metric_label=metric_label(result.primary_metric),

@@ -81,6 +81,7 @@ from augment.evaluation.results import (
     EvaluationResult,
     FeatureFidelity,
     ImageFidelity,
+    ModelRecord,
 )
 from augment.evaluation.verdict import build_verdicts
 from augment.images.bundle import ImageBundle, ImageSplit
@@ -408,10 +409,7 @@ def evaluate_images(
             image_size=int(schema.size),
             channels=int(schema.channels),
         ),
-        model={
-            "name": getattr(synthesizer, "name", type(synthesizer).__name__),
-            "dir": None if model_dir is None else str(model_dir),
-        },
+        model=ModelRecord.of(synthesizer, model_dir),
         settings={
             "ratios": list(ratios),
             "per_class": list(ks),

@@ -69,6 +69,7 @@ from augment.evaluation.results import (
     BlockScores,
     Dataset,
     EvaluationResult,
+    ModelRecord,
     Privacy,
     Scores,
     TableFidelity,
@@ -287,10 +288,7 @@ def evaluate_tabular(
             label=schema.label,
             minority_class=minority,
         ),
-        model={
-            "name": getattr(synthesizer, "name", type(synthesizer).__name__),
-            "dir": None if model_dir is None else str(model_dir),
-        },
+        model=ModelRecord.of(synthesizer, model_dir),
         settings={
             "ratios": list(ratios),
             "fractions": list(fractions),
