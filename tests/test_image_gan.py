@@ -20,6 +20,7 @@ from augment.images.gan import (
     ada_adjust,
     default_budget,
     lecam_penalty,
+    mode_seeking_penalty,
     pack_images,
     resolve_budget,
     transition_weight,
@@ -222,7 +223,8 @@ def test_fit_with_transition_lecam_ada_and_unlabelled():
 
 def test_packs_hold_one_class_and_stack_channels():
     data, schema = make_data(n=30)
-    task = _ImageGANTask(task_config(schema, pack=3, batch_size=9), data, schema, 0, None)
+    config = task_config(schema, pack=3, batch_size=9, mode_seeking=0)
+    task = _ImageGANTask(config, data, schema, 0, None)
     task.build(torch.device("cpu"))
     images, labels = task._real(9)
     assert images.shape == (9, 1, 8, 8)
@@ -237,6 +239,30 @@ def test_packs_hold_one_class_and_stack_channels():
     assert task.discriminator(packed, pack_labels).shape == (3,)
     with pytest.raises(AugmentError, match="multiple of pack"):
         ImageGAN(batch_size=10, pack=3)
+
+
+def test_mode_seeking_pairs_fakes_of_one_class_and_punishes_alike_images():
+    data, schema = make_data(n=30)
+    task = _ImageGANTask(task_config(schema, pack=2, batch_size=12), data, schema, 0, None)
+    task.build(torch.device("cpu"))
+    labels = task._fake_labels(12)
+    assert torch.equal(labels[:6], labels[6:])  # fake i and i + 6 are a pair
+    assert all(len(set(labels[i : i + 2].tolist())) == 1 for i in range(0, 12, 2))  # packs
+    z = torch.randn(4, 8)
+    varied = torch.rand(4, 1, 8, 8) * 2 - 1
+    alike = torch.cat([varied[:2], varied[:2] + 0.01])
+    assert mode_seeking_penalty(alike, z) > 10 * mode_seeking_penalty(varied, z)
+    # |x1 - x2| = 0.5 everywhere, |z1 - z2| = 1: the ratio is 0.5, the penalty 1 / 0.5.
+    x = torch.cat([torch.zeros(2, 1, 4, 4), torch.full((2, 1, 4, 4), 0.5)])
+    z = torch.cat([torch.zeros(2, 3), torch.ones(2, 3)])
+    assert mode_seeking_penalty(x, z).item() == pytest.approx(2.0, rel=1e-4)
+    task.d_step(1)
+    assert torch.isfinite(task.g_step(1)["mode_seeking"])
+    with pytest.raises(AugmentError, match="twice pack"):
+        ImageGAN(batch_size=6, pack=2)
+    with pytest.raises(AugmentError, match="mode_seeking"):
+        ImageGAN(mode_seeking=-1)
+    ImageGAN(batch_size=6, pack=2, mode_seeking=0)  # no pairs, no constraint
 
 
 def test_keep_unconditional_and_projection_weight_train_and_sample():
@@ -371,6 +397,18 @@ def test_save_load_round_trip(fitted, tmp_path):
     labels = np.arange(10) % 3
     assert np.array_equal(loaded.sample(labels, seed=9), fitted.sample(labels, seed=9))
     assert loaded.schema == fitted.schema
+
+
+def test_a_model_saved_before_mode_seeking_loads_as_trained_without_it(fitted, tmp_path):
+    out = tmp_path / "model"
+    fitted.save(out)
+    config = json.loads((out / "config.json").read_text())
+    del config["hyperparameters"]["mode_seeking"]
+    config["hyperparameters"]["batch_size"] = 7  # allowed before fakes came in pairs
+    (out / "config.json").write_text(json.dumps(config))
+    loaded = ImageGAN.load(out, device="cpu")
+    assert loaded.config.mode_seeking == 0 and loaded.config.batch_size == 7
+    assert loaded.sample([0, 1]).shape == (2, 1, 8, 8)
 
 
 def test_load_rejects_other_models(tmp_path):
