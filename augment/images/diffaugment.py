@@ -26,7 +26,11 @@ import torch
 from augment.errors import AugmentError
 
 POLICIES = ("color", "translation", "cutout")
-DEFAULT_POLICY = "color,translation,cutout"
+# No colour by default: beside the generator's mode-seeking term (a pixel distance) a
+# discriminator that sees every image at a random brightness and contrast cannot punish fakes
+# that differ only in background and brightness. Measured on 50 MNIST digits per class,
+# validation split: with colour recall 0.45, precision 0.84; without 0.56 and 0.88.
+DEFAULT_POLICY = "translation,cutout"
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
