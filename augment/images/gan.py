@@ -2,8 +2,9 @@
 
 A ResNet generator with class-conditional BatchNorm against a projection discriminator with
 spectral norm (:mod:`augment.images.networks`), hinge loss, DiffAugment on real and generated
-images in both steps (:mod:`augment.images.diffaugment`), and an exponential moving average of the
-generator's weights that is what samples. Run by the shared loop in :mod:`augment.core.training`,
+images in both steps (:mod:`augment.images.diffaugment`), a mode-seeking term on pairs of fakes of
+one class (against within-class collapse), and an exponential moving average of the generator's
+weights that is what samples. Run by the shared loop in :mod:`augment.core.training`,
 which owns the device, precision, threads, seeds and progress.
 
 The whole training set lives on the device as uint8 and batches are drawn there, so a step makes
