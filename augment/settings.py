@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal, Self
 
 import yaml
 
-from augment.core.checks import check_values, type_hints
+from augment.core.validate import check_values, type_hints
 from augment.errors import AugmentError
 
 STAGES = ("ingest", "train", "generate", "evaluate")

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from augment.core.checks import check_values, type_hints
 from augment.core.modalities import IMAGE, MODALITIES, TABULAR
 from augment.core.models import model_config
 from augment.core.tracking import RunLog
+from augment.core.validate import check_values, type_hints
 from augment.errors import AugmentError
 from augment.evaluation.results import EvaluationResult
 from augment.registry import load_bundle

@@ -95,7 +95,7 @@ def test_a_model_that_returns_too_few_rows_leaves_no_part(tmp_path):
         ({"n": 2.5}, "generate.n must be a whole number or null, got 2.5"),
         ({"n": "10"}, "generate.n must be a whole number or null, got '10'"),
         ({"n": 10, "seed": "abc"}, "generate.seed must be a whole number, got 'abc'"),
-        ({"n": 10, "counts": {"a": "many"}}, "generate.counts must be a mapping to whole numbers"),
+        ({"n": 10, "counts": {"a": "many"}}, "generate.counts.a must be a whole number"),
         ({"n": 10, "balance": "yes"}, "balance must be true or false"),
     ],
 )

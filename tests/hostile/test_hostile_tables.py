@@ -143,7 +143,7 @@ def test_wrong_types_in_params_yaml(section, words, tmp_path):
         ("lr_g=abc", ["lr_g", "'abc'"]),
         ("pac=0", ["pac must be at least 1"]),
         ("generator_dims=wide", ["generator_dims", "'wide'"]),
-        ("betas=[0.5]", ["betas", "2 items"]),
+        ("betas=[0.5]", ["betas", "2 numbers"]),
     ],
 )
 def test_wrong_types_in_set(assignment, words, tmp_path):
