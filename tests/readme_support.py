@@ -147,6 +147,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
 
 
 def merge(base: dict, changes: dict) -> None:
+    """``changes`` written into ``base`` (params.yaml's), sub-sections key by key."""
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             merge(base[key], value)

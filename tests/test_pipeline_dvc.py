@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from importgraph import command_modules, module_files
+from readme_support import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -53,15 +54,6 @@ TINY_DIGITS = {
         },
     },
 }
-
-
-def merge(base: dict, changes: dict) -> None:
-    """``changes`` written into ``base``, sub-sections key by key."""
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def command_files(command: str) -> set[str]:
