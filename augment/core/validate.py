@@ -129,7 +129,7 @@ def convert(tp: Any, value: Any, where: str, path: str) -> Any:
                 continue
         raise _type_error(where, path, tp, value)
     if origin is typing.Literal:
-        # 1 == True in Python: a Literal of strings must not take a number that equals one.
+        # 1 == True in Python: Literal[1, 2] must not take true (nor 1.0 a Literal of ints).
         if any(value == allowed and type(value) is type(allowed) for allowed in args):
             return value
         raise _type_error(where, path, tp, value)
