@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# The longest test files (minutes each, in CI), run first: under pytest-xdist's `loadfile` the
-# first files go one to each worker, so these start at once side by side and the short files
-# fill in around them. Collected last (alphabetical), two of them queued on one worker and the
-# whole suite took 26.5 min on 2 cores.
+# The longest test files (minutes each, in CI), run first: under pytest-xdist's `loadfile`
+# (with `--no-loadscope-reorder`, which keeps this order) the first files go one to each
+# worker, so these start at once side by side and the short files fill in around them. Queued
+# last, two of them ran one after the other on one worker: the whole suite took 26.5 min on 2
+# cores.
 LONGEST_FIRST = ("tests/test_readme.py", "tests/test_readme_dvc.py", "tests/test_pipeline_dvc.py")
 
 
