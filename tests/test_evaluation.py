@@ -176,6 +176,45 @@ def test_binary_auc_uses_the_positive_class() -> None:
     assert got["accuracy"] == pytest.approx(0.75)
 
 
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_classification_scores_equal_scikit_learns(classes: int) -> None:
+    """The confusion-matrix and rank arithmetic gives sklearn's numbers, ties and thresholds
+    included, and a class that is never predicted or absent from the labels."""
+    from sklearn.metrics import accuracy_score, f1_score, recall_score, roc_auc_score
+
+    rng = np.random.default_rng(classes)
+    for trial in range(40):
+        n = int(rng.integers(5, 300))
+        y = rng.integers(0, classes - (trial % 4 == 0), n)  # every 4th: the last class absent
+        proba = rng.dirichlet(np.ones(classes), n)
+        if trial % 2:
+            proba = np.round(proba, 1) + 1e-9  # many tied scores
+            proba /= proba.sum(axis=1, keepdims=True)
+        minority = int(rng.integers(0, classes))
+        threshold = None if trial % 3 else 0.3
+        got = classification_scores(y, proba, minority, threshold)
+        y_pred = proba.argmax(axis=1)
+        if threshold is not None:
+            y_pred = np.where(proba[:, minority] >= threshold, minority, y_pred)
+        present = np.unique(y)
+        expected_auc = math.nan
+        if len(present) > 1:
+            expected_auc = (
+                roc_auc_score(y == 1, proba[:, 1])
+                if classes == 2
+                else np.mean([roc_auc_score(y == c, proba[:, c]) for c in present])
+            )
+        expected = {
+            "accuracy": accuracy_score(y, y_pred),
+            "macro_f1": f1_score(y, y_pred, average="macro", zero_division=0),
+            "minority_recall": recall_score(
+                y, y_pred, labels=[minority], average="macro", zero_division=0
+            ),
+            "roc_auc": expected_auc,
+        }
+        assert got == pytest.approx(expected, abs=1e-12, nan_ok=True), trial
+
+
 def test_auc_is_nan_with_one_class_in_the_test_labels() -> None:
     got = classification_scores(np.array([1, 1]), np.array([[0.4, 0.6], [0.3, 0.7]]), 0)
     assert math.isnan(got["roc_auc"])
