@@ -190,6 +190,8 @@ def regime_row(result: EvaluationResult, block: Block, regime: str) -> dict[str,
             "recipe": verdict.recipe,
             "chosen": verdict.chosen,
             "gain": _interval(verdict.gain),
+            "recommended": verdict.recommended,
+            "validation_gain": verdict.validation_gain and _interval(verdict.validation_gain),
         },
     }
 
@@ -310,14 +312,25 @@ def targets(results: dict[str, Any]) -> list[str]:
         gains = [_verdict_gain(row) for row in small]
         lines.append(f"  - the verdict's headline recipe: {_counts(small, gains)}"
                      + _how_chosen(small))  # fmt: skip
+        lines.append(f"  - {_recommended(small)}")
     if full:
         worse = [t for t, row in full.items() if _below_zero(_verdict_gain(row))]
         lines.append(
-            "- whole training split: the verdict's recipe is worse than real only beyond its "
-            f"interval on {len(worse)} of {len(full)} tables"
+            "- whole training split: the verdict's headline recipe is worse than real only beyond"
+            f" its interval on {len(worse)} of {len(full)} tables"
             + (f" ({', '.join(worse)})" if worse else "")
-            + " (target: 0)" + _how_chosen(list(full.values()))
+            + _how_chosen(list(full.values()))
         )  # fmt: skip
+        known = {t: row for t, row in full.items() if _recommendation(row) is not None}
+        worse = [t for t, row in known.items() if _below_zero(_recommended_gain(row))]
+        line = _recommended(list(full.values()))
+        if known:
+            line = (
+                f"the recipe it recommends (decided on validation) is worse on {len(worse)} of"
+                f" {len(known)} tables" + (f" ({', '.join(worse)})" if worse else "")
+                + f" (target: 0); {line}"
+            )  # fmt: skip
+        lines.append(f"  - {line}")
     adult = full.get(ADULT)
     if adult is not None:
         only = [r.name for r in recipes if r.role == SYNTHETIC_ONLY]
@@ -331,6 +344,30 @@ def targets(results: dict[str, Any]) -> list[str]:
 
 def _verdict_gain(row: dict[str, Any]) -> dict[str, Any] | None:
     return (row.get("verdict") or {}).get("gain")
+
+
+def _recommendation(row: dict[str, Any]) -> str | None:
+    """The recipe the verdict recommends (``real``: none); None in results from before the
+    verdict recommended."""
+    return (row.get("verdict") or {}).get("recommended")
+
+
+def _recommended_gain(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The test gain of following the recommendation: none for real only (it is the baseline)."""
+    recipe = _recommendation(row)
+    return None if recipe in (None, REAL) else row["gains"].get(recipe)
+
+
+def _recommended(rows: list[dict[str, Any]]) -> str:
+    known = [row for row in rows if _recommendation(row) is not None]
+    if not known:
+        return "the recommendation: not in these results (written before the verdict made one)"
+    mixes = [row for row in known if _recommendation(row) != REAL]
+    above = [row for row in mixes if _above_zero(_recommended_gain(row))]
+    return (
+        f"a synthetic mix recommended on {len(mixes)} of {len(known)} tables, with its test"
+        f" interval above 0 on {len(above)}"
+    )
 
 
 def _counts(rows: list[dict[str, Any]], gains: list[dict[str, Any] | None]) -> str:
@@ -353,6 +390,10 @@ def _counts(rows: list[dict[str, Any]], gains: list[dict[str, Any] | None]) -> s
 
 def _below_zero(gain: dict[str, Any] | None) -> bool:
     return gain is not None and gain["high"] is not None and gain["high"] < 0
+
+
+def _above_zero(gain: dict[str, Any] | None) -> bool:
+    return gain is not None and gain["low"] is not None and gain["low"] > 0
 
 
 def _how_chosen(rows: list[dict[str, Any]]) -> str:

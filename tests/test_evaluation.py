@@ -25,7 +25,7 @@ from augment.evaluation.recipes import (
     real_recipe,
     synthetic_only_recipe,
 )
-from augment.evaluation.results import Block, EvaluationResult, Interval
+from augment.evaluation.results import Block, EvaluationResult, Interval, Verdict
 from augment.evaluation.stats import (
     classification_scores,
     mean_ci,
@@ -456,7 +456,9 @@ def test_verdict_line_format(result) -> None:
     pattern = (
         rf"^(synthetic data helps|synthetic data hurts|no significant gain): real \+ (0\.5|1)× "
         rf"synthetic: macro-F1 {ci} vs real only \(hgb, 95% CI over 3 seeds, chosen on validation "
-        rf"among 2 ratios\); real \+ SMOTE-NC: {ci}; real only, tuned threshold: {ci}$"
+        rf"among 2 ratios\); real \+ SMOTE-NC: {ci}; real only, tuned threshold: {ci}; "
+        rf"recommended: (real only \(the mix gained|real \+ (0\.5|1)× synthetic \()"
+        rf" ?{ci} on validation\)$"
     )
     text = result.verdict.text
     assert re.match(pattern, text), text
@@ -638,6 +640,36 @@ def test_the_verdict_picks_its_mix_on_validation_and_scores_it_on_test() -> None
     again = Block.from_dict(json.loads(json.dumps(block.to_dict())))
     assert again.validation == block.validation
     assert build_verdict(_result([again], recipes), again).recipe == "real+synth@0.5"
+
+
+def test_the_verdict_recommends_a_mix_only_where_it_gained_on_validation() -> None:
+    recipes = [real_recipe("rows"), mix_recipe(0.5, "rows"), mix_recipe(2.0, "rows")]
+    test = {"real+synth@0.5": [0.02, 0.025, 0.03], "real+synth@2.0": [0.0, 0.01, 0.02]}
+    block = _block(test)
+    block.validation = _block(
+        {"real+synth@0.5": [0.02, 0.025, 0.03], "real+synth@2.0": [0.0, 0.0, 0.0]}
+    ).scores
+    verdict = build_verdict(_result([block], recipes), block)
+    assert verdict.recommended == "real+synth@0.5"
+    assert verdict.validation_gain is not None and verdict.validation_gain.direction == "up"
+    assert verdict.text.endswith(
+        "; recommended: real + 0.5× synthetic (+0.025 [+0.013, +0.037] on validation)"
+    )
+    # The best mix on validation holds 0 there: the recommendation is real only, whatever the
+    # test split says afterwards (here it would have helped).
+    block.validation = _block(
+        {"real+synth@0.5": [-0.01, 0.0, 0.02], "real+synth@2.0": [-0.02, -0.02, -0.01]}
+    ).scores
+    verdict = build_verdict(_result([block], recipes), block)
+    assert verdict.recipe == "real+synth@0.5" and verdict.tone == "helps"
+    assert verdict.recommended == "real"
+    assert verdict.text.endswith(
+        "; recommended: real only (the mix gained +0.003 [-0.035, +0.041] on validation)"
+    )
+    assert Verdict.from_dict(json.loads(json.dumps(verdict.to_dict()))) == verdict
+    # Without validation scores nothing is recommended and the line says nothing of it.
+    plain = build_verdict(_result([_block(test)], recipes), _block(test))
+    assert plain.recommended is None and "recommended" not in plain.text
 
 
 def test_threshold_tuned_on_validation_raises_minority_recall() -> None:

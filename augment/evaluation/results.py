@@ -253,6 +253,11 @@ class Verdict:
     gain: Interval
     tone: str
     chosen: str
+    # Decided on the validation split before the test gain is read: the headline recipe where
+    # its validation gain lies above zero, else REAL (add no synthetic data); None without
+    # validation scores.
+    recommended: str | None = None
+    validation_gain: Interval | None = None
 
     def __str__(self) -> str:
         return self.text
@@ -267,21 +272,29 @@ class Verdict:
             "gain": self.gain.to_dict(),
             "tone": self.tone,
             "chosen": self.chosen,
+            "recommended": self.recommended,
+            "validation_gain": self.validation_gain and self.validation_gain.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verdict:
-        gain = data["gain"]
+        recommended, validation = data.get("recommended"), data.get("validation_gain")
         return cls(
             text=str(data["text"]),
             block=str(data["block"]),
             recipe=str(data["recipe"]),
             classifier=str(data["classifier"]),
             metric=str(data["metric"]),
-            gain=Interval(*(_number(gain[k]) for k in ("mean", "low", "high")), int(gain["n"])),
+            gain=_interval(data["gain"]),
             tone=str(data["tone"]),
             chosen=str(data.get("chosen") or ""),
+            recommended=None if recommended is None else str(recommended),
+            validation_gain=None if validation is None else _interval(validation),
         )
+
+
+def _interval(data: dict[str, Any]) -> Interval:
+    return Interval(*(_number(data[k]) for k in ("mean", "low", "high")), int(data["n"]))
 
 
 # -- what was evaluated --------------------------------------------------------------------------

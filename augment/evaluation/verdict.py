@@ -12,6 +12,10 @@ the mix (ratio, weight, curation) with the highest mean paired gain on the **val
 so the test split scores the choice once and its interval is honest. Results without validation
 scores (older ones) fall back to :func:`best_mix`, the best on the test split, whose interval is
 then not adjusted for the choice, which the line says ("best of 4 ratios").
+
+The verdict also *recommends*, on the validation split alone (:func:`recommendation`): the
+headline mix where its validation gain over real only lies above zero, else real only — add no
+synthetic data. The test gain then shows what following the recommendation gives.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from augment.evaluation.output import plural
-from augment.evaluation.recipes import BASELINE, COMBINED, MIX, Recipe
+from augment.evaluation.recipes import BASELINE, COMBINED, MIX, REAL, Recipe
 from augment.evaluation.results import (
     HELPS,
     HURTS,
@@ -101,6 +105,26 @@ def _what(mixes: list[Recipe]) -> str:
     return "ratios" if len({r.family for r in mixes}) == 1 else "mixes"
 
 
+def recommendation(
+    result: EvaluationResult, block: Block, choice: Choice
+) -> tuple[str | None, Interval | None]:
+    """What to use, decided on the validation split before any test score is read: the chosen
+    mix where its validation gain over real only lies above zero, else :data:`REAL` (no
+    synthetic data), and that validation gain; ``(None, None)`` without validation scores."""
+    clf, metric = result.primary_classifier, result.primary_metric
+    gain = block.validation_gain(choice.recipe.name, clf, metric)
+    if gain is None:
+        return None, None
+    return (choice.recipe.name if gain.direction == "up" else REAL), gain
+
+
+def _recommendation_text(result: EvaluationResult, recommended: str, gain: Interval) -> str:
+    where = f"{format_gain(gain)} on validation"
+    if recommended == REAL:
+        return f"recommended: real only (the mix gained {where})"
+    return f"recommended: {result.recipe(recommended).label} ({where})"
+
+
 def tone_of(gain: Interval) -> str:
     return {"up": HELPS, "down": HURTS, "none": UNCLEAR}.get(gain.direction, UNTESTED)
 
@@ -131,6 +155,9 @@ def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = choo
     for other in result.recipes_in(block):
         if other.role in (BASELINE, COMBINED):
             text += f"; {other.label}: {format_gain(block.gain(other.name, clf, metric))}"
+    recommended, validation_gain = recommendation(result, block, choice)
+    if recommended is not None and validation_gain is not None:
+        text += f"; {_recommendation_text(result, recommended, validation_gain)}"
     if not block.full:
         text = f"with {block.description} ({block.size:,} {result.unit}): {text}"
     return Verdict(
@@ -142,6 +169,8 @@ def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = choo
         gain=gain,
         tone=tone,
         chosen=choice.how,
+        recommended=recommended,
+        validation_gain=validation_gain,
     )
 
 
@@ -168,6 +197,7 @@ __all__ = [
     "best_mix",
     "choose_mix",
     "chosen_on_validation",
+    "recommendation",
     "build_verdict",
     "build_verdicts",
     "format_gain",
