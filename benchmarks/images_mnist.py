@@ -25,11 +25,13 @@ Usage (see benchmarks/README.md):
     python3 benchmarks/images_mnist.py --out benchmarks/results/images_mnist.json
     python3 benchmarks/images_mnist.py --per-class 10 --gan-steps 500 --seeds 2   # a quick look
     python3 benchmarks/images_mnist.py --per-class 50 --unlabelled 0,5000
+    python3 benchmarks/images_mnist.py --per-class 10 --work /tmp/mnist --ratio 3  # reuses GANs
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -97,15 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         },
         "per_class": {},
     }
-    with tempfile.TemporaryDirectory(prefix="augment-mnist-") as tmp:
+    with _work_dir(args.work) as tmp:
         for k in per_class:
             for n in unlabelled:
                 print(f"== {k} real images per class, {n} unlabelled", file=sys.stderr)
                 key = str(k) if n == 0 else f"{k}+{n}u"
                 results["per_class"][key] = run_one(k, n, Path(tmp), args, gan_params)
                 _save(results, args.out)
-        bundle = ImageBundle.load(Path(tmp) / f"data_{per_class[-1]}")
-        results["throughput"] = throughput(bundle, gan_params, args.throughput_steps)
+        if args.throughput_steps:
+            bundle = ImageBundle.load(Path(tmp) / f"data_{per_class[-1]}")
+            results["throughput"] = throughput(bundle, gan_params, args.throughput_steps)
     _save(results, args.out)
     print(markdown(results))
     return 0
@@ -114,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
 def run_one(
     k: int, unlabelled: int, tmp: Path, args: argparse.Namespace, gan_params: dict
 ) -> dict[str, Any]:
-    data_dir, model_dir = tmp / f"data_{k}", tmp / f"model_{k}_{unlabelled}"
+    # A model's folder names what trained it, so a kept --work folder reuses only its own GANs.
+    trained_by = json.dumps([gan_params, args.seed, args.device], sort_keys=True)
+    digest = hashlib.sha1(trained_by.encode()).hexdigest()[:10]
+    data_dir, model_dir = tmp / f"data_{k}", tmp / f"model_{k}_{unlabelled}_{digest}"
     if not (data_dir / "schema.json").is_file():
         ingest_images(args.mnist, data_dir, per_class=k, seed=args.seed, progress=False)
     bundle = ImageBundle.load(data_dir)
@@ -124,14 +130,19 @@ def run_one(
         bundle = ingest_images(
             args.mnist, data_dir, per_class=k, seed=args.seed, unlabelled=pool, progress=False
         )
-    synth = make_synthesizer("imagegan", gan_params)
-    started = time.perf_counter()
-    training = synth.fit(
-        bundle.train, bundle.schema, seed=args.seed, device=args.device,
-        unlabelled=bundle.unlabelled,
-    )  # fmt: skip
-    fit_seconds = time.perf_counter() - started
-    synth.save(model_dir)
+    if (model_dir / "config.json").is_file():  # trained by an earlier run into --work
+        training = json.loads((model_dir / "config.json").read_text())["training"]
+        fit_seconds = training["seconds"]
+        print(f"reusing the GAN in {model_dir}", file=sys.stderr)
+    else:
+        synth = make_synthesizer("imagegan", gan_params)
+        started = time.perf_counter()
+        training = synth.fit(
+            bundle.train, bundle.schema, seed=args.seed, device=args.device,
+            unlabelled=bundle.unlabelled,
+        )  # fmt: skip
+        fit_seconds = time.perf_counter() - started
+        synth.save(model_dir)
     result = evaluate_images(
         bundle,
         model_dir,
@@ -170,6 +181,13 @@ def run_one(
         "evaluate_seconds": result.timings.get("total_s"),
         "verdict": result.verdict.text,
     }
+
+
+def _work_dir(work: Path | None) -> contextlib.AbstractContextManager[str]:
+    if work is None:
+        return tempfile.TemporaryDirectory(prefix="augment-mnist-")
+    work.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(work))
 
 
 def unlabelled_pool(mnist: Path, bundle: ImageBundle, n: int, tmp: Path, seed: int) -> Path:
@@ -286,10 +304,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gan-params", default="{}", help="more GAN hyper-parameters, as JSON")
     p.add_argument("--fidelity-images", type=int, default=2000)
-    p.add_argument("--throughput-steps", type=int, default=200)
+    p.add_argument("--throughput-steps", type=int, default=200, help="0: no throughput run")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the prepared data and GANs here and reuse them on a rerun (default: a"
+        " temporary folder)",
+    )
     p.add_argument(
         "--table-only", action="store_true", help="print the Markdown table of --out and exit"
     )
