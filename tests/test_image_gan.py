@@ -281,11 +281,11 @@ def test_keep_unconditional_and_projection_weight_train_and_sample():
 
 # -------------------------------------------------------------------------------- budget
 def test_default_budget_follows_images_size_and_device():
-    small, large = default_budget(500, 28, "cpu"), default_budget(5500, 28, "cpu")
-    assert small["steps"] < large["steps"] <= 5000
+    fewer, small = default_budget(100, 28, "cpu"), default_budget(500, 28, "cpu")
+    assert fewer["steps"] < small["steps"]
     assert small["steps"] == 3700  # the budget measured on 500 MNIST digits (BENCHMARKS.md)
     assert default_budget(10, 28, "cpu")["steps"] == 2500  # never below the floor
-    assert default_budget(10**6, 28, "cpu")["steps"] == 5000
+    assert default_budget(10**6, 28, "cpu")["steps"] == 3700  # nor past the largest measured
     assert default_budget(500, 8, "cpu")["channels"] < small["channels"]
     gpu = default_budget(500, 28, "cuda")
     assert gpu["steps"] > small["steps"] and gpu["channels"] > small["channels"]
