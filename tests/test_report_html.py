@@ -211,6 +211,11 @@ def test_table_report_is_one_self_contained_page_verdict_first(table_run):
     # the headline numbers and recipe tables are the result's
     full, best = result.full, result.recipe(result.verdict.recipe)
     assert f"Best mix · {best.label}" in page and "real + SMOTE-NC" in page
+    # the recommendation made on validation, as a card of its own
+    recommended = result.verdict.recommended
+    assert recommended is not None and "Recommended (validation)" in page
+    label = "real only" if recommended == "real" else result.recipe(recommended).label
+    assert f'<div class="card-value">{_esc(label)}</div>' in page
     assert f"{full.score(best.name, 'hgb', 'macro_f1').mean:.4f}" in page
     assert f"{full.score('real', 'logreg', 'macro_f1').mean:.4f}" in page
     assert f"30% ({result.sweep[0].size:,} rows)" in page and "synthetic only" in page

@@ -35,7 +35,7 @@ from augment.evaluation.results import (
     TableFidelity,
 )
 from augment.evaluation.stats import metric_label
-from augment.evaluation.verdict import interval_sentence
+from augment.evaluation.verdict import format_gain, interval_sentence
 from augment.registry import load_bundle
 from augment.reporting.inputs import (
     read_result,
@@ -212,6 +212,16 @@ def _cards(result: EvaluationResult) -> list[Card]:
         Card(f"Real only · {clf}", _num(full.score(REAL, clf, metric).mean), metric_label(metric)),
         Card(f"{'Best mix' if verdict.chosen else 'Mix'} · {headline.label}", gain=verdict.gain),
     ]
+    if verdict.recommended is not None and verdict.validation_gain is not None:
+        adds = verdict.recommended != REAL
+        cards.append(
+            Card(
+                "Recommended (validation)",
+                result.recipe(verdict.recommended).label if adds else "real only",
+                f"the mix's validation gain {format_gain(verdict.validation_gain)}",
+                tone="good" if adds else "neutral",
+            )
+        )
     for recipe in result.recipes_in(full):
         if recipe.role in (BASELINE, COMBINED):
             cards.append(Card(recipe.label, gain=full.gain(recipe.name, clf, metric)))
