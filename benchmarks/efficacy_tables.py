@@ -380,7 +380,7 @@ def _counts(rows: list[dict[str, Any]], gains: list[dict[str, Any] | None]) -> s
         # Paired on the same seeds, so the difference of mean gains is the mean paired difference.
         if smote is not None and smote["mean"] is not None and gain["mean"] > smote["mean"]:
             beats_smote += 1
-        if gain["low"] is not None and gain["low"] > 0:
+        if _above_zero(gain):
             beats_real += 1
     return (
         f"beats SMOTE-NC on {beats_smote} of {len(rows)}, beats real only (interval above 0) "

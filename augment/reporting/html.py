@@ -213,13 +213,12 @@ def _cards(result: EvaluationResult) -> list[Card]:
         Card(f"{'Best mix' if verdict.chosen else 'Mix'} · {headline.label}", gain=verdict.gain),
     ]
     if verdict.recommended is not None and verdict.validation_gain is not None:
-        adds = verdict.recommended != REAL
         cards.append(
             Card(
                 "Recommended (validation)",
-                result.recipe(verdict.recommended).label if adds else "real only",
+                result.recipe(verdict.recommended).label,  # the real-only recipe's: "real only"
                 f"the mix's validation gain {format_gain(verdict.validation_gain)}",
-                tone="good" if adds else "neutral",
+                tone="neutral" if verdict.recommended == REAL else "good",
             )
         )
     for recipe in result.recipes_in(full):
