@@ -207,6 +207,11 @@ def test_sampling_network_is_the_generator_conditioned_on_the_label(hidden):
     network = SamplingNetwork(generator, torch.tensor([3, 4, 5]))
     with torch.no_grad():
         torch.testing.assert_close(network(noise, classes).T, generator(noise, cond))
+        # bf16 products (a model trained in bf16): the same function to bf16's rounding, fp32 out
+        bf16 = SamplingNetwork(generator, torch.tensor([3, 4, 5]), torch.bfloat16)
+        out = bf16(noise, classes)
+        assert bf16.input_output.dtype == torch.bfloat16 and out.dtype == torch.float32
+        torch.testing.assert_close(out.T, generator(noise, cond), atol=0.1, rtol=0.05)
 
 
 def test_drawn_spans_follow_the_softmax_and_keep_the_label(encoder):

@@ -30,7 +30,13 @@ from augment.core.modelfiles import load_network, open_model, save_model
 from augment.core.models import checked_config
 from augment.core.runtime import resolve_device, torch_generator
 from augment.core.tracking import RunLog
-from augment.core.training import PRECISIONS, LoopConfig, cpu_thread_limit, train_gan
+from augment.core.training import (
+    PRECISIONS,
+    LoopConfig,
+    cpu_thread_limit,
+    resolve_precision,
+    train_gan,
+)
 from augment.errors import AugmentError
 from augment.tabular.batches import ParquetRows
 from augment.tabular.conditions import ConditionSampler
@@ -106,7 +112,8 @@ class TabGANConfig:
     fit_sample: int = 5000  # rows per column the Gaussian mixtures are fitted on
     max_point_masses: int = 20
     point_mass_fraction: float = 0.05
-    precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
+    # "fp32", "bf16", or auto: bf16 where the hardware has it natively; training and sampling
+    precision: str = "auto"
     threads: int | None = None  # CPU threads; None: the free cores (core.training)
     log_every: int = 50
 
@@ -284,7 +291,7 @@ class TabGAN:
         codes = label_codes(encoder, schema, real[schema.label])
 
         def probe(step: int) -> dict[str, float]:
-            network = sampling_network(task.final_generator(), task.layout)
+            network = sampling_network(task.final_generator(), task.layout, self.config.precision)
             synthetic = decode_rows(encoder, generate_rows(network, task.layout, codes, seed))
             report = quality_report(real, synthetic, schema)
             return {"fidelity": report["overall"], "column_shapes": report["column_shapes"]}
@@ -305,7 +312,8 @@ class TabGAN:
     def _generate(self, codes: np.ndarray, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self._sampler is None or self._sampler[0] is not self.generator:
             # Built once per generator (fit and load set a new one), not per call.
-            self._sampler = (self.generator, sampling_network(self.generator, self.layout))
+            network = sampling_network(self.generator, self.layout, self.config.precision)
+            self._sampler = (self.generator, network)
         with cpu_thread_limit(self.device, self.config.threads):
             yield from generate_rows(self._sampler[1], self.layout, codes, seed)
 
@@ -396,13 +404,18 @@ def label_codes(
     return codes
 
 
-def sampling_network(generator: Generator, layout: SpanLayout) -> SamplingNetwork:
-    """An eval-mode ``generator`` rewritten for sampling, conditioned on the label."""
+def sampling_network(
+    generator: Generator, layout: SpanLayout, precision: str = "fp32"
+) -> SamplingNetwork:
+    """An eval-mode ``generator`` rewritten for sampling, conditioned on the label, in the
+    training ``precision`` resolved for its device: a model trained in bf16 samples in bf16."""
     label = layout.label_span
     start = int(layout.cond_offset[label])
     slots = torch.arange(start, start + int(layout.cond_width[label]))
     device = next(generator.parameters()).device
-    return SamplingNetwork(generator, slots).to(device)
+    bf16 = resolve_precision(precision, device) == "bf16"
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    return SamplingNetwork(generator, slots, dtype).to(device)
 
 
 @torch.inference_mode()
