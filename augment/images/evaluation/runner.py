@@ -69,6 +69,7 @@ from augment.evaluation.common import (
     check_threshold,
     check_weights,
     fit_bar,
+    retrain_synthesizers,
     synthesizers_for,
 )
 from augment.evaluation.curation import CurationReport, shortfall_line
@@ -204,9 +205,10 @@ def evaluate_images(
     workers (None: the cores this process may use on the CPU, 1 on a GPU, which the fits would
     share; 1: one after the other in this process) of ``backend`` (``loky`` processes or
     ``threading``), or the workers of the Dask cluster at ``scheduler`` with
-    ``backend="dask"``; in a pool each fit uses ``n_threads`` torch threads (None: 1). The
-    synthetic draws and the GAN retrains of the sweep stay in this process; the numbers are the
-    same whatever the backend and job count.
+    ``backend="dask"``; in a pool each fit uses ``n_threads`` torch threads (None: 1). The sweep's
+    GAN retrains fan out the same way with one thread each (in this process, one after the
+    other, on a GPU); the synthetic draws stay here. The numbers are the same whatever the
+    backend and job count.
 
     ``synthetic_weight`` lists the weights of a synthetic image in the loss; each real +
     synthetic mix runs once per weight (1 always). ``curate`` adds real + curated synthetic and
@@ -343,18 +345,24 @@ def evaluate_images(
                     costs=costs,
                 )
             )
+            retrains = []  # (subset, schema, fit seed) per k and seed, in that order
             for k in sweep:
-                subsets, synths = [], []
                 for s in range(n_fits):
                     # Per point the seeds are those of one subset per k, as before "seed" existed.
                     at = (k,) if sweep_retrain == "per_class" else (k, s)
                     rng = np.random.default_rng(derive_seed(seed, "subset", *at))
-                    subsets.append(per_class_subset(train, k, rng))
-                    bar.set_postfix_str(f"{k} per class: fitting synthesizer {s + 1}/{n_fits}")
-                    with timer("retrain"):
-                        assert factory is not None
-                        synths.append(factory(subsets[-1], schema, derive_seed(seed, "fit", *at)))
-                    bar.update(1)
+                    subset = per_class_subset(train, k, rng)
+                    retrains.append((subset, schema, derive_seed(seed, "fit", *at)))
+            if retrains:
+                assert factory is not None
+                bar.set_postfix_str(f"fitting {len(retrains)} synthesizers for the sweep")
+                with timer("retrain"):
+                    fitted = retrain_synthesizers(
+                        factory, retrains, fanout, device, on_result=lambda _: bar.update(1)
+                    )
+            for i, k in enumerate(sweep):
+                subsets = [subset for subset, _, _ in retrains[i * n_fits : (i + 1) * n_fits]]
+                synths = fitted[i * n_fits : (i + 1) * n_fits]
                 if sweep_retrain == "per_class":
                     subsets, synths = subsets * seeds, synths * seeds
                 bar.set_postfix_str(f"{k} per class")

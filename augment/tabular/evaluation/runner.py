@@ -51,6 +51,7 @@ from augment.evaluation.common import (
     check_threshold,
     check_weights,
     fit_bar,
+    retrain_synthesizers,
     synthesizers_for,
 )
 from augment.evaluation.curation import CurationReport, shortfall_line
@@ -152,9 +153,10 @@ def evaluate_tabular(
     The classifier fits run side by side (:mod:`augment.evaluation.parallel`): ``jobs`` joblib
     workers (None: the cores this process may use; 1: one after the other in this process) of
     ``backend`` (``loky`` processes or ``threading``), or the workers of the Dask cluster at
-    ``scheduler`` with ``backend="dask"``. Synthetic draws, SMOTE and the recipes' rows are
-    built here, the synthesizers retrained for the sweep too; the numbers are the same
-    whatever the backend and job count.
+    ``scheduler`` with ``backend="dask"``. The synthesizers retrained for the sweep fan out the
+    same way, with one thread each (in this process, one after the other, on a GPU). Synthetic
+    draws, SMOTE and the recipes' rows are built here; the numbers are the same whatever the
+    backend and job count.
 
     ``synthetic_weight`` lists the weights a synthetic row has in the classifiers' loss; every
     real + synthetic recipe runs once per weight (1 always). ``curate`` adds real + curated
@@ -235,17 +237,22 @@ def evaluate_tabular(
         with ctx.limits():
             scores, first_pool = _run_block(ctx, 1.0, [train] * seeds, [synthesizer] * seeds)
         blocks.append(_block(1.0, len(train), "trained model", scores))
-        for fraction in sorted(sweep, reverse=True):
-            subsets, synths = [], []
-            n_fits = 1 if sweep_retrain == "fraction" else n_sweep
+        n_fits = 1 if sweep_retrain == "fraction" else n_sweep
+        fractions_swept = sorted(sweep, reverse=True)
+        retrains = []  # (subset, schema, fit seed) per fraction and seed, in that order
+        for fraction in fractions_swept:
             for s in range(n_fits):
                 rng = np.random.default_rng(derive_seed(seed, "subset", fraction, s))
                 subset = stratified_subset(train, schema.label, fraction, rng, min_rows_per_class)
-                bar.set_postfix_str(f"{fraction:.0%} real: fitting synthesizer {s + 1}/{n_fits}")
-                with timer("retrain"):
-                    assert factory is not None
-                    synths.append(factory(subset, schema, derive_seed(seed, "fit", fraction, s)))
-                subsets.append(subset)
+                retrains.append((subset, schema, derive_seed(seed, "fit", fraction, s)))
+        if retrains:
+            assert factory is not None
+            bar.set_postfix_str(f"fitting {len(retrains)} synthesizers for the low-data sweep")
+            with timer("retrain"):
+                fitted = retrain_synthesizers(factory, retrains, fanout, device)
+        for i, fraction in enumerate(fractions_swept):
+            subsets = [subset for subset, _, _ in retrains[i * n_fits : (i + 1) * n_fits]]
+            synths = fitted[i * n_fits : (i + 1) * n_fits]
             if sweep_retrain == "fraction":
                 subsets, synths = subsets * n_sweep, synths * n_sweep
             bar.set_postfix_str(f"{fraction:.0%} real")
