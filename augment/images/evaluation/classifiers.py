@@ -307,7 +307,8 @@ def train_classifier(
         torch.manual_seed(seed)
         model = build_classifier(arch, channels, size, num_classes).to(device)
     gen = torch_generator(seed, device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+    # fused: one kernel over all parameters; the per-tensor loop was ~10% of a digits CNN step.
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY, fused=True)
     bs = min(batch_size, len(images))
     every = int(eval_every) if eval_every else evaluation_interval(len(images), batch_size)
     # Fixed budget: one-cycle over it. Early stopping: warm-up, a constant rate until the
