@@ -332,6 +332,18 @@ def _fit(bundle: ImageBundle, **kw: Any):
     )
 
 
+def test_fine_tuning_starts_from_a_copy_of_init(bundle: ImageBundle) -> None:
+    pretrained = _fit(bundle, steps=5)
+    before = {k: v.clone() for k, v in pretrained.named_parameters()}
+    # lr 0: the fine-tuned network keeps the weights it started from, which are init's
+    tuned = dict(_fit(bundle, steps=3, lr=0.0, init=pretrained).named_parameters())
+    fresh = dict(_fit(bundle, steps=3, lr=0.0).named_parameters())
+    for name, value in before.items():
+        assert torch.equal(tuned[name], value)
+        assert torch.equal(dict(pretrained.named_parameters())[name], value)  # init untouched
+    assert not all(torch.equal(fresh[name], value) for name, value in before.items())
+
+
 def test_early_stopping_stops_well_before_the_cap_when_validation_is_easy(
     bundle: ImageBundle,
 ) -> None:

@@ -56,6 +56,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from copy import deepcopy
 from dataclasses import dataclass
 
 import numpy as np
@@ -275,8 +276,10 @@ def train_classifier(
     eval_every: int | None = None,
     min_steps: int = 0,
     weights: torch.Tensor | None = None,
+    init: ImageClassifier | None = None,
 ) -> ImageClassifier:
-    """Train a fresh ``arch`` network on ``images`` (uint8 ``(N, C, H, W)`` on the device) and
+    """Train a fresh ``arch`` network (a copy of ``init``, to fine-tune one) on ``images``
+    (uint8 ``(N, C, H, W)`` on the device) and
     ``labels`` (int64 class indices); returned in eval mode, with what the fit did in its
     ``training_log`` (:class:`TrainingLog`).
 
@@ -305,7 +308,10 @@ def train_classifier(
     _, channels, size, _ = images.shape
     with _INIT_LOCK, torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        model = build_classifier(arch, channels, size, num_classes).to(device)
+        if init is None:
+            model = build_classifier(arch, channels, size, num_classes).to(device)
+        else:
+            model = deepcopy(init).to(device)
     gen = torch_generator(seed, device)
     # fused: one kernel over all parameters; the per-tensor loop was ~10% of a digits CNN step.
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY, fused=True)
