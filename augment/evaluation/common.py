@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from augment.core.models import GenerativeModel, model_config
@@ -72,22 +73,27 @@ def model_factory(
 
 def retrain_synthesizers(
     factory: SynthesizerFactory,
-    fits: Sequence[tuple[Any, Any, int]],
+    groups: Sequence[Sequence[tuple[Any, Any, int]]],
     fanout: FanOut,
     device: str,
     on_result: Callable[[GenerativeModel], None] | None = None,
-) -> list[GenerativeModel]:
-    """``[factory(data, schema, seed) for each of fits]``: the low-data sweep's retrains, side
-    by side where ``fanout`` says, one CPU thread each.
+) -> list[list[GenerativeModel]]:
+    """``factory(data, schema, seed)`` for every fit of every group (one group per point of the
+    low-data sweep), the models grouped the same way: all the sweep's retrains side by side
+    where ``fanout`` says, one CPU thread each.
 
     A small GAN's step is many small ops: two one-thread fits at once beat the same fits in
     turn on two threads (1.6x on 2 cores, measured), and a fixed thread count keeps the models
     the same whatever the job count or the machine's load (a thread count chosen from step
     times is not). On a GPU they run here, one after the other: workers would queue for it.
     """
+    fits = [fit for group in groups for fit in group]
     if resolve_device(device).type == "cuda":
-        return run_fits(factory, fits, FanOut(), threads=None, on_result=on_result)
-    return run_fits(factory, fits, fanout, threads=1, on_result=on_result)
+        models = run_fits(factory, fits, FanOut(), threads=None, on_result=on_result)
+    else:
+        models = run_fits(factory, fits, fanout, threads=1, on_result=on_result)
+    ends = np.cumsum([len(group) for group in groups])
+    return [models[end - len(group) : end] for group, end in zip(groups, ends, strict=True)]
 
 
 # -- run bookkeeping -----------------------------------------------------------------------------

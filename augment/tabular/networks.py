@@ -132,8 +132,12 @@ class SamplingNetwork:
         for name in ("input_hidden", "input_output", "output_weight"):
             setattr(self, name, getattr(self, name).to(device=device, dtype=dtype))
         self.hidden_weights = [w.to(device=device, dtype=dtype) for w in self.hidden_weights]
-        self.dtype = self.input_output.dtype
         return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The products' precision: the weights'."""
+        return self.input_output.dtype
 
 
 def draw_spans(

@@ -345,24 +345,26 @@ def evaluate_images(
                     costs=costs,
                 )
             )
-            retrains = []  # (subset, schema, fit seed) per k and seed, in that order
+            retrains = []  # per k: (subset, schema, fit seed) per seed
             for k in sweep:
+                fits = []
                 for s in range(n_fits):
                     # Per point the seeds are those of one subset per k, as before "seed" existed.
                     at = (k,) if sweep_retrain == "per_class" else (k, s)
                     rng = np.random.default_rng(derive_seed(seed, "subset", *at))
                     subset = per_class_subset(train, k, rng)
-                    retrains.append((subset, schema, derive_seed(seed, "fit", *at)))
+                    fits.append((subset, schema, derive_seed(seed, "fit", *at)))
+                retrains.append(fits)
+            fitted: list[list[Any]] = []
             if retrains:
                 assert factory is not None
-                bar.set_postfix_str(f"fitting {len(retrains)} synthesizers for the sweep")
+                bar.set_postfix_str(f"fitting {len(sweep) * n_fits} synthesizers for the sweep")
                 with timer("retrain"):
                     fitted = retrain_synthesizers(
                         factory, retrains, fanout, device, on_result=lambda _: bar.update(1)
                     )
-            for i, k in enumerate(sweep):
-                subsets = [subset for subset, _, _ in retrains[i * n_fits : (i + 1) * n_fits]]
-                synths = fitted[i * n_fits : (i + 1) * n_fits]
+            for k, fits, synths in zip(sweep, retrains, fitted, strict=True):
+                subsets = [subset for subset, _, _ in fits]
                 if sweep_retrain == "per_class":
                     subsets, synths = subsets * seeds, synths * seeds
                 bar.set_postfix_str(f"{k} per class")

@@ -239,20 +239,22 @@ def evaluate_tabular(
         blocks.append(_block(1.0, len(train), "trained model", scores))
         n_fits = 1 if sweep_retrain == "fraction" else n_sweep
         fractions_swept = sorted(sweep, reverse=True)
-        retrains = []  # (subset, schema, fit seed) per fraction and seed, in that order
+        retrains = []  # per fraction: (subset, schema, fit seed) per seed
         for fraction in fractions_swept:
+            fits = []
             for s in range(n_fits):
                 rng = np.random.default_rng(derive_seed(seed, "subset", fraction, s))
                 subset = stratified_subset(train, schema.label, fraction, rng, min_rows_per_class)
-                retrains.append((subset, schema, derive_seed(seed, "fit", fraction, s)))
+                fits.append((subset, schema, derive_seed(seed, "fit", fraction, s)))
+            retrains.append(fits)
+        fitted: list[list[Any]] = []
         if retrains:
             assert factory is not None
-            bar.set_postfix_str(f"fitting {len(retrains)} synthesizers for the low-data sweep")
+            bar.set_postfix_str(f"fitting {len(sweep) * n_fits} synthesizers for the sweep")
             with timer("retrain"):
                 fitted = retrain_synthesizers(factory, retrains, fanout, device)
-        for i, fraction in enumerate(fractions_swept):
-            subsets = [subset for subset, _, _ in retrains[i * n_fits : (i + 1) * n_fits]]
-            synths = fitted[i * n_fits : (i + 1) * n_fits]
+        for fraction, fits, synths in zip(fractions_swept, retrains, fitted, strict=True):
+            subsets = [subset for subset, _, _ in fits]
             if sweep_retrain == "fraction":
                 subsets, synths = subsets * n_sweep, synths * n_sweep
             bar.set_postfix_str(f"{fraction:.0%} real")
