@@ -13,10 +13,12 @@ count in ``--unlabelled`` (default 0: none; e.g. ``0,5000``):
    ``--seeds`` seeds on: real only; real + classic augmentation (crop / small affine, no flip);
    real + synthetic (``--ratio`` synthetic images per real one); real + classic + synthetic;
    real + curated synthetic and real + classic + curated synthetic (kept where a CNN trained on
-   the real images gives the class probability >= ``--curate-threshold``); synthetic only; and
-   reports the paired macro-F1 and accuracy gains with 95% intervals — over real only, and of
-   classic + (curated) synthetic over classic — beside PRDC of the synthetic images and of real
-   training images (the floor a perfect generator would reach) on the real-only CNN's features.
+   the real images gives the class probability >= ``--curate-threshold``); synthetic only;
+   real + classic pretrained on synthetic images (``evaluate_images``' default pretraining);
+   and reports the paired macro-F1 and accuracy gains with 95% intervals — over real only, and
+   of classic + (curated) synthetic and of the pretrained recipe over classic — beside PRDC of
+   the synthetic images and of real training images (the floor a perfect generator would
+   reach) on the real-only CNN's features.
 
 Then the GAN's training throughput (images/s) is measured on the CPU and, when CUDA is present,
 on the GPU, with the same network and batch, one after the other in this run.
@@ -71,6 +73,7 @@ RECIPES = (
     "real+curated@{r}",
     "real+classic+curated@{r}",
     "synth",
+    "real+classic+pretrained",
 )
 
 
@@ -177,6 +180,7 @@ def run_one(
         "gains": {name: gains(name) for name in names},
         "classic_synth_vs_classic": gains(names[2], versus="real+classic"),
         "classic_curated_vs_classic": gains(names[4], versus="real+classic"),
+        "pretrained_vs_classic": gains(names[6], versus="real+classic"),
         "fidelity": result.to_dict()["fidelity"],
         "evaluate_seconds": result.timings.get("total_s"),
         "verdict": result.verdict.text,
@@ -235,8 +239,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| real / class | real only | + classic | + synthetic | + classic + synthetic |"
         " + curated | + classic + curated | classic + synth vs classic |"
-        " classic + curated vs classic | synthetic only (CAS) | GAN fit |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " classic + curated vs classic | pretrained + classic vs classic |"
+        " synthetic only (CAS) | GAN fit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k, row in results["per_class"].items():
         # By prefix, not position: results written before the curated recipes lack them.
@@ -245,7 +250,9 @@ def markdown(results: dict[str, Any]) -> str:
         for prefix in ("real+classic", "real+synth", "real+classic+synth", "real+curated",
                        "real+classic+curated"):  # fmt: skip
             cells.append(_gain(gains[prefix]["macro_f1"]) if prefix in gains else "—")
-        for versus in ("classic_synth_vs_classic", "classic_curated_vs_classic"):
+        for versus in (
+            "classic_synth_vs_classic", "classic_curated_vs_classic", "pretrained_vs_classic"
+        ):  # fmt: skip
             cells.append(_gain(row[versus]["macro_f1"]) if versus in row else "—")
         cells.append(_score(row["scores"]["synth"]))
         cells.append(f"{row['gan_fit_seconds']:.0f} s")

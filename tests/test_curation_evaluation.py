@@ -150,7 +150,8 @@ def test_image_recipes_curated_and_weighted_and_the_judge_sees_no_test_image(
         )  # fmt: skip
     assert result.full.recipes == [
         "real", "real+classic", "real+synth@1.0", "real+synth@1.0w0.0", "real+curated@1.0",
-        "real+curated@1.0w0.0", "real+classic+synth@1.0", "real+classic+curated@1.0", "synth",
+        "real+curated@1.0w0.0", "real+classic+synth@1.0", "real+classic+curated@1.0",
+        "real+classic+pretrained", "synth",
     ]  # fmt: skip
     assert "real+curated@1.0w0.0" in result.sweep[0].recipes
     labels = {r.name: r.label for r in result.recipes}

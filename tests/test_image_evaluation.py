@@ -140,6 +140,8 @@ FAST = {
     "batch_size": 32,
     "fidelity_images": 20,
     "samples_per_class": 3,
+    "pretrain_steps": 4,
+    "pretrain_images": 30,
 }
 
 
@@ -416,6 +418,49 @@ def test_validation_subset_keeps_at_most_k_or_the_floor_per_class() -> None:
     np.testing.assert_array_equal(picked.images, again.images)
 
 
+def test_the_pretrained_recipe_fine_tunes_a_network_trained_on_synthetic_images(
+    bundle: ImageBundle,
+) -> None:
+    calls: list[dict[str, Any]] = []
+    original = clf_mod.train_classifier
+
+    def recording(images, labels, **kwargs):
+        model = original(images, labels, **kwargs)
+        calls.append({"images": images.cpu().numpy(), "model": model, **kwargs})
+        return model
+
+    synth = PatternSynth()
+    synth.fit(bundle.train, bundle.schema)
+    settings = {**FAST, "pretrain_steps": 7, "pretrain_images": 40, "samples_per_class": 0}
+    kw = {"ratios": (1.0,), "per_class": (), "seeds": 1, "progress": False, "jobs": 1}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(clf_mod, "train_classifier", recording)
+        result = evaluate_images(bundle, synthesizer=synth, **kw, **settings)
+    tuned = [i for i, call in enumerate(calls) if call.get("init") is not None]
+    assert len(tuned) == 1  # one seed, one block
+    first, then = calls[tuned[0] - 1], calls[tuned[0]]
+    assert then["init"] is first["model"]  # fine-tuned from the pretrained network
+    train_images = {img.tobytes() for img in bundle.train.images}
+    # pretraining: 40 synthetic images (none a real one), classic augmentation, fixed steps
+    assert len(first["images"]) == 40 and first["steps"] == 7 and first["augment"]
+    assert not any(img.tobytes() in train_images for img in first["images"])
+    assert first.get("patience") is None
+    # then real + classic, exactly as that recipe trains
+    classic = next(c for c in calls if c.get("init") is None and c["augment"] and c is not first)
+    assert np.array_equal(then["images"], classic["images"]) and then["augment"]
+    assert then["steps"] == classic["steps"] and then["seed"] == classic["seed"]
+    # its cost counts both fits
+    fine_tune = then["model"].training_log.steps
+    assert result.full.costs["real+classic+pretrained"]["steps"] == [fine_tune + 7]
+    assert result.recipe("real+classic+pretrained").role == "combined"
+    assert "7 steps on 40 synthetic images" in result.recipe("real+classic+pretrained").description
+    assert result.settings["pretrain_steps"] == 7 and result.settings["pretrain_images"] == 40
+    off = evaluate_images(bundle, synthesizer=synth, **kw, **{**settings, "pretrain_steps": 0})
+    assert "real+classic+pretrained" not in off.full.recipes
+    with pytest.raises(AugmentError, match="pretrain_steps"):
+        evaluate_images(bundle, synthesizer=synth, **kw, **{**settings, "pretrain_steps": -1})
+
+
 def test_the_fixed_budget_is_still_an_option(bundle: ImageBundle) -> None:
     """``patience: null, epochs: null``: every fit runs ``steps``, as before early stopping;
     with them the budget grows with the recipe's images."""
@@ -425,8 +470,9 @@ def test_the_fixed_budget_is_still_an_option(bundle: ImageBundle) -> None:
     kw = {"ratios": (2.0,), "per_class": (), "seeds": 1, "progress": False, "synthesizer": synth}
     kw["jobs"] = 1  # the budgets are under test, not the fan-out: no worker processes to start
     fixed = evaluate_images(bundle, **kw, **{**common, "patience": None})
+    # the pretrained recipe's cost counts its pretraining steps too
     assert {r: c["steps"] for r, c in fixed.full.costs.items()} == {
-        r: [12] for r in fixed.full.recipes
+        r: [12 + 4 * (r == "real+classic+pretrained")] for r in fixed.full.recipes
     }
     assert fixed.settings["patience"] is None
     grown = evaluate_images(bundle, **kw, **{**common, "epochs": 6, "patience": 50})
@@ -446,13 +492,15 @@ def test_test_images_never_reach_a_fit(result: EvaluationResult, bundle: ImageBu
         assert not any(img.tobytes() in test_images for img in images)
     # Early stopping looks at validation images only, in every fit.
     validation = {img.tobytes() for img in bundle.split("validation").images}
-    assert len(STOPPED_ON) == len(TRAINED)
+    # Per seed and block the pretrained recipe's first fit, a fixed budget on synthetic images.
+    pretraining = 3 * len(result.blocks)
+    assert len(STOPPED_ON) == len(TRAINED) - pretraining
     for images in STOPPED_ON:
         assert all(img.tobytes() in validation for img in images)
     # One GAN retrain per usable sweep point, on exactly k images per class.
     assert [np.bincount(s.labels).tolist() for s in FITS[1:]] == [[5, 5, 5]]
     main, sweep = len(result.full.recipes), len(result.sweep[0].recipes)
-    assert len(TRAINED) == 3 * main + 3 * sweep
+    assert len(TRAINED) == 3 * main + 3 * sweep + pretraining
 
 
 def test_the_sweep_can_draw_a_subset_and_retrain_per_seed(bundle: ImageBundle) -> None:
@@ -485,6 +533,7 @@ def test_result_blocks_recipes_and_skipped_points(result: EvaluationResult) -> N
         "real+synth@0.5",
         "real+synth@1.0",
         "real+classic+synth@1.0",
+        "real+classic+pretrained",
         "synth",
     ]
     assert [r.name for r in result.recipes_in(result.block("5"))] == [
@@ -492,9 +541,11 @@ def test_result_blocks_recipes_and_skipped_points(result: EvaluationResult) -> N
         "real+classic",
         "real+synth@1.0",
         "real+classic+synth@1.0",
+        "real+classic+pretrained",
     ]
     roles = {r.name: r.role for r in result.recipes}
     assert roles["real+classic"] == "baseline" and roles["real+classic+synth@1.0"] == "combined"
+    assert roles["real+classic+pretrained"] == "combined"
     assert result.block("5").size == 15 and result.block("5").per_class == 5
     assert [s["per_class"] for s in result.skipped] == [25]
     assert "'square' has only 20" in result.skipped[0]["reason"]
@@ -564,6 +615,7 @@ def test_outputs_are_written(result: EvaluationResult, tmp_path: Path) -> None:
     per_class = pd.read_csv(plots / "gain_vs_per_class.csv")
     assert per_class.columns[0] == "per_class"
     assert {"synthetic", "classic_low", "classic_synthetic_high"} <= set(per_class.columns)
+    assert {"pretrained", "pretrained_low", "pretrained_high"} <= set(per_class.columns)
     assert per_class["per_class"].tolist() == [5, round(80 / 3, 1)]  # the full set last
     gain = result.block("5").gain("real+synth@1.0", "cnn", "macro_f1").mean
     assert per_class["synthetic"].iloc[0] == pytest.approx(gain, abs=1e-5)

@@ -171,12 +171,13 @@ def synthetic_only_recipe(unit: str) -> Recipe:
 
 
 def ordered(recipes: Iterable[Recipe]) -> list[Recipe]:
-    """Recipes in the one order every table and figure uses: by role, plain before curated,
-    then ratio, then weight (1 first), then name."""
+    """Recipes in the one order every table and figure uses: by role, those without a ratio
+    last, plain before curated, then ratio, then weight (1 first), then name."""
     return sorted(
         recipes,
         key=lambda r: (
             ROLES.index(r.role),
+            r.ratio is None,
             r.curated,
             r.ratio or 0.0,
             r.weight != 1,

@@ -57,7 +57,7 @@ import threading
 import time
 from collections.abc import Iterator
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -464,8 +464,10 @@ class FitTask:
     """One fit of the evaluation, complete enough for any worker to run it: the network, its
     budget (``steps``; the cap when ``patience`` stops it early on the validation images),
     seed and augmentation, the device; ``keep_model`` returns the trained network too (on the
-    CPU). The images are :func:`fit_and_score`'s other arguments, so that a Dask cluster
-    receives the test and validation images, shared by every fit, once."""
+    CPU); ``pretrain_steps`` fixed steps on synthetic images (with the same seed and
+    augmentation) come first when the fit is given them. The images are
+    :func:`fit_and_score`'s other arguments, so that a Dask cluster receives the test and
+    validation images, shared by every fit, once."""
 
     arch: str
     num_classes: int
@@ -482,6 +484,7 @@ class FitTask:
     # The images after the first ``n_real`` are synthetic and weigh ``synthetic_weight`` each.
     synthetic_weight: float = 1.0
     n_real: int = 0
+    pretrain_steps: int = 0
 
     def weights(self, n: int) -> np.ndarray | None:
         """Per-image weights: 1 for real images, ``synthetic_weight`` after; None if all 1."""
@@ -500,15 +503,34 @@ def fit_and_score(
     y_test: np.ndarray,
     validation_images: np.ndarray | None = None,
     y_validation: np.ndarray | None = None,
+    pretrain_images: np.ndarray | None = None,
+    pretrain_labels: np.ndarray | None = None,
 ) -> tuple[dict[str, float], dict[str, float] | None, float, ImageClassifier | None, TrainingLog]:
     """Train ``task``'s network on ``images`` / ``labels`` (uint8 ``(N, C, H, W)``, class
     indices), stopping early on the validation images when the task has a ``patience``, and
     score it on the test and validation images: (test scores, validation scores or None without
-    validation images, seconds spent, the network if kept, what the fit did)."""
+    validation images, seconds spent, the network if kept, what the fit did). With
+    ``pretrain_images`` / ``pretrain_labels`` (and ``task.pretrain_steps``) the network first
+    trains on those, then from those weights on ``images``; the log's steps count both."""
     started = time.perf_counter()
     device = torch.device(task.device)
     early = task.patience is not None and validation_images is not None
     weights = task.weights(len(images))
+    init = None
+    if task.pretrain_steps > 0:
+        if pretrain_images is None or pretrain_labels is None:
+            raise AugmentError("a pretrained fit needs the images to pretrain on")
+        init = train_classifier(
+            torch.from_numpy(pretrain_images).to(device),
+            torch.from_numpy(pretrain_labels).to(device),
+            arch=task.arch,
+            num_classes=task.num_classes,
+            steps=task.pretrain_steps,
+            batch_size=task.batch_size,
+            seed=task.seed,
+            augment=task.augment,
+            flip=task.flip,
+        )
     model = train_classifier(
         torch.from_numpy(images).to(device),
         torch.from_numpy(labels).to(device),
@@ -525,6 +547,7 @@ def fit_and_score(
         eval_every=task.eval_every,
         min_steps=task.min_steps,
         weights=None if weights is None else torch.from_numpy(weights).to(device),
+        init=init,
     )
     proba = predict_proba(model, torch.from_numpy(test_images).to(device))
     scores = classification_scores(y_test, proba, minority=0)
@@ -533,6 +556,9 @@ def fit_and_score(
         proba = predict_proba(model, torch.from_numpy(validation_images).to(device))
         validation = classification_scores(y_validation, proba, minority=0)
     log = model.training_log or TrainingLog(steps=task.steps, best_step=task.steps)
+    if init is not None:
+        extra = task.pretrain_steps
+        log = replace(log, steps=log.steps + extra, best_step=log.best_step + extra)
     kept = model.cpu() if task.keep_model else None
     return scores, validation, time.perf_counter() - started, kept, log
 

@@ -5,7 +5,9 @@ sweep.
 Recipe names (also the keys of the metrics): ``real``, ``real+classic``, ``real+synth@<ratio>``,
 ``real+classic+synth@<ratio>``, ``synth``; with curation ``real+curated@<ratio>`` and
 ``real+classic+curated@<ratio>``; a synthetic weight w other than 1 appends ``w<w>``
-(``real+synth@1.0w0.5``). The ``real+synth@r`` names are the tabular ones.
+(``real+synth@1.0w0.5``); with synthetic pretraining ``real+classic+pretrained`` (the CNN
+trains on synthetic images first, then on real + classic). The ``real+synth@r`` names are the
+tabular ones.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from augment.images.evaluation.classifiers import AUG_DEGREES, AUG_SCALE, AUG_SH
 REAL = "real"
 CLASSIC = "real+classic"
 SYNTH = "synth"
+PRETRAINED = "real+classic+pretrained"
 _CLASSIC_SYNTH_PREFIX = "real+classic+synth@"
 _CLASSIC_CURATED_PREFIX = "real+classic+curated@"
 
@@ -76,6 +79,22 @@ def combined_recipe(ratio: float, *, curated: bool = False) -> Recipe:
     )
 
 
+def pretrained_recipe(images: int, steps: int) -> Recipe:
+    """Pretrain on synthetic images, then fine-tune on real + classic: the synthetic images
+    start the network instead of joining the real batches."""
+    return Recipe(
+        PRETRAINED,
+        "real + classic, pretrained on synthetic",
+        COMBINED,
+        family=PRETRAINED,
+        description=(
+            f"the CNN first trains {steps:,} steps on {images:,} synthetic images (classic "
+            "augmentation on them too), then from those weights on the real images with "
+            "classic augmentation, as real + classic trains"
+        ),
+    )
+
+
 def cas_recipe() -> Recipe:
     """Synthetic images only: their classification accuracy score (CAS)."""
     only = synthetic_only_recipe("images")
@@ -101,13 +120,15 @@ def classic_text(flip: bool) -> str:
 class TrainingSet:
     """How a recipe's training set is made: ``ratio`` synthetic images per real image (0: none;
     ``None``: synthetic only, as many as real), whether classic augmentation runs per batch,
-    what a synthetic image weighs in the loss, and whether the synthetic images are curated."""
+    what a synthetic image weighs in the loss, whether the synthetic images are curated, and
+    whether the network first trains on synthetic images alone (``pretrained``)."""
 
     name: str
     ratio: float | None
     classic: bool
     weight: float = 1.0
     curated: bool = False
+    pretrained: bool = False
 
 
 def parse_recipe(name: str) -> TrainingSet:
@@ -117,6 +138,8 @@ def parse_recipe(name: str) -> TrainingSet:
         return TrainingSet(name, 0.0, True)
     if name == SYNTH:
         return TrainingSet(name, None, False)
+    if name == PRETRAINED:
+        return TrainingSet(name, 0.0, True, pretrained=True)
     for prefix, classic in (("", False), ("real+classic+", True)):
         parsed = parse_mix(name, prefix=prefix)
         if parsed is not None:
@@ -129,9 +152,10 @@ def main_recipes(
     mix_ratio: float,
     weights: Sequence[float] = (1.0,),
     curate: bool = False,
+    pretrain: bool = False,
 ) -> list[str]:
-    """The recipes on the full training set: each real + synthetic mix once per weight, and
-    with ``curate`` the curated mixes at ``mix_ratio``."""
+    """The recipes on the full training set: each real + synthetic mix once per weight, with
+    ``curate`` the curated mixes at ``mix_ratio``, with ``pretrain`` synthetic pretraining."""
     curated = [synth_recipe(mix_ratio, w, curated=True) for w in weights] if curate else []
     return [
         REAL,
@@ -140,12 +164,16 @@ def main_recipes(
         *curated,
         classic_synth_recipe(mix_ratio),
         *([classic_synth_recipe(mix_ratio, curated=True)] if curate else []),
+        *([PRETRAINED] if pretrain else []),
         SYNTH,
     ]
 
 
 def sweep_recipes(
-    mix_ratio: float, weights: Sequence[float] = (1.0,), curate: bool = False
+    mix_ratio: float,
+    weights: Sequence[float] = (1.0,),
+    curate: bool = False,
+    pretrain: bool = False,
 ) -> list[str]:
     """The recipes at each images-per-class point of the low-data sweep."""
     return [
@@ -155,6 +183,7 @@ def sweep_recipes(
         *([synth_recipe(mix_ratio, w, curated=True) for w in weights] if curate else []),
         classic_synth_recipe(mix_ratio),
         *([classic_synth_recipe(mix_ratio, curated=True)] if curate else []),
+        *([PRETRAINED] if pretrain else []),
     ]
 
 

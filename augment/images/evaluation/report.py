@@ -13,7 +13,7 @@ from augment.evaluation.recipes import synth_recipe
 from augment.evaluation.results import EvaluationResult, FeatureFidelity, ImageFidelity
 from augment.evaluation.summary import summary_markdown as shared_summary
 from augment.evaluation.summary import timings_text
-from augment.images.evaluation.recipes import CLASSIC, classic_synth_recipe
+from augment.images.evaluation.recipes import CLASSIC, PRETRAINED, classic_synth_recipe
 
 PRDC = ("precision", "recall", "density", "coverage")
 
@@ -66,13 +66,15 @@ def gain_vs_ratio(result: EvaluationResult) -> pd.DataFrame:
 
 def gain_vs_per_class(result: EvaluationResult) -> pd.DataFrame:
     """Primary-metric gain over real only per real images per class (the full training set last,
-    at its mean images per class): ``per_class, synthetic…, classic…, classic_synthetic…`` with
-    ``_low`` / ``_high`` bounds; synthetic at the mix ratio."""
+    at its mean images per class): ``per_class, synthetic…, classic…, classic_synthetic…,
+    pretrained…`` (empty without synthetic pretraining) with ``_low`` / ``_high`` bounds;
+    synthetic at the mix ratio."""
     clf, metric, mix = result.primary_classifier, result.primary_metric, result.sweep_ratio
     names = {
         "synthetic": synth_recipe(mix),
         "classic": CLASSIC,
         "classic_synthetic": classic_synth_recipe(mix),
+        "pretrained": PRETRAINED,  # empty without synthetic pretraining
     }
     rows = []
     for block in result.blocks:

@@ -44,7 +44,13 @@ Protocol (docs/architecture.md, "Evaluation protocol"), mirroring the tabular on
   the cross-entropy (weight 1 always runs); ``curate`` adds ``real+curated@m`` and
   ``real+classic+curated@m`` on every block: synthetic images kept only where the CNN trained
   (with the defaults) on that block's real training images - never test - gives their class
-  probability >= ``curate_threshold`` (:mod:`augment.evaluation.curation`).
+  probability >= ``curate_threshold`` (:mod:`augment.evaluation.curation`);
+* ``pretrain_steps`` (0: off) adds ``real+classic+pretrained`` on every block: the CNN first
+  trains that many fixed steps on ``pretrain_images`` synthetic images (the real set's class
+  mix, classic augmentation on them too, drawn per seed), then trains from those weights
+  exactly as ``real+classic`` does. The synthetic images then start the network instead of
+  joining the real batches: on MNIST with 10 labelled images per class (plus unlabelled ones
+  for the GAN) this beat real + classic where mixing did not (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -116,6 +122,7 @@ from augment.images.evaluation.recipes import (
     mix_ratio,
     parse_recipe,
     per_class_subset,
+    pretrained_recipe,
     recipe_split,
     sweep_recipes,
     validation_subset,
@@ -141,6 +148,10 @@ INCEPTION_EXTRACTOR = (
     "channels, ImageNet-normalised"
 )
 SWEEP_RETRAIN = ("per_class", "seed")
+# Synthetic pretraining (real+classic+pretrained), as measured on MNIST (BENCHMARKS.md): 1,000
+# steps of 128 on 5,000 synthetic images, about 26 passes over them.
+DEFAULT_PRETRAIN_STEPS = 1000
+DEFAULT_PRETRAIN_IMAGES = 5000
 # A fitted synthesizer for a subset: factory(images, schema, seed) -> synthesizer.
 ImageFactory = Callable[[ImageSplit, ImageSchema, int], Any]
 
@@ -167,6 +178,8 @@ def evaluate_images(
     synthetic_weight: Sequence[float] = (1.0,),
     curate: bool = False,
     curate_threshold: float = 0.5,
+    pretrain_steps: int = DEFAULT_PRETRAIN_STEPS,
+    pretrain_images: int = DEFAULT_PRETRAIN_IMAGES,
     n_threads: int | None = 1,
     jobs: int | None = None,
     backend: str = "loky",
@@ -213,7 +226,8 @@ def evaluate_images(
     ``synthetic_weight`` lists the weights of a synthetic image in the loss; each real +
     synthetic mix runs once per weight (1 always). ``curate`` adds real + curated synthetic and
     real + classic + curated synthetic at the mix ratio, judged by the CNN trained on each
-    block's real images with threshold ``curate_threshold``.
+    block's real images with threshold ``curate_threshold``. ``pretrain_steps`` > 0 adds real +
+    classic pretrained on ``pretrain_images`` synthetic images (see the protocol above).
 
     Returns the typed result; :func:`augment.images.evaluation.report.write_image_evaluation`
     writes the metrics, plot data, sample grid and summary.
@@ -251,6 +265,11 @@ def evaluate_images(
     inception_path = check_inception_weights(inception_weights)
     weights = check_weights([1.0, *check_weights(synthetic_weight)])
     threshold = check_threshold(curate_threshold)
+    if int(pretrain_steps) < 0:
+        raise AugmentError(f"pretrain_steps must be non-negative (0: off), got {pretrain_steps}")
+    if int(pretrain_steps) and int(pretrain_images) < 1:
+        raise AugmentError(f"pretrain_images must be at least 1, got {pretrain_images}")
+    pretrain = int(pretrain_steps) > 0
     torch_device = resolve_device(device)
     if jobs is None and torch_device.type == "cuda":
         jobs = 1  # one GPU: fits in worker processes would queue for it, each with a context
@@ -293,8 +312,8 @@ def evaluate_images(
     )
 
     mix = mix_ratio(ratios)
-    recipes = main_recipes(ratios, mix, weights, bool(curate))
-    low_recipes = sweep_recipes(mix, weights, bool(curate))
+    recipes = main_recipes(ratios, mix, weights, bool(curate), pretrain)
+    low_recipes = sweep_recipes(mix, weights, bool(curate), pretrain)
     n_fits = seeds if sweep_retrain == "seed" else 1  # GAN retrains per point of the sweep
     total = seeds * len(recipes) + len(sweep) * (n_fits + seeds * len(low_recipes))
     timer = StageTimer()
@@ -319,6 +338,8 @@ def evaluate_images(
         fanout=fanout,
         curate_ratio=mix if curate else None,
         threshold=threshold,
+        pretrain_steps=int(pretrain_steps),
+        pretrain_images=int(pretrain_images),
     )
     blocks: list[Block] = []
     logger.info("fitting %d classifiers in %s", total - len(sweep), fanout.describe())
@@ -439,6 +460,8 @@ def evaluate_images(
             "synthetic_weight": weights,
             "curate": bool(curate),
             "curate_threshold": threshold,
+            "pretrain_steps": int(pretrain_steps),
+            "pretrain_images": int(pretrain_images),
             **({"curation": {k: r.to_dict() for k, r in ctx.curation.items()}} if curate else {}),
             "n_threads": threads,
             "device": str(torch_device),
@@ -455,6 +478,7 @@ def evaluate_images(
             *(mix_recipe(mix, "images", w, curated=True) for w in weights if curate),
             combined_recipe(mix),
             *([combined_recipe(mix, curated=True)] if curate else []),
+            *([pretrained_recipe(int(pretrain_images), int(pretrain_steps))] if pretrain else []),
             cas_recipe(),
         ],
         blocks=blocks,
@@ -525,6 +549,8 @@ class _Context:
     threads: int | None = 1
     curate_ratio: float | None = None  # the ratio of the curated recipes; None: no curation
     threshold: float = 0.5
+    pretrain_steps: int = 0  # 0: no real+classic+pretrained recipe
+    pretrain_images: int = 0
     curation: dict[str, CurationReport] = field(default_factory=dict)  # per block key
     # per block key, one judge per real training set (by identity)
     judges: dict[str, dict[int, ImageClassifier]] = field(default_factory=dict)
@@ -592,8 +618,21 @@ def _run_block(
                         seed=derive_seed(ctx.seed, "sample", key, s),
                     )
             curated = curated_pools[s]
+            pretrain_set = None
+            if any(p.pretrained for p in parsed):
+                with ctx.timer("sampling"):
+                    pretrain_set = ImagePool(
+                        synth,
+                        real.labels,
+                        num_classes,
+                        ctx.schema.shape,
+                        ctx.pretrain_images,
+                        seed=derive_seed(ctx.seed, "pretrain", key, s),
+                    ).take(ctx.pretrain_images)
             for recipe in parsed:
                 data = recipe_split(recipe, real, pool, curated)
+                on = pretrain_set if recipe.pretrained else None
+                on_images, on_labels = (None, None) if on is None else (on.images, on.labels)
                 task = FitTask(
                     arch=ctx.arch,
                     num_classes=num_classes,
@@ -608,10 +647,11 @@ def _run_block(
                     min_steps=ctx.steps,
                     synthetic_weight=recipe.weight,
                     n_real=len(real),
+                    pretrain_steps=ctx.pretrain_steps if on is not None else 0,
                 )
                 yield (
                     task, data.images, data.labels, ctx.test_images, ctx.y_test, val_images,
-                    val_labels,
+                    val_labels, on_images, on_labels,
                 )  # fmt: skip
 
     def arrived(_: Any) -> None:
