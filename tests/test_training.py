@@ -243,11 +243,11 @@ class _Clock:
         self.now += self.per_step[self.threads]
 
 
-def _run_chooser(monkeypatch, clock: _Clock, steps: int, chooser=None):
+def _run_chooser(monkeypatch, clock: _Clock, steps: int, chooser=None, start: int = 0):
     monkeypatch.setattr(training.time, "perf_counter", lambda: clock.now)
     monkeypatch.setattr(training.torch, "set_num_threads", lambda n: setattr(clock, "threads", n))
     chooser = chooser or training.ThreadChooser(2, None)
-    for step in range(1, steps + 1):
+    for step in range(start + 1, steps + 1):
         clock.step()
         chooser.tick(step)
     return chooser
@@ -260,11 +260,26 @@ def test_threads_follow_measured_step_time_down_and_back_up(monkeypatch):
     assert clock.threads == chooser.threads == 1
     assert chooser.choices[0]["threads"] == 1
     assert chooser.choices[0]["2_threads_s"] == pytest.approx(0.03)
-    # The core is free again: the re-check (every RECHECK_S seconds) goes back up.
+    # The core is free again: the re-check (every RECHECK_STEPS steps) goes back up.
     clock.per_step = {2: 0.006, 1: 0.01}
     _run_chooser(monkeypatch, clock, 4000, chooser)
     assert clock.threads == chooser.threads == 2
     assert [c["threads"] for c in chooser.choices][-1] == 2
+
+
+def test_thread_probes_fall_on_the_same_steps_whatever_the_clock(monkeypatch):
+    """A probe's steps run on the other thread count, which changes their last bits: runs with
+    the same seed must probe at the same steps, on a fast machine and on a slow one alike."""
+    fast = _run_chooser(monkeypatch, _Clock({2: 0.006, 1: 0.010}), 2000)
+    slow = _run_chooser(monkeypatch, _Clock({2: 0.060, 1: 0.100}), 2000)
+    steps = [c["step"] for c in fast.choices]
+    assert steps == [c["step"] for c in slow.choices] and len(steps) >= 4
+    assert {c["threads"] for c in fast.choices + slow.choices} == {2}
+    # A run resumed at step 700 (inside no window) or 1010 (inside one) probes where the
+    # uninterrupted run did from its next full window on.
+    for resumed_at in (700, 1010):
+        resumed = _run_chooser(monkeypatch, _Clock({2: 0.006, 1: 0.010}), 2000, start=resumed_at)
+        assert [c["step"] for c in resumed.choices] == [x for x in steps if x > resumed_at + 30]
 
 
 def test_threads_stay_put_when_the_other_count_is_not_clearly_faster(monkeypatch):

@@ -518,14 +518,20 @@ class ThreadChooser:
     GAN steps are many small ops; OpenMP threads wait at every op for the slowest of them, so
     a core taken by another process makes a multi-thread step many times slower (measured: 10x
     and worse on a shared 2-core machine), while an idle second core gains at most 1.5x. So
-    after a warm-up the loop times ``PROBE`` steps with all threads and ``PROBE`` with one, and
-    keeps the faster; every ``RECHECK_S`` seconds it times the other count again and switches
-    when that is faster by ``MARGIN`` - up as well as down. Only the clock is read (the CPU runs
-    ops synchronously), so no step waits for it. ``choices`` records each decision for the
-    summary.
+    every ``RECHECK_STEPS`` steps (the first time after ``WARMUP``) the loop times ``PROBE``
+    steps with the count in use and ``PROBE`` with the other one (all threads or one), and
+    switches when the other is faster by ``MARGIN`` - up as well as down. Only the clock is
+    read (the CPU runs ops synchronously), so no step waits for it. ``choices`` records each
+    decision for the summary.
+
+    A thread count changes the last bits of a step, so which steps are probed depends on the
+    step number alone (re-checks every 30 s put them at other steps in every run): on a machine
+    whose speed does not change, runs with the same seed - a resumed one too - make the same
+    choices at the same steps and end with the same weights. Under changing load a choice can
+    differ, and the weights with it; a ``threads`` the user sets is never changed.
     """
 
-    WARMUP, PROBE, RECHECK_S, MARGIN = 5, 15, 30.0, 0.9
+    WARMUP, PROBE, RECHECK_STEPS, MARGIN = 5, 15, 500, 0.9
 
     def __init__(self, threads: int | None, requested: int | None) -> None:
         self.threads = threads
@@ -535,38 +541,46 @@ class ThreadChooser:
         self.choices: list[dict[str, Any]] = []
         self._times: list[float] = []
         self._probing = False  # the window being timed is the other count's
-        self._decided_at = 0.0
         self._last = time.perf_counter()
 
     def tick(self, step: int) -> None:
+        """After ``step``: time it if it lies in a window of the schedule, and at a window's
+        end switch to the other count (to probe it) or decide."""
         if not self.active:
             return
         now = time.perf_counter()
         took, self._last = now - self._last, now
         if step <= self.WARMUP:
             return
-        self._times.append(took)
-        if len(self._times) < self.PROBE:
+        at = (step - self.WARMUP - 1) % self.RECHECK_STEPS  # 0 starts a cycle
+        if at >= 2 * self.PROBE:
             return
+        if at == 0:  # a cycle's first window: the count in use
+            self._times, self._probing = [], False
+        self._times.append(took)
+        if at not in (self.PROBE - 1, 2 * self.PROBE - 1):
+            return
+        # A window cut short (a run resumed inside it) decides nothing.
+        complete = len(self._times) == self.PROBE and self._probing == (at >= self.PROBE)
         current = self.threads or 1
-        # The median of a window: a checkpoint or a logging step does not decide it.
-        self.measured[current] = float(np.median(self._times))
+        if complete:
+            # The median of a window: a checkpoint or a logging step does not decide it.
+            self.measured[current] = float(np.median(self._times))
         self._times = []
-        if self._probing:
-            self._probing = False
-            self._decide(step, now)
-        elif len(self.measured) < 2 or now - self._decided_at > self.RECHECK_S:
+        if at == self.PROBE - 1 and complete:
             self._probing = True  # time the other count next
             self._set(self.counts[1] if current == self.counts[0] else self.counts[0])
+        elif at == 2 * self.PROBE - 1 and complete:
+            self._probing = False
+            self._decide(step)
 
-    def _decide(self, step: int, now: float) -> None:
+    def _decide(self, step: int) -> None:
         """Keep the faster count; the one probed last must be faster by ``MARGIN`` to win."""
         probed = self.threads or 1
         before = self.counts[1] if probed == self.counts[0] else self.counts[0]
         wins = self.measured[probed] < self.MARGIN * self.measured[before]
         best = probed if wins else before
         self._set(best)
-        self._decided_at = now
         per_step = {f"{k}_threads_s": round(v, 5) for k, v in sorted(self.measured.items())}
         self.choices.append({"step": step, "threads": best, **per_step})
         logger.debug("CPU threads from step %d: %d (%s)", step, best, per_step)
