@@ -71,7 +71,14 @@ TINY_PARAMS = {
         "device": "cpu",
         "seeds": 2,
         "tabular": {"ratios": [1.0], "fractions": [0.5, 1.0], "fidelity_rows": 500},
-        "image": {"per_class": [5], "steps": 10, "epochs": None, "fidelity_images": 50},
+        "image": {
+            "per_class": [5],
+            "steps": 10,
+            "epochs": None,
+            "fidelity_images": 50,
+            "pretrain_steps": 10,
+            "pretrain_images": 100,
+        },
     },
 }
 TINY_DIGITS = {
@@ -87,6 +94,8 @@ TINY_DIGITS = {
             "steps": 10,
             "epochs": None,
             "fidelity_images": 50,
+            "pretrain_steps": 10,
+            "pretrain_images": 100,
         },
     },
 }

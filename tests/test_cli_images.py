@@ -70,7 +70,7 @@ def test_image_folder_through_all_four_commands(tmp_path, monkeypatch, image_fol
 
     run("evaluate", "--data", "prep", "--model", "model", "--seeds", "2", "--ratio", "1",
         "--set", "per_class=[]", "--set", "steps=5", "--set", "epochs=null",
-        "--set", "fidelity_images=20",
+        "--set", "fidelity_images=20", "--set", "pretrain_steps=5",
         "--metrics", "m.json", "--plots", "p", "--report", "r.md", "--device", "cpu")  # fmt: skip
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics  # the numbers dvc metrics show reads

@@ -136,6 +136,7 @@ def test_only_the_gan_sees_unlabelled_images(tmp_path, bundle, monkeypatch):
     monkeypatch.setattr(clf_mod, "predict_proba", recording_predict)
     evaluate_images(bundle, tmp_path / "model", ratios=[1.0], per_class=[5], seeds=1,
                     steps=3, epochs=None, fidelity_images=20, samples_per_class=0,
+                    pretrain_steps=3, pretrain_images=30,
                     progress=False, sweep_hyperparameters={"steps": 2}, jobs=1)  # fmt: skip
     assert seen and scored
     for images in seen + scored:

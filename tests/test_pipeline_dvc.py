@@ -51,6 +51,8 @@ TINY_DIGITS = {
             "epochs": None,  # every fit its 20 steps, stopped early or not
             "fidelity_images": 100,
             "sweep_hyperparameters": {"steps": 10},
+            "pretrain_steps": 10,
+            "pretrain_images": 100,
         },
     },
 }

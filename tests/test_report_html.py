@@ -132,6 +132,8 @@ def image_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         per_class=[5],
         steps=5,
         epochs=None,
+        pretrain_steps=5,
+        pretrain_images=40,
         fidelity_images=12,
         samples_per_class=3,
         device="cpu",
