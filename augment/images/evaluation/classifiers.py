@@ -516,6 +516,14 @@ def fit_and_score(
     device = torch.device(task.device)
     early = task.patience is not None and validation_images is not None
     weights = task.weights(len(images))
+    network = {  # what the pretraining and the fit share
+        "arch": task.arch,
+        "num_classes": task.num_classes,
+        "batch_size": task.batch_size,
+        "seed": task.seed,
+        "augment": task.augment,
+        "flip": task.flip,
+    }
     init = None
     if task.pretrain_steps > 0:
         if pretrain_images is None or pretrain_labels is None:
@@ -523,24 +531,14 @@ def fit_and_score(
         init = train_classifier(
             torch.from_numpy(pretrain_images).to(device),
             torch.from_numpy(pretrain_labels).to(device),
-            arch=task.arch,
-            num_classes=task.num_classes,
             steps=task.pretrain_steps,
-            batch_size=task.batch_size,
-            seed=task.seed,
-            augment=task.augment,
-            flip=task.flip,
+            **network,
         )
     model = train_classifier(
         torch.from_numpy(images).to(device),
         torch.from_numpy(labels).to(device),
-        arch=task.arch,
-        num_classes=task.num_classes,
         steps=task.steps,
-        batch_size=task.batch_size,
-        seed=task.seed,
-        augment=task.augment,
-        flip=task.flip,
+        **network,
         validation_images=torch.from_numpy(validation_images).to(device) if early else None,
         validation_labels=torch.from_numpy(y_validation).to(device) if early else None,
         patience=task.patience if early else None,

@@ -603,32 +603,24 @@ def _run_block(
                 _curated_pool(ctx, key, s, reals[s], synths[s]) for s in range(ctx.seeds)
             ]
 
+    def draw(s: int, images: int, stream: str) -> ImagePool:
+        """Seed ``s``'s synthetic images in the real class mix, from their own random stream."""
+        with ctx.timer("sampling"):
+            seed = derive_seed(ctx.seed, stream, key, s)
+            return ImagePool(
+                synths[s], reals[s].labels, num_classes, ctx.schema.shape, images, seed=seed
+            )
+
     def fits() -> Iterator[tuple[Any, ...]]:
         for s in range(ctx.seeds):
-            real, synth = reals[s], synths[s]
+            real = reals[s]
             pool = None
             if max_images > 0 and any(p.ratio != 0 for p in parsed):
-                with ctx.timer("sampling"):
-                    pool = ImagePool(
-                        synth,
-                        real.labels,
-                        num_classes,
-                        ctx.schema.shape,
-                        max_images,
-                        seed=derive_seed(ctx.seed, "sample", key, s),
-                    )
+                pool = draw(s, max_images, "sample")
             curated = curated_pools[s]
             pretrain_set = None
             if any(p.pretrained for p in parsed):
-                with ctx.timer("sampling"):
-                    pretrain_set = ImagePool(
-                        synth,
-                        real.labels,
-                        num_classes,
-                        ctx.schema.shape,
-                        ctx.pretrain_images,
-                        seed=derive_seed(ctx.seed, "pretrain", key, s),
-                    ).take(ctx.pretrain_images)
+                pretrain_set = draw(s, ctx.pretrain_images, "pretrain").take(ctx.pretrain_images)
             for recipe in parsed:
                 data = recipe_split(recipe, real, pool, curated)
                 on = pretrain_set if recipe.pretrained else None
