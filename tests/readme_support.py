@@ -64,6 +64,15 @@ from augment.tabular.evaluation.runner import evaluate_tabular
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGES = {"bash", "python", "yaml", "text"}
 GAN_STEPS = 3  # the most steps any GAN trains for here
+# A few CNN steps per image fit, pretraining included.
+TINY_IMAGE_EVALUATION = {
+    "per_class": [5],
+    "steps": 10,
+    "epochs": None,
+    "fidelity_images": 50,
+    "pretrain_steps": 10,
+    "pretrain_images": 100,
+}
 TINY_PARAMS = {
     "train": {"device": "cpu", "sdv-ctgan": {"epochs": 1}},
     "generate": {"n": 500},
@@ -71,14 +80,7 @@ TINY_PARAMS = {
         "device": "cpu",
         "seeds": 2,
         "tabular": {"ratios": [1.0], "fractions": [0.5, 1.0], "fidelity_rows": 500},
-        "image": {
-            "per_class": [5],
-            "steps": 10,
-            "epochs": None,
-            "fidelity_images": 50,
-            "pretrain_steps": 10,
-            "pretrain_images": 100,
-        },
+        "image": TINY_IMAGE_EVALUATION,
     },
 }
 TINY_DIGITS = {
@@ -88,15 +90,7 @@ TINY_DIGITS = {
     "evaluate": {
         "device": "cpu",
         "seeds": 2,
-        "image": {
-            "ratios": [1.0],
-            "per_class": [5],
-            "steps": 10,
-            "epochs": None,
-            "fidelity_images": 50,
-            "pretrain_steps": 10,
-            "pretrain_images": 100,
-        },
+        "image": {"ratios": [1.0], **TINY_IMAGE_EVALUATION},
     },
 }
 # Every GAN stops after GAN_STEPS steps, whatever its settings say (imported by each process).

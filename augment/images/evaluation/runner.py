@@ -265,11 +265,12 @@ def evaluate_images(
     inception_path = check_inception_weights(inception_weights)
     weights = check_weights([1.0, *check_weights(synthetic_weight)])
     threshold = check_threshold(curate_threshold)
-    if int(pretrain_steps) < 0:
+    pretrain_steps, pretrain_images = int(pretrain_steps), int(pretrain_images)
+    if pretrain_steps < 0:
         raise AugmentError(f"pretrain_steps must be non-negative (0: off), got {pretrain_steps}")
-    if int(pretrain_steps) and int(pretrain_images) < 1:
+    if pretrain_steps and pretrain_images < 1:
         raise AugmentError(f"pretrain_images must be at least 1, got {pretrain_images}")
-    pretrain = int(pretrain_steps) > 0
+    pretrain = pretrain_steps > 0
     torch_device = resolve_device(device)
     if jobs is None and torch_device.type == "cuda":
         jobs = 1  # one GPU: fits in worker processes would queue for it, each with a context
@@ -338,8 +339,8 @@ def evaluate_images(
         fanout=fanout,
         curate_ratio=mix if curate else None,
         threshold=threshold,
-        pretrain_steps=int(pretrain_steps),
-        pretrain_images=int(pretrain_images),
+        pretrain_steps=pretrain_steps,
+        pretrain_images=pretrain_images,
     )
     blocks: list[Block] = []
     logger.info("fitting %d classifiers in %s", total - len(sweep), fanout.describe())
@@ -460,8 +461,8 @@ def evaluate_images(
             "synthetic_weight": weights,
             "curate": bool(curate),
             "curate_threshold": threshold,
-            "pretrain_steps": int(pretrain_steps),
-            "pretrain_images": int(pretrain_images),
+            "pretrain_steps": pretrain_steps,
+            "pretrain_images": pretrain_images,
             **({"curation": {k: r.to_dict() for k, r in ctx.curation.items()}} if curate else {}),
             "n_threads": threads,
             "device": str(torch_device),
@@ -478,7 +479,7 @@ def evaluate_images(
             *(mix_recipe(mix, "images", w, curated=True) for w in weights if curate),
             combined_recipe(mix),
             *([combined_recipe(mix, curated=True)] if curate else []),
-            *([pretrained_recipe(int(pretrain_images), int(pretrain_steps))] if pretrain else []),
+            *([pretrained_recipe(pretrain_images, pretrain_steps)] if pretrain else []),
             cas_recipe(),
         ],
         blocks=blocks,
