@@ -60,7 +60,7 @@ def test_table_recipes_per_weight_and_curated_at_the_sweep_ratio(curated_result)
     names = [r.name for r in curated_result.recipes if r.role == MIX]
     assert names == [
         "real+synth@0.5", "real+synth@0.5w0.5", "real+synth@1.0", "real+synth@1.0w0.5",
-        "real+curated@1.0", "real+curated@1.0w0.5",
+        "real+curated@1.0", "real+curated@1.0w0.5", "real+balanced", "real+balanced+curated",
     ]  # fmt: skip
     labels = {r.name: r.label for r in curated_result.recipes}
     assert labels["real+synth@1.0w0.5"] == "real + 1× synthetic (weight 0.5)"
@@ -68,6 +68,7 @@ def test_table_recipes_per_weight_and_curated_at_the_sweep_ratio(curated_result)
     assert labels["real+smote+curated@1.0"] == "real + SMOTE-NC + 1× curated synthetic"
     assert "real + SMOTE-NC + 1× curated synthetic: " in curated_result.verdict.text
     assert labels["real+curated@1.0"] == "real + 1× curated synthetic"
+    assert labels["real+balanced+curated"] == "real + curated synthetic to balance"
     for block in curated_result.blocks:
         assert {"real+curated@1.0", "real+curated@1.0w0.5"} <= set(block.recipes)
         counts = curated_result.settings["curation"][block.key]["per_class"]

@@ -39,6 +39,8 @@ from augment.tabular.evaluation.classifiers import make_classifier
 from augment.tabular.evaluation.privacy import dcr_report
 from augment.tabular.evaluation.recipes import (
     SyntheticPool,
+    balancing_labels,
+    mix,
     proportional_counts,
     smote_oversample,
     stratified_subset,
@@ -320,6 +322,41 @@ def test_stratified_subset_keeps_every_class(bundle) -> None:
     assert (counts >= 4).all()
 
 
+def test_balancing_labels_fill_every_class_up_to_the_majority() -> None:
+    labels = pd.Series(pd.Categorical(list("aaaaabbbc"), categories=list("dcba")))
+    wanted = balancing_labels(labels, ["a", "b", "c", "d"])
+    assert list(wanted) == ["b"] * 2 + ["c"] * 4  # schema order; "d" has no real row: none
+    assert len(balancing_labels(pd.Series(list("abab")), ["a", "b"])) == 0
+
+
+@pytest.mark.parametrize("curated", [False, True])
+def test_the_balanced_mix_oversamples_like_smote_with_synthetic_rows(bundle, curated) -> None:
+    from types import SimpleNamespace
+
+    from augment.tabular.evaluation.curation import fit_judge
+    from augment.tabular.evaluation.runner import _balancing_rows
+
+    schema, train = bundle.schema, bundle.train
+    synth = Bootstrap()
+    synth.fit(train, schema)
+    ctx = SimpleNamespace(schema=schema, seed=0, threshold=0.5)
+    judge = fit_judge(train, schema, seed=0) if curated else None
+    rows = _balancing_rows(ctx, 1.0, 0, train, synth, judge)
+    counts = train[schema.label].value_counts()
+    deficit = (counts.max() - counts)[lambda k: k > 0]
+    got = rows[schema.label].value_counts()
+    assert set(got.index) <= set(deficit.index)  # never a row of the majority class
+    if curated:  # only rows the judge trusts: a class may stay short
+        assert (got <= deficit.reindex(got.index)).all() and len(rows) > 0
+    else:
+        pd.testing.assert_series_equal(got.sort_index(), deficit.sort_index(), check_names=False)
+        balanced = mix(train, rows)[schema.label].value_counts()
+        assert balanced.nunique() == 1 and balanced.iloc[0] == counts.max()
+    assert list(rows.columns) == schema.names
+    again = _balancing_rows(ctx, 1.0, 0, train, synth, judge)
+    pd.testing.assert_frame_equal(rows, again)  # seeded
+
+
 def test_smote_balances_classes_and_keeps_real_rows(bundle) -> None:
     schema = bundle.schema
     train = bundle.train
@@ -418,8 +455,10 @@ def test_result_layout(result) -> None:
     assert result.full.key == "1.0" and [b.key for b in result.sweep] == ["0.3"]
     recipes = [r.name for r in result.recipes_in(result.full, reference=False)]
     assert recipes == [
-        "real+smote", "real+threshold", "real+synth@0.5", "real+synth@1.0", "synth"
+        "real+smote", "real+threshold", "real+synth@0.5", "real+synth@1.0", "real+balanced",
+        "synth",
     ]  # fmt: skip
+    assert result.recipe("real+balanced").label == "real + synthetic to balance"
     assert result.recipe("real+smote").label == "real + SMOTE-NC"
     assert result.recipe("real+threshold").label == "real only, tuned threshold"
     assert 0 <= result.fidelity.overall <= 1
@@ -453,11 +492,12 @@ def test_verdict_line_format(result) -> None:
 
     number = r"[+-]\d\.\d{3}"
     ci = rf"{number} \[{number}, {number}\]"
+    mix = r"real \+ ((0\.5|1)× synthetic|synthetic to balance)"
     pattern = (
-        rf"^(synthetic data helps|synthetic data hurts|no significant gain): real \+ (0\.5|1)× "
-        rf"synthetic: macro-F1 {ci} vs real only \(hgb, 95% CI over 3 seeds, chosen on validation "
-        rf"among 2 ratios\); real \+ SMOTE-NC: {ci}; real only, tuned threshold: {ci}; "
-        rf"recommended: (real only \(the mix gained|real \+ (0\.5|1)× synthetic \()"
+        rf"^(synthetic data helps|synthetic data hurts|no significant gain): {mix}: "
+        rf"macro-F1 {ci} vs real only \(hgb, 95% CI over 3 seeds, chosen on validation "
+        rf"among 3 mixes\); real \+ SMOTE-NC: {ci}; real only, tuned threshold: {ci}; "
+        rf"recommended: (real only \(the mix gained|{mix} \()"
         rf" ?{ci} on validation\)$"
     )
     text = result.verdict.text
@@ -520,7 +560,7 @@ def test_outputs_written(result, tmp_path) -> None:
     assert list(long.columns) == [
         "fraction", "recipe", "ratio", "classifier", "metric", "mean", "low", "high", "n"
     ]  # fmt: skip
-    assert len(long) == 2 * 5 * 2 * 4  # fractions x recipes x classifiers x metrics
+    assert len(long) == 2 * 6 * 2 * 4  # fractions x recipes x classifiers x metrics
 
     summary = paths["summary"].read_text(encoding="utf-8").splitlines()
     assert summary[0] == result.verdict.text
@@ -544,7 +584,7 @@ def test_plot_frames_match_the_result(result) -> None:
     fraction = gain_vs_fraction(result)
     g = result.block("0.3").gain("real+synth@1.0", "hgb", "macro_f1")
     assert fraction.loc[fraction["fraction"] == 0.3, "hgb"].item() == pytest.approx(g.mean)
-    assert len(gains_long(result)) == 80
+    assert len(gains_long(result)) == 96
 
 
 # -- the typed result and the one verdict builder -----------------------------------------------

@@ -79,8 +79,8 @@ class Recipe:
 
     @property
     def plain(self) -> bool:
-        """Neither curated nor reweighted: the recipes of the ratio curve."""
-        return self.weight == 1 and not self.curated
+        """At a ratio, neither curated nor reweighted: the recipes of the ratio curve."""
+        return self.ratio is not None and self.weight == 1 and not self.curated
 
 
 def synth_recipe(ratio: float, weight: float = 1.0, *, curated: bool = False) -> str:

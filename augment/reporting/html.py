@@ -271,9 +271,10 @@ def _gain_figures(result: EvaluationResult) -> list[Figure]:
     # Curated or reweighted mixes: one line (or point) per family, at the ratios they ran.
     families: dict[str, list[Recipe]] = {}
     for recipe in every_mix:
-        if not recipe.plain:
+        if not recipe.plain and recipe.ratio is not None:
             families.setdefault(recipe.family, []).append(recipe)
-    baselines = [r for r in result.recipes_in(full) if r.role == BASELINE]
+    # Recipes without a ratio (baselines, a mix that balances the classes): flat lines.
+    flat = [r for r in result.recipes_in(full) if r.ratio is None and r.role in (BASELINE, MIX)]
     xs = [r.ratio or 0.0 for r in mixes]
     lines = []
     for clf in result.classifiers:
@@ -289,10 +290,11 @@ def _gain_figures(result: EvaluationResult) -> list[Figure]:
                     [full.gain(r.name, clf, metric) for r in family],
                 )
             )
-        for base in baselines:  # a baseline has no ratio: a flat dashed line, the one to beat
-            gain = full.gain(base.name, clf, metric)
-            colour = colours(clf, base.name)
-            lines.append(_line(colours.name(clf, base.label), colour, xs, [gain] * len(xs), True))
+        for other in flat:  # dashed for a baseline: the line to beat
+            gain = full.gain(other.name, clf, metric)
+            colour, dashed = colours(clf, other.name), other.role == BASELINE
+            label = colours.name(clf, other.label)
+            lines.append(_line(label, colour, xs, [gain] * len(xs), dashed))
     figures = [
         Figure(
             gain_figure(
@@ -304,7 +306,7 @@ def _gain_figures(result: EvaluationResult) -> list[Figure]:
             ),
             "Gain of real + synthetic over real only at each mix"
             + (", per classifier" if len(result.classifiers) > 1 else "")
-            + "; dashed: the baselines to beat.",
+            + "; flat: recipes without a ratio; dashed: the baselines to beat.",
         )
     ]
     if result.sweep:
@@ -329,8 +331,8 @@ def _sweep_figure(result: EvaluationResult, colours: _Colours, ylabel: str) -> F
     ]
     shown: list[Recipe] = []
     for recipe in result.recipes_in(result.sweep[0], reference=False):
-        if recipe.role == MIX and recipe.ratio != result.sweep_ratio:
-            continue  # one mix across the sweep: the sweep ratio
+        if recipe.role == MIX and recipe.ratio not in (None, result.sweep_ratio):
+            continue  # the mixes across the sweep: at the sweep ratio, and those without one
         if recipe.role in (MIX, BASELINE, COMBINED):
             shown.append(recipe)
     lines = []

@@ -2,9 +2,10 @@
 and real + SMOTE(-NC), the classic oversampler that GAN augmentation has to beat.
 
 Recipe names (also the keys of the metrics): ``real``, ``real+synth@<ratio>``, ``synth``,
-``real+smote``, and ``real+threshold`` (real rows only, the minority class predicted above a
-decision threshold tuned on the validation split: a strong classifier's cheap answer to class
-imbalance).
+``real+smote``, ``real+balanced`` (synthetic rows that bring every class up to the majority's
+count: the GAN as an oversampler, on SMOTE's terms), and ``real+threshold`` (real rows only, the
+minority class predicted above a decision threshold tuned on the validation split: a strong
+classifier's cheap answer to class imbalance).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 from augment.core.labels import proportional_counts as split_counts
 from augment.errors import AugmentError
 from augment.evaluation.curation import Curated
-from augment.evaluation.recipes import BASELINE, COMBINED, Recipe
+from augment.evaluation.recipes import BASELINE, COMBINED, MIX, Recipe
 from augment.registry import GenerativeModel
 from augment.tabular.evaluation.classifiers import numeric_values
 from augment.tabular.schema import TableSchema
@@ -27,11 +28,43 @@ from augment.tabular.schema import TableSchema
 SMOTE = "real+smote"
 SMOTE_CURATED_PREFIX = "real+smote+curated@"
 THRESHOLD = "real+threshold"
+BALANCED = "real+balanced"
+BALANCED_CURATED = "real+balanced+curated"
 
 
 def smote_curated_name(ratio: float) -> str:
     """Real plus SMOTE(-NC) rows plus ``ratio`` x as many curated synthetic rows as real ones."""
     return f"{SMOTE_CURATED_PREFIX}{float(ratio)}"
+
+
+def balanced_recipe(*, curated: bool = False) -> Recipe:
+    """Real plus (curated) synthetic rows of every class but the majority, up to its count."""
+    what = "curated synthetic" if curated else "synthetic"
+    description = (
+        f"real plus {what} rows bringing every class up to the majority's count, as SMOTE-NC "
+        "does with interpolated rows"
+    )
+    if curated:
+        description += (
+            "; synthetic rows kept only where a classifier trained on the same real rows gives "
+            "their class enough probability (a class may stay short)"
+        )
+    name = BALANCED_CURATED if curated else BALANCED
+    return Recipe(
+        name, f"real + {what} to balance", MIX, family=name, description=description,
+        curated=curated,
+    )  # fmt: skip
+
+
+def balancing_labels(labels: pd.Series, classes: Sequence[Any]) -> np.ndarray:
+    """The labels of the rows that bring every class of ``labels`` up to the majority's count
+    (SMOTE's ``sampling_strategy='auto'``), class by class in ``classes`` order; a class
+    without real rows gets none."""
+    counts = labels.value_counts()
+    seen = [(c, int(counts[c])) for c in classes if counts.get(c, 0) > 0]
+    top = max((k for _, k in seen), default=0)
+    parts = [np.full(top - k, c, dtype=object) for c, k in seen]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
 
 
 # -- label proportions ---------------------------------------------------------------------------

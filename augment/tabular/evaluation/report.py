@@ -14,7 +14,7 @@ from augment.evaluation.recipes import synth_recipe
 from augment.evaluation.results import EvaluationResult, Privacy, TableFidelity
 from augment.evaluation.summary import summary_markdown as shared_summary
 from augment.evaluation.summary import timings_text
-from augment.tabular.evaluation.recipes import SMOTE
+from augment.tabular.evaluation.recipes import BALANCED, SMOTE
 
 __all__ = [
     "gain_vs_fraction",
@@ -69,7 +69,8 @@ def gain_vs_ratio(result: EvaluationResult) -> pd.DataFrame:
 
 def gain_vs_fraction(result: EvaluationResult) -> pd.DataFrame:
     """Primary-metric gain over real only per real-data fraction, for real + ``sweep_ratio`` ×
-    synthetic (``<clf>`` columns) and for SMOTE (``<clf>_smote``)."""
+    synthetic (``<clf>`` columns), for SMOTE (``<clf>_smote``) and for real + synthetic to
+    balance (``<clf>_balanced``)."""
     metric = result.primary_metric
     recipe = synth_recipe(result.sweep_ratio)
     rows = []
@@ -77,9 +78,10 @@ def gain_vs_fraction(result: EvaluationResult) -> pd.DataFrame:
         row: dict[str, float] = {"fraction": block.fraction}
         for clf in result.classifiers:
             row.update(wide(clf, block.gain(recipe, clf, metric)))
-        if SMOTE in block.recipes:
-            for clf in result.classifiers:
-                row.update(wide(f"{clf}_smote", block.gain(SMOTE, clf, metric)))
+        for name, suffix in ((SMOTE, "smote"), (BALANCED, "balanced")):
+            if name in block.recipes:
+                for clf in result.classifiers:
+                    row.update(wide(f"{clf}_{suffix}", block.gain(name, clf, metric)))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -19,6 +19,10 @@ Protocol (docs/architecture.md, "Evaluation protocol"):
   the best there, and the test split scores that choice once; ``tune_threshold`` adds the
   baseline ``real+threshold`` (real rows, the minority class's decision threshold tuned on
   validation);
+* ``balance`` adds the mix ``real+balanced``: synthetic rows that bring every class up to the
+  majority's count, the GAN as an oversampler on SMOTE-NC's terms (the ratio mixes keep the real
+  class proportions, so against SMOTE-NC they lack its rebalancing); with ``curate`` also
+  ``real+balanced+curated``;
 * ``synthetic_weight``: each real + synthetic recipe runs once per weight a synthetic row has in
   the classifiers' loss (``sample_weight``; real and SMOTE rows, real-derived, weigh 1); weight 1
   always runs. ``curate`` adds ``real+curated@m`` (m: the sweep ratio) on every block: synthetic
@@ -90,10 +94,14 @@ from augment.tabular.evaluation.curation import curate_rows, describe_judge, fit
 from augment.tabular.evaluation.fidelity import quality_report
 from augment.tabular.evaluation.privacy import dcr_report
 from augment.tabular.evaluation.recipes import (
+    BALANCED,
+    BALANCED_CURATED,
     SMOTE,
     SMOTE_CURATED_PREFIX,
     THRESHOLD,
     SyntheticPool,
+    balanced_recipe,
+    balancing_labels,
     mix,
     smote_curated_name,
     smote_curated_recipe,
@@ -118,6 +126,7 @@ def evaluate_tabular(
     classifiers: Sequence[str] = ("hgb", "logreg"),
     smote: bool = True,
     tune_threshold: bool = True,
+    balance: bool = True,
     fidelity_rows: int | None = 20_000,
     privacy_rows: int = 2_000,
     sweep_seeds: int | None = None,
@@ -202,7 +211,9 @@ def evaluate_tabular(
 
     mixes = [(r, w, False) for r in ratios for w in weights]
     mixes += [(mix_at, w, True) for w in weights] if curate else []
-    recipes = [REAL, *(synth_recipe(r, w, curated=c) for r, w, c in mixes), SYNTH]
+    balanced = [BALANCED] if balance else []
+    balanced += [BALANCED_CURATED] if balance and curate else []
+    recipes = [REAL, *(synth_recipe(r, w, curated=c) for r, w, c in mixes), *balanced, SYNTH]
     recipes += [SMOTE] if smote else []
     recipes += [THRESHOLD] if tune_threshold else []
     recipes += [smote_curated_name(mix_at)] if smote and curate else []
@@ -309,6 +320,7 @@ def evaluate_tabular(
             "classifier_params": classifier_params or {},
             "smote": smote,
             "tune_threshold": tune_threshold,
+            "balance": balance,
             "synthetic_weight": weights,
             "curate": bool(curate),
             "curate_threshold": threshold,
@@ -326,6 +338,7 @@ def evaluate_tabular(
         recipes=[
             real_recipe("rows"),
             *(mix_recipe(r, "rows", w, curated=c) for r, w, c in mixes),
+            *(balanced_recipe(curated=name == BALANCED_CURATED) for name in balanced),
             synthetic_only_recipe("rows"),
             *([smote_baseline] if smote_baseline else []),
             *([threshold_recipe()] if tune_threshold else []),
@@ -397,6 +410,7 @@ def _run_block(
     first_pool: list[SyntheticPool] = []
     judges: dict[int, Any] = {}  # the curation classifier per real subset (by identity)
     curated_pools: list[SyntheticPool] = []
+    curated_balancing: list[pd.DataFrame] = []
     if ctx.curate_ratio is not None:
         # Judges and curated rows are made here, before the fan-out starts: made lazily inside
         # joblib's dispatch of a loky pool, they left the pool's executor shut down ('NoneType'
@@ -411,6 +425,11 @@ def _run_block(
                 _curated_pool(ctx, fraction, s, real, synth, judges)
                 for s, (real, synth) in enumerate(zip(subsets, synths, strict=True))
             ]
+            if BALANCED_CURATED in ctx.recipes:
+                curated_balancing += [
+                    _balancing_rows(ctx, fraction, s, real, synth, judges[id(real)])
+                    for s, (real, synth) in enumerate(zip(subsets, synths, strict=True))
+                ]
     order = [(recipe, name) for _ in subsets for recipe in ctx.recipes for name in ctx.classifiers]
 
     def fits() -> Iterator[tuple[Any, ...]]:
@@ -430,6 +449,11 @@ def _run_block(
             clf_seed = derive_seed(ctx.seed, "classifier", s)
             smote_seed = derive_seed(ctx.seed, "smote", fraction, s)
             smoted: dict[str, pd.DataFrame] = {}  # the seed's SMOTE rows, built once
+            if BALANCED in ctx.recipes:
+                with ctx.timer("sampling"), ctx.limits():
+                    smoted[BALANCED] = _balancing_rows(ctx, fraction, s, real, synth)
+            if curated_balancing:
+                smoted[BALANCED_CURATED] = curated_balancing[s]
             for recipe in ctx.recipes:
                 with ctx.limits():
                     data = _recipe_data(ctx, recipe, real, pool, smote_seed, curated, smoted)
@@ -494,6 +518,30 @@ def _curated_pool(
     )
 
 
+def _balancing_rows(
+    ctx: _Context,
+    fraction: float,
+    s: int,
+    real: pd.DataFrame,
+    synth: GenerativeModel,
+    judge: Any = None,
+) -> pd.DataFrame:
+    """Seed ``s``'s synthetic rows that bring every class of ``real`` up to the majority's
+    count; with ``judge``, only those it trusts (curation, as for the curated pool)."""
+    labels = balancing_labels(real[ctx.schema.label], ctx.schema.classes)
+    if not len(labels):
+        return real.iloc[:0]
+    if judge is not None:
+        codes = pd.Index(ctx.schema.classes).get_indexer(labels)
+        seed = derive_seed(ctx.seed, "balance-curated", fraction, s)
+        got = curate_rows(synth, judge, codes, seed=seed, threshold=ctx.threshold, warn=False)
+        return got.samples[ctx.schema.names]
+    rows = synth.sample(labels, seed=derive_seed(ctx.seed, "balance", fraction, s))
+    if len(rows) != len(labels):
+        raise AugmentError(f"synthesizer returned {len(rows)} rows for {len(labels)} requested")
+    return rows[ctx.schema.names].reset_index(drop=True)
+
+
 def _curation_settings(ctx: _Context) -> dict[str, Any]:
     """Per block, what curation asked, drew and kept over all seeds."""
     return {key: report.to_dict() for key, report in ctx.curation.items()}
@@ -540,9 +588,13 @@ def _recipe_data(
     smoted: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The training rows of one recipe (never any test row): real rows first. ``smoted``
-    keeps the seed's SMOTE rows for the recipes that share them."""
+    keeps the seed's SMOTE rows for the recipes that share them, and its balancing rows."""
     if recipe in (REAL, THRESHOLD):
         return real
+    if recipe in (BALANCED, BALANCED_CURATED):
+        if smoted is None or recipe not in smoted:
+            raise AugmentError(f"recipe {recipe!r} needs its balancing rows")
+        return mix(real, smoted[recipe])
     if recipe == SYNTH:
         return pool.take(len(real))
     if recipe == SMOTE or recipe.startswith(SMOTE_CURATED_PREFIX):
