@@ -448,15 +448,16 @@ def _run_block(
             curated = curated_pools[s] if ctx.curate_ratio is not None else None
             clf_seed = derive_seed(ctx.seed, "classifier", s)
             smote_seed = derive_seed(ctx.seed, "smote", fraction, s)
-            smoted: dict[str, pd.DataFrame] = {}  # the seed's SMOTE rows, built once
+            # The seed's SMOTE rows and balancing rows, each built once for the recipes using them.
+            seed_rows: dict[str, pd.DataFrame] = {}
             if BALANCED in ctx.recipes:
                 with ctx.timer("sampling"), ctx.limits():
-                    smoted[BALANCED] = _balancing_rows(ctx, fraction, s, real, synth)
+                    seed_rows[BALANCED] = _balancing_rows(ctx, fraction, s, real, synth)
             if curated_balancing:
-                smoted[BALANCED_CURATED] = curated_balancing[s]
+                seed_rows[BALANCED_CURATED] = curated_balancing[s]
             for recipe in ctx.recipes:
                 with ctx.limits():
-                    data = _recipe_data(ctx, recipe, real, pool, smote_seed, curated, smoted)
+                    data = _recipe_data(ctx, recipe, real, pool, smote_seed, curated, seed_rows)
                 weight = parsed.weight if (parsed := parse_mix(recipe)) else 1.0
                 for name in ctx.classifiers:
                     fit = FitTask(
@@ -585,29 +586,29 @@ def _recipe_data(
     pool: SyntheticPool,
     smote_seed: int,
     curated: SyntheticPool | None = None,
-    smoted: dict[str, pd.DataFrame] | None = None,
+    seed_rows: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """The training rows of one recipe (never any test row): real rows first. ``smoted``
-    keeps the seed's SMOTE rows for the recipes that share them, and its balancing rows."""
+    """The training rows of one recipe (never any test row): real rows first. ``seed_rows``
+    holds the seed's balancing rows and keeps its SMOTE rows for the recipes that share them."""
     if recipe in (REAL, THRESHOLD):
         return real
     if recipe in (BALANCED, BALANCED_CURATED):
-        if smoted is None or recipe not in smoted:
+        if seed_rows is None or recipe not in seed_rows:
             raise AugmentError(f"recipe {recipe!r} needs its balancing rows")
-        return mix(real, smoted[recipe])
+        return mix(real, seed_rows[recipe])
     if recipe == SYNTH:
         return pool.take(len(real))
     if recipe == SMOTE or recipe.startswith(SMOTE_CURATED_PREFIX):
-        smoted = {} if smoted is None else smoted
-        if SMOTE not in smoted:
+        seed_rows = {} if seed_rows is None else seed_rows
+        if SMOTE not in seed_rows:
             with ctx.timer("smote"):
-                smoted[SMOTE] = smote_oversample(real, ctx.schema, seed=smote_seed)
+                seed_rows[SMOTE] = smote_oversample(real, ctx.schema, seed=smote_seed)
         if recipe == SMOTE:
-            return smoted[SMOTE]
+            return seed_rows[SMOTE]
         if curated is None:
             raise AugmentError(f"recipe {recipe!r} needs curated synthetic rows")
         ratio = float(recipe[len(SMOTE_CURATED_PREFIX) :])
-        return mix(smoted[SMOTE], curated.take(round(ratio * len(real))))
+        return mix(seed_rows[SMOTE], curated.take(round(ratio * len(real))))
     parsed = parse_mix(recipe)
     if parsed is None:
         raise AugmentError(f"unknown recipe {recipe!r}")
