@@ -105,7 +105,16 @@ def _write_small_csv(table: pd.DataFrame, path: Path) -> str:
     return str(path)
 
 
-SMALL_TABLE_TRAIN = ["--epochs", "2", "--batch-size", "100", "--device", "cpu"]
+SMALL_TABLE_TRAIN = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "100",
+    "--set",
+    "min_steps=0",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture(scope="session")

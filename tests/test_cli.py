@@ -183,7 +183,7 @@ def test_evaluate_writes_metrics_plots_and_verdict(workdir):
         "logreg",
         "--no-smote",
         "--set",
-        "sweep_hyperparameters={epochs: 1}",
+        "sweep_hyperparameters={epochs: 1, min_steps: 0}",
         "--metrics",
         "m/tab.json",
         "--plots",

@@ -101,7 +101,7 @@ def test_one_train_section_serves_tables_and_images(tmp_path, monkeypatch, small
     params = {
         "train": {
             "device": "cpu",
-            "tabgan": {"epochs": 2, "batch_size": 100},
+            "tabgan": {"epochs": 2, "batch_size": 100, "min_steps": 0},
             "imagegan": {"steps": 3, "batch_size": 16},
         }
     }
@@ -110,7 +110,7 @@ def test_one_train_section_serves_tables_and_images(tmp_path, monkeypatch, small
     run("ingest", "--source", "digits", "--out", "images", "--per-class", "5")
     run("train", "--data", "table", "--out", "table_model")
     run("train", "--data", "images", "--out", "image_model")
-    run("train", "--data", "table", "--out", "flat_wins", "--epochs", "1")
+    run("train", "--data", "table", "--out", "flat_wins", "--epochs", "1", "--set", "min_steps=0")
     hyper = {
         name: json.loads((tmp_path / name / "config.json").read_text())["hyperparameters"]
         for name in ("table_model", "image_model", "flat_wins")
@@ -177,7 +177,17 @@ def test_wrong_model_and_evaluation_settings_name_key_and_value(
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     run("ingest", "--source", small_csv, "--label", "label")
     if args[:1] == ["evaluate"]:
-        run("train", "--epochs", "1", "--batch-size", "100", "--device", "cpu")
+        run(
+            "train",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "100",
+            "--set",
+            "min_steps=0",
+            "--device",
+            "cpu",
+        )
         command = args
     else:
         command = ["train", "--device", "cpu", *args]
@@ -188,7 +198,19 @@ def test_yaml_1e_minus_4_is_a_number(tmp_path, monkeypatch, small_csv):
     """YAML 1.1 reads ``1e-4`` (no dot) as a string; the setting's type makes it a number."""
     monkeypatch.chdir(tmp_path)
     run("ingest", "--source", small_csv, "--label", "label")
-    run("train", "--epochs", "1", "--batch-size", "100", "--device", "cpu", "--set", "lr_g=1e-4")
+    run(
+        "train",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "100",
+        "--device",
+        "cpu",
+        "--set",
+        "lr_g=1e-4",
+        "--set",
+        "min_steps=0",
+    )
     config = json.loads((tmp_path / "models" / "tabular" / "config.json").read_text())
     assert config["hyperparameters"]["lr_g"] == pytest.approx(1e-4)
 

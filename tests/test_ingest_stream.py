@@ -201,7 +201,7 @@ def test_training_from_a_streamed_split_never_loads_it_whole(
         raise AssertionError("the streamed train split was read whole")
 
     monkeypatch.setattr(type(bundle), "train", property(refuse))
-    gan = train(bundle, tmp_path / "model", epochs=1, device="cpu", progress=False)
+    gan = train(bundle, tmp_path / "model", epochs=1, min_steps=0, device="cpu", progress=False)
     assert gan.summary["rows"] == bundle.schema.splits["train"]
     sample = gan.sample(["rare"] * 50, seed=0)
     assert list(sample.columns) == bundle.schema.names and set(sample["label"]) == {"rare"}

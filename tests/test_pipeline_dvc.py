@@ -21,7 +21,11 @@ from readme_support import merge
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "ingest": {"source": "table.csv", "label": "label"},
-    "train": {"device": "cpu", "fidelity_every": 3, "tabgan": {"epochs": 2, "batch_size": 100}},
+    "train": {
+        "device": "cpu",
+        "fidelity_every": 3,
+        "tabgan": {"epochs": 2, "batch_size": 100, "min_steps": 0},
+    },
     "generate": {"n": 200},
     "evaluate": {
         "seeds": 2,
@@ -31,7 +35,7 @@ TINY = {
             "fractions": [0.5, 1.0],
             "classifiers": ["logreg"],
             "smote": True,
-            "sweep_hyperparameters": {"epochs": 1},
+            "sweep_hyperparameters": {"epochs": 1, "min_steps": 0},
         },
     },
 }

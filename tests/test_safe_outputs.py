@@ -13,7 +13,7 @@ from augment.core.files import MODEL, OWNER_MARKER, atomic_dir, check_output_dir
 from augment.errors import AugmentError
 
 runner = CliRunner()
-TINY_TRAIN = ["--epochs", "1", "--batch-size", "100", "--device", "cpu"]
+TINY_TRAIN = ["--epochs", "1", "--batch-size", "100", "--set", "min_steps=0", "--device", "cpu"]
 
 
 def invoke(*args: str):

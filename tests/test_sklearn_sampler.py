@@ -22,7 +22,12 @@ from augment.sklearn import GANOverSampler
 
 # Tiny GANs: one epoch, and three Gaussian modes per number (the encoder's mixture fits are
 # most of a small fit's time).
-FAST = {"epochs": 1, "batch_size": 50, "device": "cpu", "hyperparameters": {"max_modes": 3}}
+FAST = {
+    "epochs": 1,
+    "batch_size": 50,
+    "device": "cpu",
+    "hyperparameters": {"max_modes": 3, "min_steps": 0},
+}
 
 
 def _numeric(n_major: int = 45, n_minor: int = 15, n_third: int = 0, seed: int = 0):

@@ -58,7 +58,7 @@ def test_table_curves_log_quality(tmp_path, small_table):
     kinds, dropped = infer_kinds(frame, "label", {})
     schema = build_schema(frame, "label", kinds, dropped, {})
     with RunLog(tmp_path / "curves") as curves:
-        TabGAN(epochs=4, batch_size=100, log_every=2).fit(
+        TabGAN(epochs=4, batch_size=100, min_steps=0, log_every=2).fit(
             frame, schema, seed=0, device="cpu", progress=False, curves=curves, fidelity_every=6
         )
     rows = _tsv(tmp_path / "curves" / "plots" / "metrics" / "fidelity.tsv")

@@ -74,13 +74,15 @@ class TabGANConfig:
     multiple of ``pac``). Epochs alone starve small tables: 200 rows made 150 steps, and on four
     tables with 200 real rows (validation split, 3 seeds) ``min_steps=1500`` (batch 100) raised
     train-on-synthetic macro-F1 from 0.46 to 0.61 and real + synthetic from -0.047 to -0.000
-    against real only (BENCHMARKS.md, "Small tables"). The floor is off by default until the
-    eight-table benchmark has measured it more widely.
+    against real only (BENCHMARKS.md, "Small tables"); the eight-table benchmark's 200-row
+    results (BENCHMARKS.md, "Efficacy over tables") were measured with this floor. Tables of
+    more than about ``min_steps * batch_size / epochs`` rows (5,000 with the defaults) never
+    reach it.
     """
 
     epochs: int = 150  # passes over the rows (in batches drawn by training-by-sampling)
     batch_size: int = 500  # at most half the rows, see run_budget()
-    min_steps: int = 0  # the step budget's floor (1500 measured better at 200 rows)
+    min_steps: int = 1500  # the step budget's floor, for small tables (0: epochs alone)
     max_steps: int | None = None  # cap on optimiser steps, whatever ``epochs`` says
     max_seconds: float | None = None  # wall-clock training budget; stops after the step
     lr_g: float = 2e-4

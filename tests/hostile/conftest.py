@@ -49,7 +49,9 @@ def table_model(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("table_model")
     tiny_table().to_csv(root / "t.csv", index=False)
     data = augment.ingest(str(root / "t.csv"), "label", root / "prep")
-    augment.train(data, root / "model", epochs=1, batch_size=20, device="cpu", progress=False)
+    augment.train(
+        data, root / "model", epochs=1, batch_size=20, min_steps=0, device="cpu", progress=False
+    )
     return root / "model"
 
 
