@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from machine import cpu_model  # benchmarks/machine.py, beside this script
-from tabular_adult import DEFAULT_ADULT_DIR, LABEL, adult_schema, load_data, quality, tstr
+from tabular_adult import (
+    DEFAULT_ADULT_DIR,
+    LABEL,
+    adult_schema,
+    curated_tstr,
+    load_data,
+    quality,
+    tstr,
+)
 
 from augment.core.files import write_json
 from augment.registry import make_synthesizer
@@ -42,14 +50,14 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
-        validation: pd.DataFrame, schema: Any) -> dict[str, Any]:  # fmt: skip
+        validation: pd.DataFrame, schema: Any, curated: bool) -> dict[str, Any]:  # fmt: skip
     synth = make_synthesizer("tabgan", params)
     started = time.perf_counter()
     summary = synth.fit(train, schema, seed=seed, device="cpu", progress=False)
     fit_seconds = time.perf_counter() - started
     labels = np.random.default_rng(seed).permutation(train[LABEL].to_numpy(dtype=object))
     synthetic = synth.sample(labels, seed=seed)
-    return {
+    record = {
         "name": name,
         "params": params,
         "seed": seed,
@@ -58,6 +66,9 @@ def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         **quality(train, synthetic, schema),
         **tstr(synthetic, validation, schema),
     }
+    if curated:
+        record["curated"] = curated_tstr(synth, labels, seed, train, validation, schema)
+    return record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--adult-dir", type=Path, default=DEFAULT_ADULT_DIR)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--curated", action="store_true", help="also score rows curated as generate --curate does"
+    )
     args = parser.parse_args(argv)
     configs = json.loads(args.configs)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -82,12 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, params in configs.items():
         for seed in seeds:
-            record = run(name, params, seed, train, validation, schema)
+            record = run(name, params, seed, train, validation, schema, args.curated)
             results["runs"].append(record)
             print(
                 f"{name} seed {seed}: {record['steps']} steps, {record['fit_seconds']} s, "
                 f"quality {record['quality']:.3f} (pairs {record['pair_trends']:.3f}), "
-                f"TSTR macro-F1 {record['macro_f1']:.3f}",
+                f"TSTR macro-F1 {record['macro_f1']:.3f}"
+                + (f", curated {record['curated']['macro_f1']:.3f}" if args.curated else ""),
                 flush=True,
             )
             write_json(args.out, results)

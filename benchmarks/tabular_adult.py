@@ -46,7 +46,9 @@ from machine import cpu_model  # benchmarks/machine.py, beside this script
 from augment.core.files import write_json, write_text
 from augment.core.runtime import resolve_device, seed_everything
 from augment.errors import AugmentError, MissingExtraError
+from augment.evaluation.curation import acceptance
 from augment.registry import MODELS, make_synthesizer
+from augment.tabular.evaluation.curation import curate_rows, fit_judge
 from augment.tabular.ingest import ADULT_COLUMNS, build_schema, infer_kinds, load_adult
 from augment.tabular.schema import TableSchema
 
@@ -117,11 +119,13 @@ def subsample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
 class Fitted:
     """A fitted model as the benchmark needs it: timed fit, and ``sample(n, labels)``."""
 
-    def __init__(self, fit_seconds: float, sample: Any, epochs: Any, details: dict[str, Any]):
+    def __init__(self, fit_seconds: float, sample: Any, epochs: Any, details: dict[str, Any],
+                 synthesizer: Any = None):  # fmt: skip
         self.fit_seconds = fit_seconds
         self.sample = sample  # (n rows, labels in the real class mix) -> DataFrame
         self.epochs = epochs
         self.details = details
+        self.synthesizer = synthesizer  # augment's own model, which curation can draw from
 
 
 def fit_tabgan(
@@ -138,7 +142,7 @@ def fit_tabgan(
 
     # The epochs actually trained (a step or time cap may stop short of the setting).
     epochs = (summary or {}).get("epochs", hyperparameters.get("epochs"))
-    return Fitted(fit_seconds, sample, epochs, {"summary": summary})
+    return Fitted(fit_seconds, sample, epochs, {"summary": summary}, synth)
 
 
 def fit_sdv(
@@ -207,6 +211,23 @@ def tstr(train: pd.DataFrame, test: pd.DataFrame, schema: TableSchema) -> dict[s
     }
 
 
+def curated_tstr(synth: Any, labels: np.ndarray, seed: int, train: pd.DataFrame,
+                 test: pd.DataFrame, schema: TableSchema) -> dict[str, Any]:  # fmt: skip
+    """TSTR of ``augment generate --curate``'s rows: as many rows, each kept only where the
+    judge (HistGradientBoosting on the real training rows) gives its class probability >= 0.5.
+    The judge's knowledge of the real rows is then in the synthetic labels: a distillation, so
+    this is reported beside plain TSTR, never as it."""
+    classes = list(schema.classes)
+    codes = np.array([classes.index(label) for label in labels])
+    judge = fit_judge(train, schema, seed=seed)
+    kept = curate_rows(synth, judge, codes, seed=seed, warn=False)
+    return {
+        "rows": len(kept.samples),
+        "acceptance": round(acceptance(kept.report), 3),
+        **tstr(kept.samples, test, schema),
+    }
+
+
 def _features(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
     # One category list per column (the schema's), so codes mean the same in train and test.
     out = {}
@@ -239,7 +260,8 @@ def run_model(
     sample_seconds = time.perf_counter() - start
     assert len(big) == args.sample_rows, f"{model} returned {len(big)} rows"
     del big
-    synthetic = fitted.sample(len(train), rng.permutation(real_labels))
+    labels = rng.permutation(real_labels)
+    synthetic = fitted.sample(len(train), labels)
     result = {
         "seed": seed,
         "epochs": fitted.epochs,
@@ -251,6 +273,8 @@ def run_model(
         **tstr(synthetic, test, schema),
         **fitted.details,
     }
+    if args.curated and fitted.synthesizer is not None:
+        result["curated"] = curated_tstr(fitted.synthesizer, labels, seed, train, test, schema)
     print(f"[{model}] seed {seed}: {_brief(result)}", file=sys.stderr, flush=True)
     return result
 
@@ -456,6 +480,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="JSON results; the Markdown table goes beside it (.md)",
     )
     parser.add_argument("--progress", action="store_true", help="show the models' progress bars")
+    parser.add_argument(
+        "--curated",
+        action="store_true",
+        help="also TSTR of TabGAN rows curated as `augment generate --curate` does",
+    )
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in BENCH_MODELS]

@@ -15,6 +15,7 @@ from augment.errors import AugmentError
 from augment.registry import GenerativeModel, load_synthesizer, make_synthesizer
 from augment.tabular.gan import TabGAN
 from augment.tabular.ingest import build_schema
+from augment.tabular.networks import LabelClassifier
 
 # Tiny settings: the point is behaviour, not quality.
 FAST = {
@@ -66,7 +67,8 @@ def test_fit_returns_the_loop_summary(fitted):
     gan, summary = fitted
     assert isinstance(gan, GenerativeModel) and gan.name == "tabgan"
     assert summary["steps"] == FAST["max_steps"] and summary["device"] == "cpu"
-    assert set(summary["final_losses"]) == {"loss_d", "gp", "loss_g", "cond"}
+    # The auxiliary classifier's loss on the generator is on by default.
+    assert set(summary["final_losses"]) == {"loss_d", "gp", "loss_g", "cond", "classifier"}
     assert all(math.isfinite(v) for v in summary["final_losses"].values())
     assert summary["seconds"] > 0 and summary["rows"] == 300
 
@@ -143,3 +145,25 @@ def test_thread_and_precision_settings():
     assert resolve_precision("auto", cpu) in ("fp32", "bf16")
     with pytest.raises(AugmentError, match="precision"):
         TabGAN(precision="fp8")
+
+
+def test_label_classifier_never_reads_the_label():
+    visible = torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0])  # columns 2-3: the label's one-hot
+    classifier = LabelClassifier(visible, classes=2, hidden=(8,), dropout=0.0)
+    rows = torch.randn(6, 5)
+    relabelled = rows.clone()
+    relabelled[:, 2:4] = torch.randn(6, 2)
+    assert torch.equal(classifier(rows), classifier(relabelled))
+    moved = rows.clone()
+    moved[:, 0] += 1
+    assert not torch.equal(classifier(rows), classifier(moved))
+
+
+def test_classifier_weight_zero_trains_without_the_classifier(table, mixed_kinds):
+    schema = build_schema(table, "label", mixed_kinds, [], {})
+    gan = TabGAN(**{**FAST, "classifier_weight": 0})
+    summary = gan.fit(table, schema, seed=0, device="cpu", progress=False)
+    assert set(summary["final_losses"]) == {"loss_d", "gp", "loss_g", "cond"}
+    assert gan.sample(["rare", "no"], seed=0)["label"].tolist() == ["rare", "no"]
+    with pytest.raises(AugmentError, match="classifier_weight must be at least 0"):
+        TabGAN(classifier_weight=-1)

@@ -218,6 +218,32 @@ class Discriminator(nn.Module):
         return self.net(x.reshape(-1, self.pac * self.input_dim))
 
 
+class LabelClassifier(nn.Module):
+    """Predicts the label from an encoded row's other columns: ``visible`` is 1 on the matrix
+    columns it may read, 0 on the label's. Rows may carry more columns after the matrix's (the
+    critic's condition vector): they are ignored."""
+
+    def __init__(
+        self,
+        visible: torch.Tensor,
+        classes: int,
+        hidden: Sequence[int] = (64, 64),
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = len(visible)
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.LeakyReLU(0.2), _Dropout(dropout)]
+            width = size
+        layers.append(nn.Linear(width, classes))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("visible", visible.float().clone(), persistent=False)
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.net(rows[:, : len(self.visible)] * self.visible)
+
+
 def activate(
     raw: torch.Tensor,
     layout: SpanLayout,
