@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import math
 
@@ -13,7 +15,7 @@ import torch
 from augment.core.training import cpu_threads, resolve_precision
 from augment.errors import AugmentError
 from augment.registry import GenerativeModel, load_synthesizer, make_synthesizer
-from augment.tabular.gan import TabGAN
+from augment.tabular.gan import TabGAN, TabGANConfig, _TabGANTask, make_encoder
 from augment.tabular.ingest import build_schema
 from augment.tabular.networks import LabelClassifier
 
@@ -167,3 +169,34 @@ def test_classifier_weight_zero_trains_without_the_classifier(table, mixed_kinds
     assert gan.sample(["rare", "no"], seed=0)["label"].tolist() == ["rare", "no"]
     with pytest.raises(AugmentError, match="classifier_weight must be at least 0"):
         TabGAN(classifier_weight=-1)
+
+
+def test_the_classifier_learns_the_real_label_and_its_loss_reaches_the_generator():
+    # The label is the city: a classifier that reads the other columns learns it at once.
+    rng = np.random.default_rng(0)
+    city = rng.choice(["Oslo", "Lima"], 400).astype(object)
+    table = pd.DataFrame({"city": city, "label": np.where(city == "Oslo", "no", "yes")})
+    schema = build_schema(table, "label", {"city": "categorical", "label": "categorical"}, [], {})
+    # Conditions on the city only, so a classifier trained on the conditions would fail.
+    config = TabGANConfig(**{**FAST, "batch_size": 100, "dropout": 0.0, "label_weight": 0.0})
+    encoder = make_encoder(config).fit(table, schema)
+    task = _TabGANTask(config, encoder.encode(table), encoder.layout(), steps=40)
+    torch.manual_seed(0)
+    task.build(torch.device("cpu"))
+    for step in range(40):
+        task.d_step(step)
+    real = task.layout.dense(task.values, task.choices)
+    labels = task.choices[:, task.layout.label_choice].long()
+    assert (task.classifier(real).argmax(1) == labels).float().mean() > 0.95
+    # The G-step's loss includes the classifier's: its gradient reaches the generator.
+    start = copy.deepcopy(task.generator.state_dict())
+
+    def generator_gradient(weight: float) -> torch.Tensor:
+        task.generator.load_state_dict(start)
+        task.cfg, task._pending = dataclasses.replace(config, classifier_weight=weight), None
+        torch.manual_seed(1)
+        assert "classifier" in task.g_step(0)
+        return task.generator.head.weight.grad.clone()
+
+    assert torch.equal(generator_gradient(0.5), generator_gradient(0.5))
+    assert not torch.allclose(generator_gradient(0.0), generator_gradient(10.0))
