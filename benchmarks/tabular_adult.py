@@ -217,8 +217,7 @@ def curated_tstr(synth: Any, labels: np.ndarray, seed: int, train: pd.DataFrame,
     judge (HistGradientBoosting on the real training rows) gives its class probability >= 0.5.
     The judge's knowledge of the real rows is then in the synthetic labels: a distillation, so
     this is reported beside plain TSTR, never as it."""
-    classes = list(schema.classes)
-    codes = np.array([classes.index(label) for label in labels])
+    codes = pd.Index(schema.classes).get_indexer(labels)
     judge = fit_judge(train, schema, seed=seed)
     kept = curate_rows(synth, judge, codes, seed=seed, warn=False)
     return {

@@ -227,8 +227,8 @@ class LabelClassifier(nn.Module):
         self,
         visible: torch.Tensor,
         classes: int,
-        hidden: Sequence[int] = (64, 64),
-        dropout: float = 0.5,
+        hidden: Sequence[int],
+        dropout: float,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
