@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -147,6 +148,10 @@ def run_fits(
                 )
             )
             calls = (delayed(_limited)(i, per_fit, fn, *args) for i, args in enumerate(tasks))
+            # loky restarts a worker whose memory grew by 300 MB (torch and a recipe's rows do)
+            # and warns when jobs were waiting; the jobs run on the new worker all the same.
+            stack.enter_context(warnings.catch_warnings())
+            warnings.filterwarnings("ignore", "A worker stopped while some jobs", UserWarning)
         for index, result in Parallel(return_as="generator_unordered")(calls):
             results[index] = result
             if on_result is not None:
