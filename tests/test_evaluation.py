@@ -18,7 +18,9 @@ from sklearn.datasets import load_wine
 
 from augment.evaluation.recipes import (
     BASELINE,
+    COMBINED,
     MIX,
+    SYNTHETIC_ONLY,
     Recipe,
     mix_recipe,
     ordered,
@@ -497,8 +499,8 @@ def test_verdict_line_format(result) -> None:
         rf"^(synthetic data helps|synthetic data hurts|no significant gain): {mix}: "
         rf"macro-F1 {ci} vs real only \(hgb, 95% CI over 3 seeds, chosen on validation "
         rf"among 3 mixes\); real \+ SMOTE-NC: {ci}; real only, tuned threshold: {ci}; "
-        rf"recommended: (real only \(the mix gained|{mix} \()"
-        rf" ?{ci} on validation\)$"
+        rf"recommended: (real only \(no recipe gained on validation; the mix: {ci}\)|"
+        rf"({mix}|real \+ SMOTE-NC|real only, tuned threshold) \({ci} on validation\))$"
     )
     text = result.verdict.text
     assert re.match(pattern, text), text
@@ -704,12 +706,42 @@ def test_the_verdict_recommends_a_mix_only_where_it_gained_on_validation() -> No
     assert verdict.recipe == "real+synth@0.5" and verdict.tone == "helps"
     assert verdict.recommended == "real"
     assert verdict.text.endswith(
-        "; recommended: real only (the mix gained +0.003 [-0.035, +0.041] on validation)"
+        "; recommended: real only (no recipe gained on validation; "
+        "the mix: +0.003 [-0.035, +0.041])"
     )
     assert Verdict.from_dict(json.loads(json.dumps(verdict.to_dict()))) == verdict
     # Without validation scores nothing is recommended and the line says nothing of it.
     plain = build_verdict(_result([_block(test)], recipes), _block(test))
     assert plain.recommended is None and "recommended" not in plain.text
+
+
+def test_the_recommendation_weighs_every_recipe_a_user_could_adopt() -> None:
+    combined = Recipe("real+smote+synth@1.0", "real + SMOTE + 1× synthetic", COMBINED, 1.0)
+    recipes = [real_recipe("rows"), SMOTE_LIKE, mix_recipe(1.0, "rows"), combined]
+    recipes.append(Recipe("synth", "synthetic only", SYNTHETIC_ONLY))
+    block = _block({name: [0.0, 0.0, 0.0] for name in [r.name for r in recipes[1:]]})
+
+    def recommended(validation: dict[str, list[float]]) -> tuple[str | None, str]:
+        block.validation = _block(validation).scores
+        verdict = build_verdict(_result([block], recipes), block)
+        return verdict.recommended, verdict.text
+
+    base = {"real+synth@1.0": [-0.01, 0.0, 0.01], "synth": [0.1, 0.1, 0.1]}
+    # The baseline gained on validation, the mix did not: SMOTE is what to use.
+    name, text = recommended(
+        {**base, "real+smote": [0.02, 0.03, 0.04], "real+smote+synth@1.0": [0.0] * 3}
+    )
+    assert name == "real+smote" and text.endswith(
+        "recommended: real + SMOTE (+0.030 [+0.005, +0.055] on validation)"
+    )
+    # A higher mean whose interval holds 0 loses to a smaller gain that is above zero; the
+    # synthetic-only reference is never recommended, however it scores.
+    name, _ = recommended(
+        {**base, "real+smote": [-0.05, 0.05, 0.15], "real+smote+synth@1.0": [0.01, 0.012, 0.014]}
+    )
+    assert name == "real+smote+synth@1.0"
+    name, text = recommended({**base, "real+smote": [0.0] * 3, "real+smote+synth@1.0": [0.0] * 3})
+    assert name == "real" and "no recipe gained on validation; the mix: +0.000" in text
 
 
 def test_threshold_tuned_on_validation_raises_minority_recall() -> None:

@@ -13,9 +13,11 @@ so the test split scores the choice once and its interval is honest. Results wit
 scores (older ones) fall back to :func:`best_mix`, the best on the test split, whose interval is
 then not adjusted for the choice, which the line says ("best of 4 ratios").
 
-The verdict also *recommends*, on the validation split alone (:func:`recommendation`): the
-headline mix where its validation gain over real only lies above zero, else real only — add no
-synthetic data. The test gain then shows what following the recommendation gives.
+The verdict also *recommends*, on the validation split alone (:func:`recommendation`): of every
+recipe a user could adopt instead of real only (the mixes, the cheap baselines such as SMOTE-NC or
+classic augmentation, the combined recipes), the one with the highest validation gain among those
+whose validation interval lies above zero, else real only. The test gains in the same line then
+show what following the recommendation gives.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ from augment.evaluation.results import (
     Verdict,
 )
 from augment.evaluation.stats import metric_label
+
+# The roles of recipes a verdict may recommend in place of real only: not the synthetic-only
+# reference (it drops the real data), nor real only itself.
+ADOPTABLE = (MIX, BASELINE, COMBINED)
 
 
 @dataclass(frozen=True)
@@ -108,21 +114,40 @@ def _what(mixes: list[Recipe]) -> str:
 def recommendation(
     result: EvaluationResult, block: Block, choice: Choice
 ) -> tuple[str | None, Interval | None]:
-    """What to use, decided on the validation split before any test score is read: the chosen
-    mix where its validation gain over real only lies above zero, else :data:`REAL` (no
-    synthetic data), and that validation gain; ``(None, None)`` without validation scores."""
+    """What to use, decided on the validation split before any test score is read, and its
+    validation gain: among the recipes that could replace real only (:data:`ADOPTABLE` roles),
+    the best mean gain whose interval lies above zero; else :data:`REAL` with the chosen mix's
+    gain. ``(None, None)`` without validation scores."""
     clf, metric = result.primary_classifier, result.primary_metric
-    gain = block.validation_gain(choice.recipe.name, clf, metric)
-    if gain is None:
+    mix_gain = block.validation_gain(choice.recipe.name, clf, metric)
+    if mix_gain is None:
         return None, None
-    return (choice.recipe.name if gain.direction == "up" else REAL), gain
+    best: tuple[str, Interval] | None = None
+    for recipe in result.recipes_in(block):  # in role order: a tie goes to the earlier recipe
+        if recipe.role not in ADOPTABLE:
+            continue
+        gain = block.validation_gain(recipe.name, clf, metric)
+        if (
+            gain is not None
+            and gain.direction == "up"
+            and (best is None or gain.mean > best[1].mean)
+        ):
+            best = recipe.name, gain
+    return best if best is not None else (REAL, mix_gain)
 
 
-def _recommendation_text(result: EvaluationResult, recommended: str, gain: Interval) -> str:
-    where = f"{format_gain(gain)} on validation"
-    if recommended == REAL:
-        return f"recommended: real only (the mix gained {where})"
-    return f"recommended: {result.recipe(recommended).label} ({where})"
+def _recommendation_text(
+    result: EvaluationResult, block: Block, recommended: str, gain: Interval
+) -> str:
+    if recommended != REAL:
+        return (
+            f"recommended: {result.recipe(recommended).label} ({format_gain(gain)} on validation)"
+        )
+    if sum(r.role in ADOPTABLE for r in result.recipes_in(block)) > 1:
+        return (
+            f"recommended: real only (no recipe gained on validation; the mix: {format_gain(gain)})"
+        )
+    return f"recommended: real only (the mix gained {format_gain(gain)} on validation)"
 
 
 def tone_of(gain: Interval) -> str:
@@ -157,7 +182,7 @@ def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = choo
             text += f"; {other.label}: {format_gain(block.gain(other.name, clf, metric))}"
     recommended, validation_gain = recommendation(result, block, choice)
     if recommended is not None and validation_gain is not None:
-        text += f"; {_recommendation_text(result, recommended, validation_gain)}"
+        text += f"; {_recommendation_text(result, block, recommended, validation_gain)}"
     if not block.full:
         text = f"with {block.description} ({block.size:,} {result.unit}): {text}"
     return Verdict(

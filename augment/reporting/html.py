@@ -217,7 +217,8 @@ def _cards(result: EvaluationResult) -> list[Card]:
             Card(
                 "Recommended (validation)",
                 result.recipe(verdict.recommended).label,  # the real-only recipe's: "real only"
-                f"the mix's validation gain {format_gain(verdict.validation_gain)}",
+                f"{'the mix' if verdict.recommended == REAL else 'its'} validation gain "
+                f"{format_gain(verdict.validation_gain)}",
                 tone="neutral" if verdict.recommended == REAL else "good",
             )
         )
