@@ -200,3 +200,33 @@ def test_the_classifier_learns_the_real_label_and_its_loss_reaches_the_generator
 
     assert torch.equal(generator_gradient(0.5), generator_gradient(0.5))
     assert not torch.allclose(generator_gradient(0.0), generator_gradient(10.0))
+
+
+def test_the_classifier_freezes_after_classifier_steps(table, mixed_kinds):
+    schema = build_schema(table, "label", mixed_kinds, [], {})
+    config = TabGANConfig(**{**FAST, "classifier_steps": 3})
+    encoder = make_encoder(config).fit(table, schema)
+    task = _TabGANTask(config, encoder.encode(table), encoder.layout(), steps=6)
+    torch.manual_seed(0)
+    task.build(torch.device("cpu"))
+
+    def run(step: int) -> dict[str, torch.Tensor]:
+        before = copy.deepcopy(task.classifier.state_dict())
+        task.d_step(step)
+        losses = task.g_step(step)
+        changed = any(
+            not torch.equal(v, task.classifier.state_dict()[k]) for k, v in before.items()
+        )
+        assert changed == (step <= 3), step
+        return losses
+
+    for step in (1, 2, 3):
+        run(step)
+    task.generator.zero_grad(set_to_none=True)
+    assert "classifier" in run(4)
+    # Frozen: no gradient of its own, dropout still on, and its loss still reaches the generator.
+    assert task.classifier.training
+    assert all(p.grad is None and not p.requires_grad for p in task.classifier.parameters())
+    assert task.generator.head.weight.grad is not None
+    with pytest.raises(AugmentError, match="classifier_steps must be at least 0"):
+        TabGAN(classifier_steps=-1)
