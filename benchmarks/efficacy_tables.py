@@ -287,9 +287,13 @@ def _verdict(row: dict[str, Any], recipes: list[Recipe]) -> str:
     verdict = row.get("verdict")
     if verdict is None:
         return "—"
-    label = next((r.label for r in recipes if r.name == verdict["recipe"]), verdict["recipe"])
+    labels = {r.name: r.label for r in recipes} | {REAL: "real only"}
     how = f", {verdict['chosen']}" if verdict["chosen"] else ""
-    return f"{verdict['tone']}: {label}{how}"
+    text = f"{verdict['tone']}: {labels.get(verdict['recipe'], verdict['recipe'])}{how}"
+    recommended = verdict.get("recommended")
+    if recommended is not None:
+        text += f"; recommended: {labels.get(recommended, recommended)}"
+    return text
 
 
 # -- the targets -----------------------------------------------------------------------
@@ -312,7 +316,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         gains = [_verdict_gain(row) for row in small]
         lines.append(f"  - the verdict's headline recipe: {_counts(small, gains)}"
                      + _how_chosen(small))  # fmt: skip
-        lines.append(f"  - {_recommended(small)}")
+        lines.append(f"  - {_recommended(small, recipes)}")
     if full:
         worse = [t for t, row in full.items() if _below_zero(_verdict_gain(row))]
         lines.append(
@@ -323,7 +327,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         )  # fmt: skip
         known = {t: row for t, row in full.items() if _recommendation(row) is not None}
         worse = [t for t, row in known.items() if _below_zero(_recommended_gain(row))]
-        line = _recommended(list(full.values()))
+        line = _recommended(list(full.values()), recipes)
         if known:
             line = (
                 f"the recipe it recommends (decided on validation) is worse on {len(worse)} of"
@@ -358,15 +362,18 @@ def _recommended_gain(row: dict[str, Any]) -> dict[str, Any] | None:
     return None if recipe in (None, REAL) else row["gains"].get(recipe)
 
 
-def _recommended(rows: list[dict[str, Any]]) -> str:
+def _recommended(rows: list[dict[str, Any]], recipes: list[Recipe]) -> str:
     known = [row for row in rows if _recommendation(row) is not None]
     if not known:
         return "the recommendation: not in these results (written before the verdict made one)"
-    mixes = [row for row in known if _recommendation(row) != REAL]
-    above = [row for row in mixes if _above_zero(_recommended_gain(row))]
+    roles = {r.name: r.role for r in recipes}
+    chosen = [row for row in known if _recommendation(row) != REAL]
+    synthetic = [row for row in chosen if roles.get(_recommendation(row) or "") in GAN_ROLES]
+    above = [row for row in chosen if _above_zero(_recommended_gain(row))]
     return (
-        f"a synthetic mix recommended on {len(mixes)} of {len(known)} tables, with its test"
-        f" interval above 0 on {len(above)}"
+        f"a recipe other than real only recommended on {len(chosen)} of {len(known)} tables"
+        f" ({len(synthetic)} with synthetic rows), with its test interval above 0 on"
+        f" {len(above)}"
     )
 
 
