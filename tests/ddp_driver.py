@@ -35,6 +35,7 @@ MODELS = {
         "epochs": 100,
         "batch_size": 20,
         "max_steps": 12,
+        "classifier_steps": 8,  # frozen after the resume at step 6, in step on every rank
         "generator_dims": [16],
         "discriminator_dims": [16],
         "fit_sample": 200,
