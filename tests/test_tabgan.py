@@ -220,13 +220,20 @@ def test_the_classifier_freezes_after_classifier_steps(table, mixed_kinds):
         assert changed == (step <= 3), step
         return losses
 
-    for step in (1, 2, 3):
+    for step in (1, 2, 3, 4):
         run(step)
-    task.generator.zero_grad(set_to_none=True)
-    assert "classifier" in run(4)
     # Frozen: no gradient of its own, dropout still on, and its loss still reaches the generator.
     assert task.classifier.training
     assert all(p.grad is None and not p.requires_grad for p in task.classifier.parameters())
-    assert task.generator.head.weight.grad is not None
+    start = copy.deepcopy(task.generator.state_dict())
+
+    def generator_gradient(weight: float) -> torch.Tensor:
+        task.generator.load_state_dict(start)
+        task.cfg, task._pending = dataclasses.replace(config, classifier_weight=weight), None
+        torch.manual_seed(1)
+        assert "classifier" in task.g_step(5)
+        return task.generator.head.weight.grad.clone()
+
+    assert not torch.allclose(generator_gradient(0.0), generator_gradient(10.0))
     with pytest.raises(AugmentError, match="classifier_steps must be at least 0"):
         TabGAN(classifier_steps=-1)
