@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -189,17 +190,24 @@ def test_the_classifier_learns_the_real_label_and_its_loss_reaches_the_generator
     labels = task.choices[:, task.layout.label_choice].long()
     assert (task.classifier(real).argmax(1) == labels).float().mean() > 0.95
     # The G-step's loss includes the classifier's: its gradient reaches the generator.
-    start = copy.deepcopy(task.generator.state_dict())
+    gradient = _generator_gradients(task, step=0)
+    assert torch.equal(gradient(0.5), gradient(0.5))
+    assert not torch.allclose(gradient(0.0), gradient(10.0))
 
-    def generator_gradient(weight: float) -> torch.Tensor:
+
+def _generator_gradients(task: _TabGANTask, step: int) -> Callable[[float], torch.Tensor]:
+    """``gradient(weight)``: the generator head's gradient of one G-step at ``step`` from the
+    task's current state, with ``classifier_weight=weight``."""
+    start, config = copy.deepcopy(task.generator.state_dict()), task.cfg
+
+    def gradient(weight: float) -> torch.Tensor:
         task.generator.load_state_dict(start)
         task.cfg, task._pending = dataclasses.replace(config, classifier_weight=weight), None
         torch.manual_seed(1)
-        assert "classifier" in task.g_step(0)
+        assert "classifier" in task.g_step(step)
         return task.generator.head.weight.grad.clone()
 
-    assert torch.equal(generator_gradient(0.5), generator_gradient(0.5))
-    assert not torch.allclose(generator_gradient(0.0), generator_gradient(10.0))
+    return gradient
 
 
 def test_the_classifier_freezes_after_classifier_steps(table, mixed_kinds):
@@ -225,15 +233,7 @@ def test_the_classifier_freezes_after_classifier_steps(table, mixed_kinds):
     # Frozen: no gradient of its own, dropout still on, and its loss still reaches the generator.
     assert task.classifier.training
     assert all(p.grad is None and not p.requires_grad for p in task.classifier.parameters())
-    start = copy.deepcopy(task.generator.state_dict())
-
-    def generator_gradient(weight: float) -> torch.Tensor:
-        task.generator.load_state_dict(start)
-        task.cfg, task._pending = dataclasses.replace(config, classifier_weight=weight), None
-        torch.manual_seed(1)
-        assert "classifier" in task.g_step(5)
-        return task.generator.head.weight.grad.clone()
-
-    assert not torch.allclose(generator_gradient(0.0), generator_gradient(10.0))
+    gradient = _generator_gradients(task, step=5)
+    assert not torch.allclose(gradient(0.0), gradient(10.0))
     with pytest.raises(AugmentError, match="classifier_steps must be at least 0"):
         TabGAN(classifier_steps=-1)
