@@ -70,9 +70,9 @@ class TabGANConfig:
     """Hyper-parameters (all JSON-serialisable; saved in ``config.json``).
 
     Defaults were tuned on UCI Adult (32,561 rows) on a 2-core CPU: 150 epochs (9,900 steps of
-    batch 500) fit in about three minutes to SDMetrics quality 0.92-0.93 and train-on-synthetic
-    macro-F1 0.78 (0.76-0.77 without the auxiliary classifier, in two minutes). The CTGAN
-    paper's values are kept where tuning did not beat them.
+    batch 500) fit in two to three minutes to SDMetrics quality 0.92-0.93 and train-on-synthetic
+    macro-F1 0.78 (0.76-0.77 without the auxiliary classifier). The CTGAN paper's values are
+    kept where tuning did not beat them.
 
     Training length is a step budget: ``epochs`` passes over the rows, but never fewer than
     ``min_steps`` optimiser steps, and a batch is at most half the rows (rounded down to a
@@ -119,7 +119,7 @@ class TabGANConfig:
     # columns, and the generator pays where it reads another. Validation splits, 0.5 against 0:
     # Adult train-on-synthetic macro-F1 0.764 -> 0.780 at equal quality (1 cost quality, 3 more);
     # eight tables of 200 rows, real + synthetic to balance +0.018 -> +0.036 (BENCHMARKS.md).
-    # It makes a step 20-30% slower. 0 turns it off.
+    # While it trains (see classifier_steps) a step is 20-30% slower. 0 turns it off.
     classifier_weight: float = 0.5
     # Steps the classifier trains for (on the real rows, in the D-steps' backward); then its
     # weights are frozen and only the generator's term is paid. Adult (validation split, seeds
