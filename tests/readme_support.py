@@ -14,7 +14,7 @@ first. Only what a reader brings is added, or what makes the run short:
   MNIST IDX files in ``../shared/datasets/mnist`` beside the clone;
 - small budgets: the clone's params.yaml gets tiny evaluation and training settings, its
   built-in Adult copy is cut to 2,000 + 800 rows, and a ``sitecustomize`` hook stops every GAN
-  after a few steps, whatever a block asks for;
+  after a few steps and every evaluation after two seeds, whatever a block asks for;
 - ``python3 -m pip install ...`` and ``python3 -m pytest`` are left out: the environment is
   installed, and these tests are part of that suite.
 
@@ -64,6 +64,7 @@ from augment.tabular.evaluation.runner import evaluate_tabular
 ROOT = Path(__file__).resolve().parents[1]
 LANGUAGES = {"bash", "python", "yaml", "text"}
 GAN_STEPS = 3  # the most steps any GAN trains for here
+EVALUATION_SEEDS = 2  # the most seeds any evaluation repeats its recipes for here
 # A few CNN steps per image fit, pretraining included.
 TINY_IMAGE_EVALUATION = {
     "per_class": [5],
@@ -93,9 +94,11 @@ TINY_DIGITS = {
         "image": {"ratios": [1.0], **TINY_IMAGE_EVALUATION},
     },
 }
-# Every GAN stops after GAN_STEPS steps, whatever its settings say (imported by each process).
+# Every GAN stops after GAN_STEPS steps and every evaluation repeats its recipes for at most
+# EVALUATION_SEEDS seeds, whatever the settings say (imported by each process).
 SITECUSTOMIZE = f"""
 import augment.core.models as models
+import augment.core.validate as validate
 
 _checked_config = models.checked_config
 
@@ -110,6 +113,17 @@ def checked_config(config_class, model, hyperparameters, *args, **kwargs):
 
 
 models.checked_config = checked_config
+_check_values = validate.check_values
+
+
+def check_values(values, hints, where, *args, **kwargs):
+    checked = _check_values(values, hints, where, *args, **kwargs)
+    if where.startswith("evaluate") and "seeds" in checked:  # evaluate's own settings
+        checked["seeds"] = min(checked["seeds"], {EVALUATION_SEEDS})
+    return checked
+
+
+validate.check_values = check_values
 """
 # The README's `train_classifier` stage: a reader's script that reads real and synthetic rows.
 TRAIN_PY = """
