@@ -10,6 +10,7 @@ import sklearn.ensemble  # noqa: F401  (loads a BLAS and an OpenMP runtime, as a
 from threadpoolctl import threadpool_info
 
 from augment.errors import AugmentError, MissingExtraError
+from augment.evaluation.common import StageTimer, SweepRetrains, fit_bar
 from augment.evaluation.parallel import FanOut, free_cores, run_fits
 
 # These tests check the thread counts a fit in a pool gets, which must not follow the caller's:
@@ -102,3 +103,49 @@ def test_an_unreachable_scheduler_is_a_user_error() -> None:
         pytest.raises(AugmentError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
     ):
         run_fits(slow_square, [(1, 0.0)], fanout)
+
+
+def negate(x: int) -> int:
+    return -x
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_tasks_ahead_share_the_pool_and_their_results_lead(backend: str) -> None:
+    # A long task of another kind goes first; the fits fill the other worker meanwhile.
+    ahead = [(slow_square, (10, 0.5)), (negate, (3,))]
+    arrived: list[int] = []
+    got = run_fits(
+        slow_square,
+        ((x, 0.0) for x in range(4)),
+        FanOut.of(2, backend),
+        ahead=ahead,
+        on_result=arrived.append,
+    )
+    assert got == [100, -3, 0, 1, 4, 9]
+    assert arrived[-1] == 100, "the fits waited for the long task instead of running beside it"
+
+
+def test_tasks_ahead_run_first_in_this_process() -> None:
+    seen: list[int] = []
+    got = run_fits(
+        lambda x: seen.append(x) or x, [(1,), (2,)], FanOut.of(1), ahead=[(negate, (5,))]
+    )
+    assert got == [-5, 1, 2] and seen == [1, 2]
+
+
+def one_thread_model(data: list[int], schema: str, seed: int) -> tuple[int, int, str, int]:
+    import torch
+
+    return sum(data), seed, schema, torch.get_num_threads()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sweep_retrains_come_back_grouped_and_each_ran_on_one_thread(jobs: int) -> None:
+    groups = [[([1, 2], "a", 7), ([3], "a", 8)], [([4], "b", 9)]]
+    retrains = SweepRetrains(one_thread_model, groups, "cpu")
+    assert len(retrains) == 3 and not retrains.on_gpu
+    results = run_fits(negate, [(1,)], FanOut.of(jobs), threads=None, ahead=retrains.tasks())
+    timer = StageTimer()
+    models = retrains.models(results[:3], timer, fit_bar(3, progress=False))
+    assert models == [[(3, 7, "a", 1), (3, 8, "a", 1)], [(4, 9, "b", 1)]]
+    assert results[3] == -1 and timer.totals["retrain_s"] >= 0

@@ -1,5 +1,5 @@
 """Helpers both evaluation runners share: seeds, the progress bar, stage timers, the model
-under test and its retraining factory."""
+under test, its retraining factory and the low-data sweep's retrains."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from augment.core.models import GenerativeModel, model_config
 from augment.core.runtime import resolve_device
 from augment.errors import AugmentError
-from augment.evaluation.parallel import FanOut, run_fits
+from augment.evaluation.parallel import FanOut, Task, fit_threads, run_fits
 from augment.registry import load_synthesizer, make_synthesizer
 
 # A fitted synthesizer for a subset: factory(rows or images, schema, seed) -> synthesizer.
@@ -71,29 +71,80 @@ def model_factory(
     return fit
 
 
-def retrain_synthesizers(
-    factory: SynthesizerFactory,
-    groups: Sequence[Sequence[tuple[Any, Any, int]]],
-    fanout: FanOut,
-    device: str,
-    on_result: Callable[[GenerativeModel], None] | None = None,
-) -> list[list[GenerativeModel]]:
-    """``factory(data, schema, seed)`` for every fit of every group (one group per point of the
-    low-data sweep), the models grouped the same way: all the sweep's retrains side by side
-    where ``fanout`` says, one CPU thread each.
+class SweepRetrains:
+    """The low-data sweep's GAN retrains: ``factory(data, schema, seed)`` for every fit of every
+    group (one group per point of the sweep), the models grouped the same way.
 
-    A small GAN's step is many small ops: two one-thread fits at once beat the same fits in
-    turn on two threads (1.6x on 2 cores, measured), and a fixed thread count keeps the models
-    the same whatever the job count or the machine's load (a thread count chosen from step
-    times is not). On a GPU they run here, one after the other: workers would queue for it.
+    On a CPU each retrain runs with one thread, as a task handed out ahead of the full block's
+    classifier fits in the same pool (``run_fits(..., ahead=retrains.tasks())``). A small GAN's
+    step is many small ops: two one-thread fits at once beat the same fits in turn on two
+    threads (1.6x on 2 cores, measured). A fixed thread count keeps the models the same whatever
+    the job count or the machine's load (a count chosen from step times is not). And the fits
+    fill the cores around the retrains, where a pool of retrains alone left a core idle behind
+    the last one (a lone GAN retrain for the digits sweep: 31 s of one core). On a GPU they run
+    in this process, one after the other, when :meth:`models` is called: workers would queue
+    for it.
     """
-    fits = [fit for group in groups for fit in group]
-    if resolve_device(device).type == "cuda":
-        models = run_fits(factory, fits, FanOut(), threads=None, on_result=on_result)
-    else:
-        models = run_fits(factory, fits, fanout, threads=1, on_result=on_result)
-    ends = np.cumsum([len(group) for group in groups])
-    return [models[end - len(group) : end] for group, end in zip(groups, ends, strict=True)]
+
+    def __init__(
+        self,
+        factory: SynthesizerFactory | None,
+        groups: Sequence[Sequence[tuple[Any, Any, int]]],
+        device: str,
+    ) -> None:
+        self.groups = [list(group) for group in groups]
+        if factory is None and self.groups:
+            raise AugmentError("the low-data sweep needs a factory to retrain its synthesizers")
+        self.factory = factory
+        self.on_gpu = resolve_device(device).type == "cuda"
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self.groups)
+
+    def tasks(self) -> list[Task]:
+        """``(function, args)`` per retrain, for ``run_fits``'s ``ahead`` (none on a GPU)."""
+        if self.on_gpu:
+            return []
+        return [(_one_thread_fit, (self.factory, *fit)) for group in self.groups for fit in group]
+
+    def note(self) -> str:
+        """What the progress bar adds while the retrains run beside the fits."""
+        return f", fitting {len(self)} synthesizers for the sweep" if self.tasks() else ""
+
+    def models(
+        self,
+        results: Sequence[tuple[GenerativeModel, float]],
+        timer: StageTimer,
+        bar: tqdm,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> list[list[GenerativeModel]]:
+        """The models, grouped: from the ``results`` of :meth:`tasks`' runs, or on a GPU
+        trained here now (``on_result`` called with each). ``timer``'s ``retrain`` counts their
+        seconds: summed over workers on a CPU, as the classifier fits' are."""
+        if self.on_gpu and self.groups:
+            bar.set_postfix_str(f"fitting {len(self)} synthesizers for the sweep")
+            fits = [fit for group in self.groups for fit in group]
+            with timer("retrain"):
+                flat = run_fits(self.factory, fits, FanOut(), threads=None, on_result=on_result)
+        else:
+            flat = []
+            for model, seconds in results:
+                timer.add("retrain", seconds)
+                flat.append(model)
+        if len(flat) != len(self):
+            raise AugmentError(f"{len(flat)} sweep models came back for {len(self)} retrains")
+        ends = np.cumsum([len(group) for group in self.groups])
+        return [flat[end - len(group) : end] for group, end in zip(self.groups, ends, strict=True)]
+
+
+def _one_thread_fit(
+    factory: SynthesizerFactory, data: Any, schema: Any, seed: int
+) -> tuple[GenerativeModel, float]:
+    """One retrain on one CPU thread, whatever the pool's fits use; and its seconds."""
+    start = time.perf_counter()
+    with fit_threads(1):
+        model = factory(data, schema, seed)
+    return model, time.perf_counter() - start
 
 
 # -- run bookkeeping -----------------------------------------------------------------------------

@@ -24,10 +24,11 @@ rows shared by its classifiers) are sent once per call to a Dask cluster (joblib
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -40,6 +41,8 @@ BACKENDS: tuple[str, ...] = ("loky", "threading", "dask")
 LOCAL_BACKENDS: tuple[str, ...] = ("loky", "threading")
 
 R = TypeVar("R")
+# A task of another kind, run in the same fan-out as the fits: (function, its arguments).
+Task = tuple[Callable[..., Any], tuple[Any, ...]]
 
 
 def free_cores() -> int:
@@ -103,8 +106,9 @@ def run_fits(
     fanout: FanOut,
     *,
     threads: int | None = 1,
-    on_result: Callable[[R], None] | None = None,
-) -> list[R]:
+    on_result: Callable[[Any], None] | None = None,
+    ahead: Sequence[Task] = (),
+) -> list[Any]:
     """``[fn(*args) for args in tasks]``, computed where ``fanout`` says, in task order.
 
     ``fn`` and every ``args`` must pickle (a module-level function and plain data) unless the
@@ -112,30 +116,35 @@ def run_fits(
     as it arrives, in whatever order the fits finish (to move a progress bar). ``threads``: the
     BLAS / OpenMP / torch threads of each fit; ``None`` leaves the libraries' default in
     process and means 1 in a pool, where more would oversubscribe the cores.
+
+    ``ahead``: other tasks, ``(function, args)``, handed out first in the same pool, their
+    results leading the list: long ones (the sweep's GAN retrains) that the fits then fill the
+    cores around, where a pool of their own would leave a core idle behind the last of them.
     """
+    stream = itertools.chain(ahead, ((fn, args) for args in tasks))  # lazy, as tasks may be
     if fanout.in_process:
         out = []
         with fit_threads(threads):
-            for args in tasks:
-                result = fn(*args)
+            for function, args in stream:
+                result = function(*args)
                 if on_result is not None:
                     on_result(result)
                 out.append(result)
         return out
 
     per_fit = threads or 1
-    results: dict[int, R] = {}
+    results: dict[int, Any] = {}
     with contextlib.ExitStack() as stack:
         if fanout.backend == "dask":
             client = stack.enter_context(_dask_client(fanout.scheduler or ""))
             stack.enter_context(parallel_config(backend="dask", client=client))
-            calls = (delayed(_limited)(i, per_fit, fn, *args) for i, args in enumerate(tasks))
+            jobs = (delayed(_limited)(i, per_fit, f, *args) for i, (f, args) in enumerate(stream))
         elif fanout.backend == "threading":
             # BLAS and torch limits are process-wide: set once around the pool, not per fit,
             # where one thread's exit would restore them under another's feet.
             stack.enter_context(fit_threads(per_fit))
             stack.enter_context(parallel_config(backend="threading", n_jobs=fanout.jobs))
-            calls = (delayed(_in_thread)(i, per_fit, fn, *args) for i, args in enumerate(tasks))
+            jobs = (delayed(_in_thread)(i, per_fit, f, *args) for i, (f, args) in enumerate(stream))
         else:
             # max_nbytes=None: send arrays by pickle, not as read-only memory maps that a
             # library writing into its input would trip over.
@@ -147,12 +156,12 @@ def run_fits(
                     inner_max_num_threads=per_fit,
                 )
             )
-            calls = (delayed(_limited)(i, per_fit, fn, *args) for i, args in enumerate(tasks))
+            jobs = (delayed(_limited)(i, per_fit, f, *args) for i, (f, args) in enumerate(stream))
             # loky restarts a worker whose memory grew by 300 MB (torch and a recipe's rows do)
             # and warns when jobs were waiting; the jobs run on the new worker all the same.
             stack.enter_context(warnings.catch_warnings())
             warnings.filterwarnings("ignore", "A worker stopped while some jobs", UserWarning)
-        for index, result in Parallel(return_as="generator_unordered")(calls):
+        for index, result in Parallel(return_as="generator_unordered")(jobs):
             results[index] = result
             if on_result is not None:
                 on_result(result)
@@ -215,4 +224,4 @@ def _dask_client(address: str) -> Iterator[Any]:
         client.close()
 
 
-__all__ = ["BACKENDS", "FanOut", "fit_threads", "free_cores", "run_fits"]
+__all__ = ["BACKENDS", "FanOut", "Task", "fit_threads", "free_cores", "run_fits"]

@@ -71,15 +71,15 @@ from augment.core.training import cpu_thread_limit
 from augment.errors import AugmentError
 from augment.evaluation.common import (
     StageTimer,
+    SweepRetrains,
     check_ratios,
     check_threshold,
     check_weights,
     fit_bar,
-    retrain_synthesizers,
     synthesizers_for,
 )
 from augment.evaluation.curation import CurationReport, shortfall_line
-from augment.evaluation.parallel import FanOut, run_fits
+from augment.evaluation.parallel import FanOut, Task, run_fits
 from augment.evaluation.recipes import mix_recipe, real_recipe
 from augment.evaluation.results import (
     Block,
@@ -347,9 +347,25 @@ def evaluate_images(
     with cpu_thread_limit(torch_device, n_threads) as threads:
         ctx.threads = threads if fanout.in_process else (n_threads or 1)
         try:
-            bar.set_postfix_str("all real images")
-            scores, costs, extractor = _run_block(
-                ctx, FULL, recipes, [train] * seeds, [synthesizer] * seeds
+            retrains = []  # per k: (subset, schema, fit seed) per seed
+            for k in sweep:
+                fits = []
+                for s in range(n_fits):
+                    # Per point the seeds are those of one subset per k, as before "seed" existed.
+                    at = (k,) if sweep_retrain == "per_class" else (k, s)
+                    rng = np.random.default_rng(derive_seed(seed, "subset", *at))
+                    subset = per_class_subset(train, k, rng)
+                    fits.append((subset, schema, derive_seed(seed, "fit", *at)))
+                retrains.append(fits)
+            sweep_models = SweepRetrains(factory, retrains, device)
+            bar.set_postfix_str(f"all real images{sweep_models.note()}")
+            scores, costs, extractor, retrained = _run_block(
+                ctx,
+                FULL,
+                recipes,
+                [train] * seeds,
+                [synthesizer] * seeds,
+                ahead=sweep_models.tasks(),
             )
             blocks.append(
                 Block(
@@ -367,30 +383,13 @@ def evaluate_images(
                     costs=costs,
                 )
             )
-            retrains = []  # per k: (subset, schema, fit seed) per seed
-            for k in sweep:
-                fits = []
-                for s in range(n_fits):
-                    # Per point the seeds are those of one subset per k, as before "seed" existed.
-                    at = (k,) if sweep_retrain == "per_class" else (k, s)
-                    rng = np.random.default_rng(derive_seed(seed, "subset", *at))
-                    subset = per_class_subset(train, k, rng)
-                    fits.append((subset, schema, derive_seed(seed, "fit", *at)))
-                retrains.append(fits)
-            fitted: list[list[Any]] = []
-            if retrains:
-                assert factory is not None
-                bar.set_postfix_str(f"fitting {len(sweep) * n_fits} synthesizers for the sweep")
-                with timer("retrain"):
-                    fitted = retrain_synthesizers(
-                        factory, retrains, fanout, device, on_result=lambda _: bar.update(1)
-                    )
+            fitted = sweep_models.models(retrained, timer, bar, on_result=lambda _: bar.update(1))
             for k, fits, synths in zip(sweep, retrains, fitted, strict=True):
                 subsets = [subset for subset, _, _ in fits]
                 if sweep_retrain == "per_class":
                     subsets, synths = subsets * seeds, synths * seeds
                 bar.set_postfix_str(f"{k} per class")
-                scores, costs, _ = _run_block(ctx, str(k), low_recipes, subsets, synths)
+                scores, costs, _, _ = _run_block(ctx, str(k), low_recipes, subsets, synths)
                 subset = subsets[0]
                 blocks.append(
                     Block(
@@ -575,13 +574,19 @@ class _Context:
 
 
 def _run_block(
-    ctx: _Context, key: str, recipes: list[str], reals: list[ImageSplit], synths: list[Any]
-) -> tuple[BlockScores, dict[str, dict[str, list[float]]], ImageClassifier]:
+    ctx: _Context,
+    key: str,
+    recipes: list[str],
+    reals: list[ImageSplit],
+    synths: list[Any],
+    ahead: Sequence[Task] = (),
+) -> tuple[BlockScores, dict[str, dict[str, list[float]]], ImageClassifier, list[Any]]:
     """Seed ``s`` trains on ``reals[s]`` and draws from ``synths[s]`` (the same subset of k per
     class for every seed unless the sweep retrains per seed). Every recipe's scores for each
     seed on test and validation (one classifier:
     ``scores.test[recipe][arch][metric]``), what each fit cost
-    (``costs[recipe]["steps" | "seconds"]``, per seed) and seed 0's real-only classifier.
+    (``costs[recipe]["steps" | "seconds"]``, per seed), seed 0's real-only classifier, and the
+    results of the ``ahead`` tasks (the sweep's retrains), run in the same fan-out first.
 
     Synthetic draws and the recipes' images are built in this process, lazily (joblib asks for
     the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
@@ -648,9 +653,12 @@ def _run_block(
                 )  # fmt: skip
 
     def arrived(_: Any) -> None:
-        ctx.bar.update(1)
+        ctx.bar.update(1)  # a classifier fit or a retrain: the bar counts both
 
-    results = run_fits(fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived)
+    results = run_fits(
+        fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived, ahead=ahead
+    )
+    ahead_results, results = results[: len(ahead)], results[len(ahead) :]
     scores: dict[str, dict[str, list[float]]] = {r: {m: [] for m in IMAGE_METRICS} for r in recipes}
     on_validation: dict[str, dict[str, list[float]]] = {
         r: {m: [] for m in IMAGE_METRICS} for r in recipes
@@ -675,7 +683,7 @@ def _run_block(
         {recipe: {ctx.arch: per} for recipe, per in scores.items()},
         {recipe: {ctx.arch: per} for recipe, per in on_validation.items() if per[IMAGE_METRICS[0]]},
     )
-    return per_arch, costs, first
+    return per_arch, costs, first, ahead_results
 
 
 def _interval_covers(sweep: bool, sweep_retrain: str) -> str:

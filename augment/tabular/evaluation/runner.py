@@ -50,16 +50,16 @@ from augment.core.runtime import derive_seed
 from augment.errors import AugmentError
 from augment.evaluation.common import (
     StageTimer,
+    SweepRetrains,
     SynthesizerFactory,
     check_ratios,
     check_threshold,
     check_weights,
     fit_bar,
-    retrain_synthesizers,
     synthesizers_for,
 )
 from augment.evaluation.curation import CurationReport, shortfall_line
-from augment.evaluation.parallel import FanOut, run_fits
+from augment.evaluation.parallel import FanOut, Task, run_fits
 from augment.evaluation.recipes import (
     REAL,
     SYNTH,
@@ -244,10 +244,6 @@ def evaluate_tabular(
     blocks: list[Block] = []
     logger.info("fitting %d classifiers in %s", total, fanout.describe())
     try:
-        bar.set_postfix_str("100% real")
-        with ctx.limits():
-            scores, first_pool = _run_block(ctx, 1.0, [train] * seeds, [synthesizer] * seeds)
-        blocks.append(_block(1.0, len(train), "trained model", scores))
         n_fits = 1 if sweep_retrain == "fraction" else n_sweep
         fractions_swept = sorted(sweep, reverse=True)
         retrains = []  # per fraction: (subset, schema, fit seed) per seed
@@ -258,19 +254,21 @@ def evaluate_tabular(
                 subset = stratified_subset(train, schema.label, fraction, rng, min_rows_per_class)
                 fits.append((subset, schema, derive_seed(seed, "fit", fraction, s)))
             retrains.append(fits)
-        fitted: list[list[Any]] = []
-        if retrains:
-            assert factory is not None
-            bar.set_postfix_str(f"fitting {len(sweep) * n_fits} synthesizers for the sweep")
-            with timer("retrain"):
-                fitted = retrain_synthesizers(factory, retrains, fanout, device)
+        sweep_models = SweepRetrains(factory, retrains, device)
+        bar.set_postfix_str(f"100% real{sweep_models.note()}")
+        with ctx.limits():
+            scores, first_pool, retrained = _run_block(
+                ctx, 1.0, [train] * seeds, [synthesizer] * seeds, ahead=sweep_models.tasks()
+            )
+        blocks.append(_block(1.0, len(train), "trained model", scores))
+        fitted = sweep_models.models(retrained, timer, bar)
         for fraction, fits, synths in zip(fractions_swept, retrains, fitted, strict=True):
             subsets = [subset for subset, _, _ in fits]
             if sweep_retrain == "fraction":
                 subsets, synths = subsets * n_sweep, synths * n_sweep
             bar.set_postfix_str(f"{fraction:.0%} real")
             with ctx.limits():
-                scores, _ = _run_block(ctx, fraction, subsets, synths)
+                scores, _, _ = _run_block(ctx, fraction, subsets, synths)
             rows = int(np.mean([len(s) for s in subsets]))
             blocks.append(_block(fraction, rows, f"retrained per {sweep_retrain}", scores))
     finally:
@@ -400,9 +398,11 @@ def _run_block(
     fraction: float,
     subsets: list[pd.DataFrame],
     synths: list[GenerativeModel],
-) -> tuple[BlockScores, SyntheticPool]:
+    ahead: Sequence[Task] = (),
+) -> tuple[BlockScores, SyntheticPool, list[Any]]:
     """Scores of every recipe and classifier for each seed (seed ``s`` trains on ``subsets[s]``
-    and draws from ``synths[s]``) on test and validation, and the first seed's synthetic pool.
+    and draws from ``synths[s]``) on test and validation, the first seed's synthetic pool, and
+    the results of the ``ahead`` tasks (the sweep's retrains), run in the same fan-out first.
 
     Synthetic draws, SMOTE and the recipes' rows are built in this process, lazily (joblib asks
     for the next fits as workers free up); the fits run where ``ctx.fanout`` says."""
@@ -467,10 +467,14 @@ def _run_block(
                     )  # fmt: skip
                     yield fit, data, ctx.test, ctx.y_test, ctx.validation, ctx.y_validation
 
-    def arrived(_: FitScores) -> None:
-        ctx.bar.update(1)
+    def arrived(result: Any) -> None:
+        if isinstance(result, FitScores):  # the bar counts classifier fits, not retrains
+            ctx.bar.update(1)
 
-    results = run_fits(fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived)
+    results = run_fits(
+        fit_and_score, fits(), ctx.fanout, threads=ctx.threads, on_result=arrived, ahead=ahead
+    )
+    ahead_results, results = results[: len(ahead)], results[len(ahead) :]
     scores: Scores = {}
     validation: Scores = {}
     for (recipe, name), got in zip(order, results, strict=True):
@@ -483,7 +487,7 @@ def _run_block(
         logger.warning(
             "%s real: %s", _percent(fraction), shortfall_line(ctx.curation[_key(fraction)])
         )
-    return BlockScores(scores, validation), first_pool[0]
+    return BlockScores(scores, validation), first_pool[0], ahead_results
 
 
 def _curated_pool(
