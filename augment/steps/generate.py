@@ -60,13 +60,11 @@ from augment.errors import AugmentError
 from augment.evaluation.common import check_threshold
 from augment.evaluation.curation import ClassCount, CurationReport, shortfall_line
 from augment.images.bundle import ImageBundle
-from augment.images.evaluation import curation as image_curation
 from augment.images.writer import PngPool
 from augment.log import logger
 from augment.registry import GenerativeModel, load_bundle, load_synthesizer
 from augment.settings import GenerateSettings
 from augment.steps.shards import BackgroundWriter, Shard, parse_shard, part_digits, part_name
-from augment.tabular.evaluation import curation as table_curation
 from augment.tabular.writer import FORMATS, TableWriter
 
 IMAGE_FORMATS = ("png",)
@@ -507,7 +505,11 @@ class _Curator:
         _check_same_schema(bundle.schema, schema, data)
         judge_seed = derive_seed(seed, "curation-judge")
         started = time.perf_counter()
+        # The judges are imported here: they load scikit-learn, SciPy and the evaluation's CNN,
+        # which a run without --curate never needs (1.1 s of every generate's start-up).
         if isinstance(bundle, ImageBundle):
+            from augment.images.evaluation import curation as image_curation
+
             # The judge runs where the model does (the synthesizer's device, else --device).
             dev = getattr(synth, "device", None) or resolve_device(device)
             train = bundle.train
@@ -523,6 +525,8 @@ class _Curator:
                 )  # fmt: skip
 
         else:
+            from augment.tabular.evaluation import curation as table_curation
+
             table_judge = table_curation.fit_judge(bundle.train, schema, seed=judge_seed)
             describe = table_curation.describe_judge()
 
