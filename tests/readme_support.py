@@ -74,12 +74,15 @@ TINY_IMAGE_EVALUATION = {
     "pretrain_steps": 10,
     "pretrain_images": 100,
 }
+# One job: for fits this small, starting a pool of worker processes costs more CPU than the fits
+# (the blocks that pass --jobs or --backend still get theirs).
 TINY_PARAMS = {
     "train": {"device": "cpu", "sdv-ctgan": {"epochs": 1}},
     "generate": {"n": 500},
     "evaluate": {
         "device": "cpu",
         "seeds": 2,
+        "jobs": 1,
         "tabular": {"ratios": [1.0], "fractions": [0.5, 1.0], "fidelity_rows": 500},
         "image": TINY_IMAGE_EVALUATION,
     },
@@ -91,6 +94,7 @@ TINY_DIGITS = {
     "evaluate": {
         "device": "cpu",
         "seeds": 2,
+        "jobs": 1,
         "image": {"ratios": [1.0], **TINY_IMAGE_EVALUATION},
     },
 }
