@@ -81,7 +81,7 @@ class SweepRetrains:
     threads (1.6x on 2 cores, measured). A fixed thread count keeps the models the same whatever
     the job count or the machine's load (a count chosen from step times is not). And the fits
     fill the cores around the retrains, where a pool of retrains alone left a core idle behind
-    the last one (a lone GAN retrain for the digits sweep: 31 s of one core). On a GPU they run
+    the last one (the digits sweep's lone GAN retrain: 31-44 s of one core). On a GPU they run
     in this process, one after the other, when :meth:`models` is called: workers would queue
     for it.
     """
@@ -109,7 +109,8 @@ class SweepRetrains:
 
     def note(self) -> str:
         """What the progress bar adds while the retrains run beside the fits."""
-        return f", fitting {len(self)} synthesizers for the sweep" if self.tasks() else ""
+        beside = self.groups and not self.on_gpu
+        return f", fitting {len(self)} synthesizers for the sweep" if beside else ""
 
     def models(
         self,
