@@ -101,7 +101,7 @@ class FanOut:
 
 
 def run_fits(
-    fn: Callable[..., R],
+    fn: Callable[..., Any],
     tasks: Iterable[tuple[Any, ...]],
     fanout: FanOut,
     *,
