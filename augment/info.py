@@ -86,6 +86,12 @@ def format_info(info: dict[str, Any]) -> str:
             if k in budget
         }
         lines.append(f"budget       {_pairs(chosen)}; for {budget.get('for', '?')}")
+    pseudo = training.get("pseudo_labels")
+    if isinstance(pseudo, dict):
+        lines.append(
+            f"pseudo-labels {pseudo.get('labelled')} of {pseudo.get('of')} unlabelled images"
+            f" (p >= {pseudo.get('threshold')}): {_pairs(pseudo.get('per_class') or {})}"
+        )
     keys = ("steps", "epochs", "seconds", "fit_seconds", "device", "precision", "seed")
     lines.append(f"training     {_pairs({k: training[k] for k in keys if k in training})}")
     if training.get("final_losses"):

@@ -92,15 +92,8 @@ def session(device_name: str = "auto") -> Iterator[Context]:
     rank_, world, local = _env_int("RANK"), _env_int("WORLD_SIZE"), _env_int("LOCAL_RANK")
     if not 0 <= rank_ < world:
         raise AugmentError(f"torchrun set RANK={rank_} outside WORLD_SIZE={world}")
-    device = resolve_device(device_name)
+    device = process_device(device_name)
     if device.type == "cuda":
-        count = torch.cuda.device_count()
-        if local >= count:
-            raise AugmentError(
-                f"LOCAL_RANK {local} has no GPU: this node has {count}; start at most "
-                f"{count} processes per node (torchrun --nproc-per-node {count})"
-            )
-        device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
@@ -118,6 +111,21 @@ def session(device_name: str = "auto") -> Iterator[Context]:
         )
     logger.debug("rank %d of %d on %s (%s)", rank_, world, device, dist.get_backend())
     yield Context(device, rank_, world, local, launched=True)
+
+
+def process_device(device_name: str = "auto") -> torch.device:
+    """This process's device: ``cuda:LOCAL_RANK`` under torchrun when CUDA is used (one process
+    per GPU), else what ``device_name`` resolves to."""
+    device = resolve_device(device_name)
+    if device.type != "cuda" or not launched():
+        return device
+    local, count = _env_int("LOCAL_RANK"), torch.cuda.device_count()
+    if local >= count:
+        raise AugmentError(
+            f"LOCAL_RANK {local} has no GPU: this node has {count}; start at most "
+            f"{count} processes per node (torchrun --nproc-per-node {count})"
+        )
+    return torch.device("cuda", local)
 
 
 def _leave() -> None:

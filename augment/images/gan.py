@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -50,6 +50,10 @@ from augment.images.networks import (
     set_memory_format,
 )
 from augment.images.schema import ImageSchema
+from augment.log import logger
+
+if TYPE_CHECKING:
+    from augment.images.pseudo_labels import PseudoLabels
 
 SAMPLE_PIXELS = 2**20  # images x pixels per generator forward when sampling (bounds memory)
 NOISE_BLOCK = 4096  # noise vectors drawn at a time when sampling
@@ -125,6 +129,14 @@ class ImageGANConfig:
     # training images (ADA's r_t; 1 when D calls them all real) stays at this target (0.6 in
     # the paper). None: every transform on every image (p = 1).
     ada_target: float | None = None
+    # Pseudo-labels (augment.images.pseudo_labels): a judge trained on the labelled images
+    # gives each unlabelled image a class, and those it assigns with probability >= this join
+    # their class for the conditional objective (the rest stay class-free). Measured on 50
+    # MNIST digits per class + 5,000 unlabelled (validation split): FD 38.1 -> 35.7, recall
+    # 0.71 -> 0.75 at precision 0.87 -> 0.85, and every synthetic recipe a little higher
+    # downstream (BENCHMARKS.md). None: unlabelled images are class-free. Without unlabelled
+    # images nothing changes.
+    pseudo_labels: float | None = 0.9
     snapshot_every: int = 500  # steps between snapshot grids, when fit() is given a folder
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
     threads: int | None = None  # CPU threads; None: the free cores (core.training)
@@ -165,6 +177,12 @@ class ImageGANConfig:
             _number(self.ada_target) and 0 < self.ada_target < 1
         ):
             raise AugmentError(f"ada_target must be in (0, 1) or null, got {self.ada_target!r}")
+        if self.pseudo_labels is not None and not (
+            _number(self.pseudo_labels) and 0 < self.pseudo_labels <= 1
+        ):
+            raise AugmentError(
+                f"pseudo_labels must be in (0, 1] or null, got {self.pseudo_labels!r}"
+            )
         if self.steps is not None:
             self.steps = _whole("steps", self.steps, 1)
         for name, minimum in (
@@ -266,8 +284,8 @@ class ImageGAN:
         end). ``checkpoint`` names a folder to checkpoint into and resume from (see
         :func:`augment.core.training.train_gan`). ``unlabelled`` (uint8 ``(M, C, H, W)``, the
         schema's shape) are images without a class: real images of the unconditional phase
-        (class weight 0, see ``class_transition``), never of a class. Returns the training
-        summary.
+        (class weight 0, see ``class_transition``), or of the class a judge gives them with
+        ``pseudo_labels``. Returns the training summary.
 
         Under torchrun each process trains on every ``WORLD_SIZE``-th image (labelled and
         unlabelled) with batches of ``batch_size``; rank 0 alone writes snapshots.
@@ -278,6 +296,9 @@ class ImageGAN:
         images = len(data) + (0 if unlabelled is None else len(unlabelled))
         cfg, budget = resolve_budget(self._requested, images, schema, resolve_device(device))
         self.config = cfg
+        given = data_digest(data.images, data.labels, *([] if unlabelled is None else [unlabelled]))
+        labelled = len(data)
+        data, unlabelled, pseudo = _use_unlabelled(data, unlabelled, schema, cfg, seed, device)
         main = distributed.is_main_process()
         folder = Path(snapshots) if snapshots is not None and main else None
         if folder is not None:
@@ -302,9 +323,7 @@ class ImageGAN:
             fingerprint={
                 "model": self.name,
                 "hyperparameters": {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY},
-                "data": data_digest(
-                    data.images, data.labels, *([] if unlabelled is None else [unlabelled])
-                ),
+                "data": given,
             },
         )
         summary = train_gan(task, loop)
@@ -314,8 +333,9 @@ class ImageGAN:
                 task.snapshot(summary["steps"], generator)
         seen = summary["steps"] * cfg.d_steps * cfg.batch_size * summary["processes"]
         summary.update(
-            images=len(data),
-            unlabelled_images=0 if unlabelled is None else len(unlabelled),
+            images=labelled,
+            unlabelled_images=images - labelled,
+            pseudo_labels=None if pseudo is None else pseudo.summary,
             classes=len(schema.classes),
             size=schema.size,
             channels=schema.channels,
@@ -324,7 +344,7 @@ class ImageGAN:
             budget=budget,
             # Real images through the discriminator per second (as many fakes go with them).
             images_per_second=round(seen / summary["seconds"], 1) if summary["seconds"] else None,
-            epochs=round(seen / len(data), 2),
+            epochs=round(seen / labelled, 2),
         )
         self.schema, self.summary = schema, summary
         self.generator, self.device = _for_sampling(generator, task.device), task.device
@@ -386,8 +406,12 @@ class ImageGAN:
         files = open_model(directory, cls.name)
         where = str(files.config_path)
         gan = cls()
-        # A model saved before mode_seeking existed was trained without it.
-        hyperparameters = {"mode_seeking": 0.0, **files.config.hyperparameters}
+        # A model saved before mode_seeking or pseudo_labels existed was trained without them.
+        hyperparameters = {
+            "mode_seeking": 0.0,
+            "pseudo_labels": None,
+            **files.config.hyperparameters,
+        }
         gan.config = checked_config(
             ImageGANConfig, cls.name, hyperparameters, f"{where}: hyperparameters"
         )
@@ -558,6 +582,54 @@ def _label_codes(labels: Sequence[int] | np.ndarray, num_classes: int) -> np.nda
             f"label {codes[bad][0]} is not a class index: use 0 to {num_classes - 1}"
         )
     return codes.astype(np.int64)
+
+
+def _use_unlabelled(
+    data: ImageSplit,
+    unlabelled: np.ndarray | None,
+    schema: ImageSchema,
+    cfg: ImageGANConfig,
+    seed: int,
+    device: str,
+) -> tuple[ImageSplit, np.ndarray | None, PseudoLabels | None]:
+    """The labelled images (with the pseudo-labelled ones, under ``cfg.pseudo_labels``), the
+    images that stay class-free, and the pseudo-labels' record. Class-free images are drawn only
+    in an unconditional phase (``class_transition``) or objective (``keep_unconditional``):
+    without either they are left unused, and the log says how many."""
+    if unlabelled is None or not len(unlabelled):
+        return data, unlabelled, None
+    drawn = cfg.class_transition is not None or cfg.keep_unconditional
+    if cfg.pseudo_labels is None:
+        if not drawn and distributed.is_main_process():
+            logger.warning(
+                "%d unlabelled images are not used: set pseudo_labels, class_transition or"
+                " keep_unconditional for the GAN to draw them",
+                len(unlabelled),
+            )
+        return data, unlabelled, None
+    # Imported here: the judge's evaluation code brings SciPy, a second of every train.
+    from augment.images.pseudo_labels import pseudo_label
+
+    pseudo = pseudo_label(
+        data,
+        unlabelled,
+        schema.classes,
+        threshold=cfg.pseudo_labels,
+        seed=seed,
+        device=distributed.process_device(device),
+        threads=cfg.threads,
+    )
+    left = len(pseudo.unlabelled)
+    if distributed.is_main_process():
+        logger.info(
+            "pseudo-labelled %d of %d unlabelled images (p >= %g) in %.1f s%s",
+            pseudo.summary["labelled"],
+            pseudo.summary["of"],
+            cfg.pseudo_labels,
+            pseudo.summary["seconds"],
+            f"; the other {left} are not used" if left and not drawn else "",
+        )
+    return pseudo.labelled, pseudo.unlabelled, pseudo
 
 
 def _check_data(data: ImageSplit, schema: ImageSchema) -> None:

@@ -49,8 +49,8 @@ Protocol (docs/architecture.md, "Evaluation protocol"), mirroring the tabular on
   trains that many fixed steps on ``pretrain_images`` synthetic images (the real set's class
   mix, classic augmentation on them too, drawn per seed), then trains from those weights
   exactly as ``real+classic`` does. The synthetic images then start the network instead of
-  joining the real batches: on MNIST with 10 labelled images per class (plus unlabelled ones
-  for the GAN) this beat real + classic where mixing did not (BENCHMARKS.md).
+  joining the real batches: on MNIST with 10 labelled images per class (a GAN trained 3,700
+  steps on them) this beat real + classic where mixing did not (BENCHMARKS.md).
 """
 
 from __future__ import annotations

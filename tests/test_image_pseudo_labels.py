@@ -1,0 +1,127 @@
+"""Pseudo-labels: a judge trained on the labelled images gives unlabelled ones a class, and the
+confident ones join their class for the image GAN (augment.images.pseudo_labels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from augment.errors import AugmentError
+from augment.images import gan as gan_module
+from augment.images import pseudo_labels
+from augment.images.bundle import ImageSplit
+from augment.images.gan import ImageGAN
+from augment.images.pseudo_labels import pseudo_label
+from augment.images.schema import ImageSchema
+from augment.info import format_info, model_info
+from augment.log import logger
+
+CLASSES = ["dark", "grey", "bright"]
+SCHEMA = ImageSchema(classes=CLASSES, size=8, channels=1)
+FAST = {"steps": 4, "batch_size": 8, "channels": 2, "z_dim": 8, "threads": 1, "log_every": 2}
+CPU = torch.device("cpu")
+
+
+def separable(n: int, seed: int) -> ImageSplit:
+    """Images whose class is their brightness: easy for any judge."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    levels = np.array([30, 128, 225])[labels]
+    noise = rng.integers(-20, 20, (n, 1, 8, 8))
+    return ImageSplit(np.clip(levels[:, None, None, None] + noise, 0, 255), labels)
+
+
+@pytest.fixture
+def quick_judge(monkeypatch):
+    monkeypatch.setattr(pseudo_labels, "JUDGE_STEPS", 80)
+
+
+def test_the_judge_labels_what_the_labelled_images_teach(quick_judge):
+    data, extra = separable(30, 0), separable(24, 1)
+    out = pseudo_label(data, extra.images, CLASSES, threshold=0.5, seed=0, device=CPU, threads=1)
+    assert out.summary["labelled"] == 24 and len(out.unlabelled) == 0
+    np.testing.assert_array_equal(out.labelled.images[:30], data.images)
+    np.testing.assert_array_equal(out.labelled.labels[:30], data.labels)
+    np.testing.assert_array_equal(out.labelled.labels[30:], extra.labels)  # all right
+    assert out.summary["per_class"] == {"dark": 8, "grey": 8, "bright": 8}
+    again = pseudo_label(data, extra.images, CLASSES, threshold=0.5, seed=0, device=CPU, threads=1)
+    np.testing.assert_array_equal(again.labelled.labels, out.labelled.labels)
+
+
+def test_only_guesses_at_the_threshold_or_above_join_a_class(quick_judge, monkeypatch):
+    proba = np.array([[0.95, 0.03, 0.02], [0.5, 0.4, 0.1], [0.05, 0.06, 0.89], [0.0, 0.9, 0.1]])
+    monkeypatch.setattr(pseudo_labels, "predict_proba", lambda judge, images: proba)
+    extra = np.arange(4, dtype=np.uint8)[:, None, None, None] * np.ones((1, 1, 8, 8), np.uint8)
+    out = pseudo_label(separable(9, 0), extra, CLASSES, threshold=0.9, seed=0, device=CPU)
+    np.testing.assert_array_equal(out.labelled.images[9:], extra[[0, 3]])
+    np.testing.assert_array_equal(out.labelled.labels[9:], [0, 1])
+    np.testing.assert_array_equal(out.unlabelled, extra[[1, 2]])
+    assert out.summary["labelled"] == 2 and out.summary["of"] == 4
+    assert out.summary["per_class"] == {"dark": 1, "grey": 1, "bright": 0}
+
+
+def test_the_gan_trains_on_the_pseudo_labelled_images(quick_judge, monkeypatch, tmp_path):
+    seen = {}
+    task = gan_module._ImageGANTask
+
+    def spy(cfg, data, schema, seed, folder, unlabelled=None):
+        seen["labelled"], seen["unlabelled"] = len(data), len(unlabelled)
+        return task(cfg, data, schema, seed, folder, unlabelled)
+
+    monkeypatch.setattr(gan_module, "_ImageGANTask", spy)
+    data, extra = separable(30, 0), separable(24, 1).images
+    gan = ImageGAN(**FAST, pseudo_labels=0.5)
+    summary = gan.fit(data, SCHEMA, seed=0, device="cpu", progress=False, unlabelled=extra)
+    kept = summary["pseudo_labels"]["labelled"]
+    assert kept == 24 and seen == {"labelled": 30 + kept, "unlabelled": 24 - kept}
+    assert summary["images"] == 30 and summary["unlabelled_images"] == 24
+    gan.save(tmp_path / "model")
+    shown = format_info(model_info(tmp_path / "model"))
+    assert "pseudo-labels 24 of 24 unlabelled images (p >= 0.5): dark=8, grey=8, bright=8" in shown
+
+
+def test_without_unlabelled_images_no_judge_is_trained(monkeypatch):
+    def no_judge(*args, **kwargs):
+        raise AssertionError("a judge was trained")
+
+    monkeypatch.setattr(pseudo_labels, "pseudo_label", no_judge)
+    summary = ImageGAN(**FAST, pseudo_labels=0.9).fit(
+        separable(30, 0), SCHEMA, seed=0, device="cpu", progress=False
+    )
+    assert summary["pseudo_labels"] is None
+    summary = ImageGAN(**FAST, pseudo_labels=None).fit(
+        separable(30, 0), SCHEMA, device="cpu", progress=False, unlabelled=separable(6, 1).images
+    )
+    assert summary["pseudo_labels"] is None and summary["unlabelled_images"] == 6
+
+
+@pytest.mark.parametrize("threshold", [0, -0.5, 1.5, "high", True])
+def test_a_threshold_outside_0_1_is_refused(threshold):
+    with pytest.raises(AugmentError, match="pseudo_labels must be"):
+        ImageGAN(pseudo_labels=threshold)
+
+
+def test_class_free_images_nothing_draws_are_reported(caplog, quick_judge, monkeypatch):
+    # As the CLI leaves it (augment.log.configure: own handler, no propagation), caplog would
+    # see nothing: route the package's records to caplog alone.
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "handlers", [])
+    data, extra = separable(30, 0), separable(6, 1).images
+    with caplog.at_level("WARNING", logger="augment"):
+        ImageGAN(**FAST, pseudo_labels=None).fit(
+            data, SCHEMA, device="cpu", progress=False, unlabelled=extra
+        )
+    assert "6 unlabelled images are not used" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="augment"):
+        ImageGAN(**FAST, pseudo_labels=None, keep_unconditional=True).fit(
+            data, SCHEMA, device="cpu", progress=False, unlabelled=extra
+        )
+    assert "not used" not in caplog.text
+    proba = np.repeat([[0.95, 0.05, 0.0], [0.6, 0.4, 0.0]], 3, axis=0)
+    monkeypatch.setattr(pseudo_labels, "predict_proba", lambda judge, images: proba)
+    with caplog.at_level("INFO", logger="augment"):
+        ImageGAN(**FAST).fit(data, SCHEMA, device="cpu", progress=False, unlabelled=extra)
+    assert "pseudo-labelled 3 of 6 unlabelled images (p >= 0.9)" in caplog.text
+    assert "the other 3 are not used" in caplog.text
