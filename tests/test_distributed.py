@@ -127,6 +127,15 @@ def test_torchrun_environment_is_read_and_checked(monkeypatch):
     assert not distributed.is_main_process()
     context = distributed.Context(torch.device("cpu"), rank=1, world_size=4)
     assert list(range(10))[context.shard] == [1, 5, 9]
+    # One GPU per process: LOCAL_RANK's, whatever cuda:N was asked (checked without a GPU).
+    assert distributed.process_device("cpu") == torch.device("cpu")
+    with monkeypatch.context() as gpus:
+        gpus.setattr(distributed, "resolve_device", lambda name: torch.device("cuda", 0))
+        gpus.setattr(torch.cuda, "device_count", lambda: 2)
+        assert distributed.process_device("cuda:0") == torch.device("cuda", 1)
+        gpus.setattr(torch.cuda, "device_count", lambda: 1)
+        with pytest.raises(AugmentError, match="LOCAL_RANK 1 has no GPU: this node has 1"):
+            distributed.process_device("cuda")
     monkeypatch.setenv("RANK", "x")
     with pytest.raises(AugmentError, match="RANK must be a whole number"):
         distributed.rank()
