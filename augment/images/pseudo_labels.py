@@ -21,16 +21,13 @@ import torch
 
 from augment.core.training import cpu_thread_limit
 from augment.images.bundle import ImageSplit
-from augment.images.evaluation.classifiers import (
-    DEFAULT_BATCH_SIZE,
-    predict_proba,
-    resolve_classifier,
-    train_classifier,
-)
+from augment.images.evaluation.classifiers import predict_proba
+from augment.images.evaluation.curation import fit_judge
 
-# The judge's budget: on 50 labelled MNIST digits per class, 1,000 steps with classic
-# augmentation label 5,000 unlabelled ones 97.1% right (300 steps: 96.1%; without the
-# augmentation 93-94%); at p >= 0.9 it keeps 97% of them, 98.1% right (BENCHMARKS.md).
+# The judge is curation's network (fit_judge) with classic augmentation. Its budget: on 50
+# labelled MNIST digits per class, 1,000 steps label 5,000 unlabelled ones 97.1% right (300
+# steps: 96.1%; without the augmentation 93-94%); at p >= 0.9 it keeps 97% of them, 98.1% right
+# (BENCHMARKS.md).
 JUDGE_STEPS = 1000
 
 
@@ -57,17 +54,17 @@ def pseudo_label(
     """Give ``unlabelled`` (uint8 ``(M, C, H, W)``) the classes a judge trained on ``data``
     assigns with probability >= ``threshold``; deterministic per ``seed`` on the CPU."""
     started = time.perf_counter()
+    judge = fit_judge(
+        data.images,
+        data.labels,
+        len(classes),
+        seed=seed,
+        device=device,
+        steps=JUDGE_STEPS,
+        threads=threads,
+        augment=True,
+    )
     with cpu_thread_limit(device, threads):
-        judge = train_classifier(
-            torch.from_numpy(data.images).to(device),
-            torch.from_numpy(data.labels).to(device),
-            arch=resolve_classifier("auto", int(data.images.shape[-1])),
-            num_classes=len(classes),
-            steps=JUDGE_STEPS,
-            batch_size=DEFAULT_BATCH_SIZE,
-            seed=seed,
-            augment=True,
-        )
         proba = predict_proba(judge, torch.from_numpy(np.ascontiguousarray(unlabelled)))
     guess, confidence = proba.argmax(axis=1), proba.max(axis=1)
     kept = confidence >= threshold

@@ -40,10 +40,11 @@ def fit_judge(
     steps: int = DEFAULT_STEPS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     threads: int | None = None,
+    augment: bool = False,
 ) -> ImageClassifier:
     """The curation network trained on ``images`` / ``labels`` (real training images, uint8
     ``(N, C, H, W)``; never the test split); ``threads``: torch's CPU threads (None: the
-    idle cores)."""
+    idle cores); ``augment``: classic augmentation of its batches."""
     device = torch.device(device)
     arch = resolve_classifier(JUDGE, int(images.shape[-1]))
     # Threads as the GAN's training picks them: a busy core makes extra threads wait (a 300-step
@@ -57,6 +58,7 @@ def fit_judge(
             steps=steps,
             batch_size=batch_size,
             seed=seed,
+            augment=augment,
         )
 
 
