@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 from sklearn.datasets import load_wine
 
+from augment.evaluation.output import gain_cell
 from augment.evaluation.recipes import (
     BASELINE,
     COMBINED,
@@ -777,6 +778,11 @@ def test_recipes_have_one_order_and_round_trip() -> None:
 def test_interval_formats() -> None:
     assert format_gain(Interval(0.0123, -0.01, 0.03, 3)) == "+0.012 [-0.010, +0.030]"
     assert format_gain(Interval(math.nan, math.nan, math.nan, 0)) == "n/a"
+    # A bound that three decimals would round to 0 keeps its sign and a digit: the interval
+    # [+0.0004, ...] excludes 0 and must not read as [+0.000, ...].
+    assert format_gain(Interval(0.005, 0.00041, 0.009, 5)) == "+0.005 [+0.0004, +0.009]"
+    assert gain_cell(Interval(-0.005, -0.009, -0.00038, 5)) == "-0.005 [-0.009, -0.0004] *"
+    assert format_gain(Interval(0.004, 0.0, 0.008, 5)) == "+0.004 [+0.000, +0.008]"
     assert Interval.of([0.19, 0.2, 0.21]).direction == "up"
     assert Interval.of([-0.19, -0.2, -0.21]).direction == "down"
     assert Interval.of([-0.1, 0.2, 0.3]).direction == "none"

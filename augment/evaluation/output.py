@@ -88,7 +88,7 @@ def gain_cell(gain: Interval | None) -> str:
     if not (math.isfinite(gain.low) and math.isfinite(gain.high)):
         return f"{gain.mean:+.3f}"
     mark = " *" if gain.direction in ("up", "down") else ""
-    return f"{gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]{mark}"
+    return f"{gain.mean:+.3f} {gain.bounds_text()}{mark}"
 
 
 def score_cell(score: Interval) -> str:

@@ -68,6 +68,12 @@ class Interval:
             return "unknown"
         return "up" if self.low > 0 else "down" if self.high < 0 else "none"
 
+    def bounds_text(self) -> str:
+        """``[+0.012, +0.050]``. A bound that three decimals would show as 0 keeps one
+        significant digit (``[+0.0004, +0.009]``), so an interval that excludes 0 never reads
+        as one that touches it."""
+        return f"[{_signed_bound(self.low)}, {_signed_bound(self.high)}]"
+
     def to_dict(self) -> dict[str, float | int]:
         return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
 
@@ -291,6 +297,11 @@ class Verdict:
             recommended=None if recommended is None else str(recommended),
             validation_gain=None if validation is None else _interval(validation),
         )
+
+
+def _signed_bound(value: float) -> str:
+    text = f"{value:+.3f}"
+    return f"{value:+.1g}" if value != 0 and float(text) == 0 else text
 
 
 def _interval(data: dict[str, Any]) -> Interval:

@@ -160,7 +160,7 @@ def format_gain(gain: Interval | None) -> str:
         return "n/a"
     if not (math.isfinite(gain.low) and math.isfinite(gain.high)):
         return f"{gain.mean:+.3f} (no interval)"
-    return f"{gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]"
+    return f"{gain.mean:+.3f} {gain.bounds_text()}"
 
 
 def build_verdict(result: EvaluationResult, block: Block, choose: Chooser = choose_mix) -> Verdict:

@@ -515,7 +515,7 @@ def _signed(value: Any) -> str:
 def _interval(gain: Interval | None) -> str:
     if gain is None or not (_finite(gain.low) and _finite(gain.high)):
         return "n/a (one seed)"
-    return f"[{_signed(gain.low)}, {_signed(gain.high)}]"
+    return gain.bounds_text()
 
 
 def _pct(value: Any) -> str:
