@@ -2,7 +2,8 @@
 
     torchrun --standalone --nproc-per-node 2 tests/ddp_driver.py ROOT DEVICE
 
-For each model (tabgan, imagegan), with the prepared data in ``ROOT/<model>-data``:
+For each run name (tabgan, tabgan-streamed: the same table ingested in batches, imagegan),
+with the prepared data in ``ROOT/<name>-data``:
 
 1. ``full``: an uninterrupted run into ``ROOT/<model>-full``;
 2. ``stopped``: the same into ``ROOT/<model>-resumed``, with SIGTERM sent to rank 0 alone during
@@ -10,7 +11,7 @@ For each model (tabgan, imagegan), with the prepared data in ``ROOT/<model>-data
 3. ``resumed``: the same call again, which must resume from that checkpoint.
 
 After each run every rank writes its own G, D and EMA parameters to
-``ROOT/<model>-<run>-rank<R>.safetensors`` (the test checks that the ranks agree), and
+``ROOT/<name>-<run>-rank<R>.safetensors`` (the test checks that the ranks agree), and
 ``ROOT/rank<R>.json`` gathers the summaries and the interruption's exit code.
 """
 
@@ -42,6 +43,7 @@ MODELS = {
     },
     "imagegan": {"steps": 12, "batch_size": 8, "channels": 2, "z_dim": 8},
 }
+MODELS["tabgan-streamed"] = MODELS["tabgan"]  # each rank encodes its share of the rows
 
 
 def main() -> None:
@@ -73,7 +75,7 @@ def main() -> None:
     report: dict = {}
     for model, settings in MODELS.items():
         options = {
-            "model": model,
+            "model": model.removesuffix("-streamed"),
             "device": device,
             "seed": 5,
             "progress": False,

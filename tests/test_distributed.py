@@ -1,8 +1,8 @@
 """``augment train`` under torchrun: data-parallel on the CPU (gloo, 2 processes) and on CUDA
-(NCCL, one process per GPU), for both GANs. The ranks' weights stay identical, rank 0's model
-generates, and a checkpoint of the multi-process run resumes (to the very weights of an
-uninterrupted run, on the CPU). The helpers of augment.core.distributed are tested in one
-process too."""
+(NCCL, one process per GPU), for both GANs, TabGAN from a table in memory and from one read in
+batches. The ranks' weights stay identical, rank 0's model generates, and a checkpoint of the
+multi-process run resumes (to the very weights of an uninterrupted run, on the CPU). The
+helpers of augment.core.distributed are tested in one process too."""
 
 from __future__ import annotations
 
@@ -18,16 +18,22 @@ import torch
 from safetensors.torch import load_file
 from training_data import prepare_both
 
+import augment
 from augment.core import distributed
 from augment.errors import AugmentError
 from augment.registry import load_synthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "ddp_driver.py"
+MODELS = ("tabgan", "tabgan-streamed", "imagegan")  # the driver's runs
 
 
 def _prepare(root: Path) -> None:
     prepare_both(root, suffix="-data")  # where tests/ddp_driver.py reads it
+    streamed = augment.ingest(
+        root / "table.csv", "label", root / "tabgan-streamed-data", stream="always", progress=False
+    )
+    assert streamed.streamed
 
 
 def _torchrun(root: Path, processes: int, device: str) -> subprocess.CompletedProcess:
@@ -41,7 +47,7 @@ def _torchrun(root: Path, processes: int, device: str) -> subprocess.CompletedPr
 
 def _check_run(root: Path, processes: int, exact: bool) -> None:
     reports = [json.loads((root / f"rank{r}.json").read_text()) for r in range(processes)]
-    for model in ("tabgan", "imagegan"):
+    for model in MODELS:
         for run in ("full", "resumed"):
             # Every rank holds the same weights: G, D and the EMA.
             ranks = [load_file(str(root / f"{model}-{run}-rank{r}.safetensors")) for r in
@@ -66,7 +72,7 @@ def _check_run(root: Path, processes: int, exact: bool) -> None:
             assert all(torch.equal(full[k], resumed[k]) for k in full), model
         # Rank 0's model generates.
         gan = load_synthesizer(root / f"{model}-resumed", device="cpu")
-        if model == "tabgan":
+        if model.startswith("tabgan"):
             rows = gan.sample(["no", "yes", "yes"], seed=0)
             assert rows["label"].tolist() == ["no", "yes", "yes"]
         else:

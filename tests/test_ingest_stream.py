@@ -3,6 +3,7 @@ split read in batches. Small tables stand in for large ones, cut into many small
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 
@@ -16,7 +17,7 @@ from augment.steps.ingest import ingest
 from augment.steps.train import train
 from augment.tabular import batches, ingest_stream
 from augment.tabular.batches import ParquetRows
-from augment.tabular.gan import TabGANConfig, make_encoder
+from augment.tabular.gan import TabGAN, TabGANConfig, make_encoder
 from augment.tabular.ingest_stream import should_stream, unit_hash
 
 
@@ -175,6 +176,29 @@ def test_encoding_in_batches_equals_encoding_whole(tmp_path, table, small_batche
     np.testing.assert_array_equal(on_disk.values, whole.values)
     np.testing.assert_array_equal(on_disk.choices, whole.choices)
     assert isinstance(on_disk.values, np.memmap)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_each_torchrun_rank_encodes_only_its_share(
+    tmp_path, table, small_batches, monkeypatch, world
+):
+    """Under torchrun a streamed table is encoded once between the ranks: each encodes the
+    rows it trains on (every world-th), the same rows the whole encoding gives it."""
+    bundle = ingest(tmp_path / _csv(table, tmp_path), "label", tmp_path / "p", stream="always")
+    rows = ParquetRows(bundle.path / "train.parquet", tmp_path / "model")
+    whole = TabGAN()._encode(rows, bundle.schema, 0, contextlib.ExitStack())[1]
+    environment = {"WORLD_SIZE": str(world), "MASTER_ADDR": "localhost", "MASTER_PORT": "1"}
+    shares = []
+    for rank in range(world):
+        for key, value in {**environment, "RANK": str(rank), "LOCAL_RANK": str(rank)}.items():
+            monkeypatch.setenv(key, value)
+        with contextlib.ExitStack() as scratch:
+            share = TabGAN()._encode(rows, bundle.schema, 0, scratch)[1]
+            np.testing.assert_array_equal(share.values, whole.values[rank::world])
+            np.testing.assert_array_equal(share.choices, whole.choices[rank::world])
+            shares.append(len(share))
+    assert sum(shares) == len(rows) and max(shares) - min(shares) <= 1
+    assert batches.share_size(len(rows), world - 1, world) == shares[-1]
 
 
 def _csv(table: pd.DataFrame, folder) -> str:

@@ -5,7 +5,7 @@ than memory").
 or gzip) or Parquet source file through pyarrow's streaming readers, every CSV field as text,
 so that a column's type is decided over the whole file rather than its first block.
 :class:`ParquetRows` is a prepared split read the same way: its row count, its batches, and a
-seeded sample of its rows.
+seeded sample of its rows. :func:`every_nth_row` keeps one torchrun rank's share of the batches.
 """
 
 from __future__ import annotations
@@ -115,3 +115,20 @@ class ParquetRows:
                 parts.append(frame.iloc[wanted[lo:hi] - start])
             start = stop
         return pd.concat(parts, ignore_index=True)
+
+
+def share_size(rows: int, rank: int, world: int) -> int:
+    """How many of ``rows`` rows are ``rank``'s: those at ``rank``, ``rank + world``, ..."""
+    return len(range(rank, rows, world))
+
+
+def every_nth_row(batches: Iterator[pd.DataFrame], rank: int, world: int) -> Iterator[pd.DataFrame]:
+    """The rows at ``rank``, ``rank + world``, ... of the table that ``batches`` hold in order
+    (the rows a torchrun rank trains on, :attr:`augment.core.distributed.Context.shard`), in
+    batches; all of them when ``world`` is 1."""
+    start = 0
+    for frame in batches:
+        first = (rank - start) % world  # this batch's first row of the share
+        start += len(frame)
+        if first < len(frame):
+            yield frame.iloc[first::world]

@@ -38,7 +38,7 @@ from augment.core.training import (
     train_gan,
 )
 from augment.errors import AugmentError
-from augment.tabular.batches import ParquetRows
+from augment.tabular.batches import ParquetRows, every_nth_row, share_size
 from augment.tabular.conditions import ConditionSampler
 from augment.tabular.encoder import EncodedRows, SpanLayout, TableEncoder
 from augment.tabular.networks import (
@@ -235,7 +235,8 @@ class TabGAN:
         ``data`` read in batches (:class:`ParquetRows`, a table larger than memory) is never
         loaded whole: the encoder is fitted on a seeded sample of ``ENCODER_SAMPLE_ROWS``
         rows, and the rows are encoded once into memory-mapped files beside
-        ``data.scratch``, removed when training ends.
+        ``data.scratch``, removed when training ends. Under torchrun each process encodes only
+        the rows it trains on.
         """
         if schema.column(schema.label).kind != "categorical":
             raise AugmentError(f"the label column {schema.label!r} must be categorical")
@@ -246,8 +247,10 @@ class TabGAN:
             encode_seconds = time.perf_counter() - started
 
             processes = distributed.world_size()
+            # A streamed table's rows are this process's share already (see _encode).
+            sharded = isinstance(data, ParquetRows) and processes > 1
             run_cfg, steps = run_budget(cfg, len(data), processes)
-            task = _TabGANTask(run_cfg, rows, encoder.layout(), steps)
+            task = _TabGANTask(run_cfg, rows, encoder.layout(), steps, sharded=sharded)
             settings = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
             probe = None
             if curves is not None and fidelity_every > 0:
@@ -272,6 +275,7 @@ class TabGAN:
                     "hyperparameters": settings,
                     "data": data_digest(rows.values, rows.choices),
                 },
+                data_sharded=sharded,
             )
             summary = train_gan(task, loop)
             summary.update(
@@ -293,12 +297,20 @@ class TabGAN:
         seed: int,
         scratch: contextlib.ExitStack,
     ) -> tuple[TableEncoder, EncodedRows, pd.DataFrame]:
-        """The fitted encoder, the encoded rows, and real rows for the fidelity probe."""
+        """The fitted encoder, the encoded rows, and real rows for the fidelity probe.
+
+        A streamed table under torchrun: every process fits the same encoder on the same
+        sample, then encodes only its own share of the rows (every ``WORLD_SIZE``-th), so
+        ``N`` processes encode the table once between them, not ``N`` times, and hold ``1/N``
+        of it on disk each."""
         if isinstance(data, ParquetRows):
             sample = data.sample(ENCODER_SAMPLE_ROWS, seed)
             encoder = make_encoder(self.config, seed).fit(sample, schema)
             folder = scratch.enter_context(scratch_dir(data.scratch))
-            return encoder, encoder.encode_batches(data.batches(), len(data), folder), sample
+            rank, world = distributed.rank(), distributed.world_size()
+            share = every_nth_row(data.batches(), rank, world)
+            size = share_size(len(data), rank, world)
+            return encoder, encoder.encode_batches(share, size, folder), sample
         encoder = make_encoder(self.config, seed).fit(data, schema)
         return encoder, encoder.encode(data), data
 
@@ -527,10 +539,17 @@ class _TabGANTask:
     """
 
     def __init__(
-        self, cfg: TabGANConfig, rows: EncodedRows, layout: SpanLayout, steps: int
+        self,
+        cfg: TabGANConfig,
+        rows: EncodedRows,
+        layout: SpanLayout,
+        steps: int,
+        *,
+        sharded: bool = False,
     ) -> None:
         self.cfg, self.steps = cfg, steps
         self._rows, self._layout = rows, layout
+        self._sharded = sharded  # rows are this process's share already: build() keeps all
 
     def build(self, device: torch.device, shard: slice = slice(None)) -> None:
         cfg = self.cfg
@@ -539,7 +558,7 @@ class _TabGANTask:
         # Training data, per-category row indices and condition draws all live on the device;
         # the data in its compact form (a memory-mapped file's pages on the CPU), of which each
         # step makes its batch's matrix rows.
-        rows = self._rows[shard]
+        rows = self._rows if self._sharded else self._rows[shard]
         self.values = torch.from_numpy(np.ascontiguousarray(rows.values)).to(device)
         self.choices = torch.from_numpy(np.ascontiguousarray(rows.choices)).to(device)
         self.sampler = ConditionSampler(
