@@ -54,7 +54,8 @@ class GANOverSampler(BaseOverSampler):
             or a callable ``y -> dict``.
         model: ``'tabgan'`` (this project's GAN) or an SDV baseline (``'sdv-ctgan'``,
             ``'sdv-tvae'``, ``'sdv-gaussiancopula'``; needs ``augment[sdv]``).
-        epochs: training passes over the rows (not used by ``'sdv-gaussiancopula'``).
+        epochs: training passes over the rows (not used by ``'sdv-gaussiancopula'``); TabGAN
+            trains a small table for at least ``min_steps`` (1,500) steps whatever its epochs.
         batch_size: rows per training batch (a multiple of the GAN's ``pac``, 10).
         hyperparameters: further synthesizer settings, e.g. ``{"lr_g": 1e-4}`` (see
             :class:`augment.tabular.gan.TabGANConfig`); ``epochs`` and ``batch_size`` are set
@@ -80,7 +81,8 @@ class GANOverSampler(BaseOverSampler):
         >>> rng = np.random.default_rng(0)
         >>> X = rng.normal(size=(60, 3))
         >>> y = np.array([0] * 50 + [1] * 10)
-        >>> sampler = GANOverSampler(epochs=1, device="cpu", random_state=0)
+        >>> quick = {"max_steps": 50}  # a demo's budget: by default at least 1,500 steps
+        >>> sampler = GANOverSampler(hyperparameters=quick, device="cpu", random_state=0)
         >>> X_res, y_res = sampler.fit_resample(X, y)
         >>> sorted(Counter(y_res.tolist()).items())
         [(0, 50), (1, 50)]

@@ -26,15 +26,17 @@ class Synthesizer:
     """A class-conditional synthesizer for a table or an image set.
 
     ``model`` is ``auto`` (``tabgan`` for tables, ``imagegan`` for images) or a model name;
-    ``hyperparameters`` go to the model (``epochs`` for tables, ``steps`` for images, ...).
+    ``hyperparameters`` go to the model (``epochs`` for tables, ``steps`` for images, ...). A
+    table trains for at least ``min_steps`` (1,500) steps whatever its ``epochs``; ``max_steps``
+    caps it.
 
     Example (tiny budgets; real runs train far longer):
         >>> import augment, pandas as pd
         >>> table = pd.DataFrame({"age": [23, 35, 47, 51, 62, 29] * 20,
         ...                       "plan": ["a", "b", "a", "c", "b", "a"] * 20,
         ...                       "churn": ["no", "no", "yes", "no", "yes", "no"] * 20})
-        >>> synth = augment.Synthesizer(epochs=2).fit(table, label="churn", device="cpu",
-        ...                                            progress=False)
+        >>> synth = augment.Synthesizer(max_steps=50).fit(table, label="churn", device="cpu",
+        ...                                                progress=False)
         >>> rows = synth.sample(10, labels={"yes": 4, "no": 6}, seed=0)
         >>> list(rows.columns), rows["churn"].value_counts().to_dict()
         (['age', 'plan', 'churn'], {'no': 6, 'yes': 4})

@@ -93,8 +93,8 @@ def test_readme_image_commands_run_beside_the_repositorys_params(repo_folder):
     assert len(list((repo_folder / "synth" / "photos").rglob("*.png"))) == 20
     run("evaluate", "--data", "data/photos", "--model", "models/photos", "--seeds", "2",
         "--ratio", "1", "--set", "per_class=[]", "--set", "steps=3", "--set",
-        "fidelity_images=20", "--metrics", "m.json", "--plots", "p", "--report", "r.md",
-        "--device", "cpu")  # fmt: skip
+        "fidelity_images=20", "--set", "pretrain_steps=3", "--metrics", "m.json", "--plots", "p",
+        "--report", "r.md", "--device", "cpu")  # fmt: skip
     assert json.loads((repo_folder / "m.json").read_text())
 
 

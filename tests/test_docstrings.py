@@ -9,16 +9,14 @@ import pytest
 
 from augment.evaluation import parallel
 
-# The evaluate and report examples run the whole flow (ingest, train, evaluate, report: seconds
-# each), so they are in the slow tier; test_report_html's image run pins the same calls.
 MODULES = [
     "augment.steps.ingest",
     "augment.steps.train",
     "augment.steps.generate",
-    pytest.param("augment.steps.evaluate", marks=pytest.mark.slow),
+    "augment.steps.evaluate",
     "augment.synthesizer",
     "augment.info",
-    pytest.param("augment.reporting.html", marks=pytest.mark.slow),
+    "augment.reporting.html",
     "augment.core.tracking",
     "augment.sklearn",
     "augment.torchdata",

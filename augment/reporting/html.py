@@ -83,8 +83,9 @@ def write_report(
         >>> data = augment.ingest("digits", out=tmp / "d", per_class=20, progress=False)
         >>> _ = augment.train(data, tmp / "m", steps=5, device="cpu", progress=False)
         >>> _ = augment.evaluate(tmp / "d", tmp / "m", seeds=2, ratios=[1.0], per_class=[],
-        ...     steps=5, epochs=None, fidelity_images=50, device="cpu", jobs=1,
-        ...     progress=False, metrics=tmp / "m.json", plots=tmp / "p", report=tmp / "r.md")
+        ...     steps=5, epochs=None, pretrain_steps=5, fidelity_images=50, device="cpu",
+        ...     jobs=1, progress=False, metrics=tmp / "m.json", plots=tmp / "p",
+        ...     report=tmp / "r.md")
         >>> page = write_report(metrics=tmp / "m.json", data=tmp / "d", model=tmp / "m",
         ...                     out=tmp / "r.html")
         >>> page.name, "data:image/png;base64," in page.read_text()

@@ -69,8 +69,8 @@ def evaluate(
         >>> data = augment.ingest("digits", out=tmp / "digits", progress=False)
         >>> _ = augment.train(data, tmp / "model", steps=5, device="cpu", progress=False)
         >>> result = augment.evaluate(tmp / "digits", tmp / "model", seeds=2, ratios=[1.0],
-        ...     per_class=[], steps=5, epochs=None, fidelity_images=50, device="cpu",
-        ...     progress=False, metrics=tmp / "m.json", plots=tmp / "plots",
+        ...     per_class=[], steps=5, epochs=None, pretrain_steps=5, fidelity_images=50,
+        ...     device="cpu", progress=False, metrics=tmp / "m.json", plots=tmp / "plots",
         ...     report=tmp / "summary.md")
         >>> [recipe.name for recipe in result.recipes][:3]
         ['real', 'real+classic', 'real+synth@1.0']
