@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import sklearn.ensemble  # noqa: F401  (loads a BLAS and an OpenMP runtime, as a fit does)
@@ -109,20 +110,38 @@ def negate(x: int) -> int:
     return -x
 
 
+def marked_square(x: int, folder: Path) -> int:
+    (folder / str(x)).touch()
+    return x * x
+
+
+def square_after_marks(x: int, folder: Path, marks: int, timeout: float = 60.0) -> int:
+    """``x * x`` once ``marks`` files are in ``folder``; -1 if ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while len(list(folder.iterdir())) < marks:
+        if time.monotonic() > deadline:
+            return -1
+        time.sleep(0.01)
+    return x * x
+
+
 @pytest.mark.parametrize("backend", ["loky", "threading"])
-def test_tasks_ahead_share_the_pool_and_their_results_lead(backend: str) -> None:
-    # A long task of another kind goes first; the fits fill the other worker meanwhile.
-    ahead = [(slow_square, (10, 0.5)), (negate, (3,))]
+def test_tasks_ahead_share_the_pool_and_their_results_lead(backend: str, tmp_path) -> None:
+    # A long task of another kind goes first and returns its square only once the fits have
+    # run, which they can only do beside it, on the other worker; -1 if they waited for it.
+    # (A timer instead, a sleeping long task that should finish last, failed when the second
+    # loky worker started late on a busy machine.)
+    ahead = [(square_after_marks, (10, tmp_path, 4)), (negate, (3,))]
     arrived: list[int] = []
     got = run_fits(
-        slow_square,
-        ((x, 0.0) for x in range(4)),
+        marked_square,
+        ((x, tmp_path) for x in range(4)),
         FanOut.of(2, backend),
         ahead=ahead,
         on_result=arrived.append,
     )
-    assert got == [100, -3, 0, 1, 4, 9]
-    assert arrived[-1] == 100, "the fits waited for the long task instead of running beside it"
+    assert got[0] != -1, "the fits waited for the long task instead of running beside it"
+    assert got == [100, -3, 0, 1, 4, 9] and sorted(arrived) == sorted(got)
 
 
 def test_tasks_ahead_run_first_in_this_process() -> None:
