@@ -10,6 +10,8 @@ with the prepared data in ``ROOT/<name>-data``:
    step 5: every rank must stop at the same step with a checkpoint;
 3. ``resumed``: the same call again, which must resume from that checkpoint.
 
+Only rank 0 may fit TabGAN's encoder: the others get its JSON.
+
 After each run every rank writes its own G, D and EMA parameters to
 ``ROOT/<name>-<run>-rank<R>.safetensors`` (the test checks that the ranks agree), and
 ``ROOT/rank<R>.json`` gathers the summaries and the interruption's exit code.
@@ -28,6 +30,7 @@ from safetensors.torch import save_file
 from augment.errors import AugmentError
 from augment.images.gan import _ImageGANTask
 from augment.steps.train import train
+from augment.tabular.encoder import TableEncoder
 from augment.tabular.gan import _TabGANTask
 
 COMMON = {"threads": 1, "precision": "fp32", "log_every": 2}
@@ -71,6 +74,13 @@ def main() -> None:
 
         task.final_generator = final_generator
         task.end_step = end_step
+
+    if rank != 0:  # rank 0 fits TabGAN's encoder and sends it to the others
+
+        def fit(*args, **kwargs):
+            raise AssertionError(f"rank {rank} fitted an encoder")
+
+        TableEncoder.fit = fit
 
     report: dict = {}
     for model, settings in MODELS.items():

@@ -10,8 +10,10 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from augment.cli import app
+from augment.core import distributed
 from augment.errors import AugmentError
 from augment.steps.ingest import ingest
 from augment.steps.train import train
@@ -179,24 +181,24 @@ def test_encoding_in_batches_equals_encoding_whole(tmp_path, table, small_batche
 
 
 @pytest.mark.parametrize("world", [2, 3])
-def test_each_torchrun_rank_encodes_only_its_share(
-    tmp_path, table, small_batches, monkeypatch, world
-):
+def test_each_torchrun_rank_encodes_only_its_share(tmp_path, table, small_batches, world):
     """Under torchrun a streamed table is encoded once between the ranks: each encodes the
     rows it trains on (every world-th), the same rows the whole encoding gives it."""
     bundle = ingest(tmp_path / _csv(table, tmp_path), "label", tmp_path / "p", stream="always")
     rows = ParquetRows(bundle.path / "train.parquet", tmp_path / "model")
-    whole = TabGAN()._encode(rows, bundle.schema, 0, contextlib.ExitStack())[1]
-    environment = {"WORLD_SIZE": str(world), "MASTER_ADDR": "localhost", "MASTER_PORT": "1"}
+    cpu = torch.device("cpu")
+
+    def encoded(context: distributed.Context):
+        with contextlib.ExitStack() as scratch:
+            return TabGAN()._encode(rows, bundle.schema, 0, scratch, context)[1]
+
+    whole = encoded(distributed.Context(cpu))
     shares = []
     for rank in range(world):
-        for key, value in {**environment, "RANK": str(rank), "LOCAL_RANK": str(rank)}.items():
-            monkeypatch.setenv(key, value)
-        with contextlib.ExitStack() as scratch:
-            share = TabGAN()._encode(rows, bundle.schema, 0, scratch)[1]
-            np.testing.assert_array_equal(share.values, whole.values[rank::world])
-            np.testing.assert_array_equal(share.choices, whole.choices[rank::world])
-            shares.append(len(share))
+        share = encoded(distributed.Context(cpu, rank, world))
+        np.testing.assert_array_equal(share.values, whole.values[rank::world])
+        np.testing.assert_array_equal(share.choices, whole.choices[rank::world])
+        shares.append(len(share))
     assert sum(shares) == len(rows) and max(shares) - min(shares) <= 1
     assert batches.share_size(len(rows), world - 1, world) == shares[-1]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -242,11 +243,14 @@ class TabGAN:
             raise AugmentError(f"the label column {schema.label!r} must be categorical")
         cfg = self.config
         started = time.perf_counter()
-        with contextlib.ExitStack() as scratch:  # a streamed table's encoded copy lives here
-            encoder, rows, sample = self._encode(data, schema, seed, scratch)
+        with (
+            contextlib.ExitStack() as scratch,  # a streamed table's encoded copy lives here
+            distributed.session(device) as context,  # the torchrun job, kept for training
+        ):
+            encoder, rows, sample = self._encode(data, schema, seed, scratch, context)
             encode_seconds = time.perf_counter() - started
 
-            processes = distributed.world_size()
+            processes = context.world_size
             # A streamed table's rows are this process's share already (see _encode).
             sharded = isinstance(data, ParquetRows) and processes > 1
             run_cfg, steps = run_budget(cfg, len(data), processes)
@@ -296,22 +300,27 @@ class TabGAN:
         schema: TableSchema,
         seed: int,
         scratch: contextlib.ExitStack,
+        context: distributed.Context,
     ) -> tuple[TableEncoder, EncodedRows, pd.DataFrame]:
         """The fitted encoder, the encoded rows, and real rows for the fidelity probe.
 
-        A streamed table under torchrun: every process fits the same encoder on the same
-        sample, then encodes only its own share of the rows (every ``WORLD_SIZE``-th), so
-        ``N`` processes encode the table once between them, not ``N`` times, and hold ``1/N``
-        of it on disk each."""
+        Under torchrun rank 0 fits the encoder and sends it to the others (see
+        :func:`_shared_encoder`). A streamed table's processes then each encode only their own
+        share of the rows (every ``WORLD_SIZE``-th), so ``N`` processes encode the table once
+        between them, not ``N`` times, and hold ``1/N`` of it on disk each."""
         if isinstance(data, ParquetRows):
             sample = data.sample(ENCODER_SAMPLE_ROWS, seed)
-            encoder = make_encoder(self.config, seed).fit(sample, schema)
+            encoder = _shared_encoder(
+                lambda: make_encoder(self.config, seed).fit(sample, schema), context
+            )
             folder = scratch.enter_context(scratch_dir(data.scratch))
-            rank, world = distributed.rank(), distributed.world_size()
+            rank, world = context.rank, context.world_size
             share = every_nth_row(data.batches(), rank, world)
             size = share_size(len(data), rank, world)
             return encoder, encoder.encode_batches(share, size, folder), sample
-        encoder = make_encoder(self.config, seed).fit(data, schema)
+        encoder = _shared_encoder(
+            lambda: make_encoder(self.config, seed).fit(data, schema), context
+        )
         return encoder, encoder.encode(data), data
 
     def _fidelity_probe(
@@ -485,6 +494,18 @@ def decode_rows(
     if len(parts) == 1:
         return encoder.decode(*parts[0])
     return encoder.decode(*(np.concatenate(p, axis=1) for p in zip(*parts, strict=True)))
+
+
+def _shared_encoder(fit: Callable[[], TableEncoder], context: distributed.Context) -> TableEncoder:
+    """``fit()``'s encoder; under torchrun rank 0's, sent to every rank as its JSON. Fitting the
+    Gaussian mixtures on each rank would cost each its time, and their floats could differ
+    between machines of different kinds: the ranks would then train on differently encoded
+    rows, and the model would keep rank 0's encoder."""
+    if not context.launched:
+        return fit()
+    payload = [json.dumps(fit().to_dict()).encode()] if context.main else None
+    (sent,) = distributed.broadcast_bytes(payload, context)
+    return TableEncoder.from_dict(json.loads(sent), "the encoder rank 0 sent")
 
 
 def make_encoder(cfg: TabGANConfig, seed: int = 0) -> TableEncoder:
