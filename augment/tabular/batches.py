@@ -5,7 +5,7 @@ than memory").
 or gzip) or Parquet source file through pyarrow's streaming readers, every CSV field as text,
 so that a column's type is decided over the whole file rather than its first block.
 :class:`ParquetRows` is a prepared split read the same way: its row count, its batches, and a
-seeded sample of its rows. :func:`every_nth_row` keeps one torchrun rank's share of the batches.
+seeded sample of its rows. :func:`rows_in` keeps one torchrun rank's share of the batches.
 """
 
 from __future__ import annotations
@@ -117,18 +117,14 @@ class ParquetRows:
         return pd.concat(parts, ignore_index=True)
 
 
-def share_size(rows: int, rank: int, world: int) -> int:
-    """How many of ``rows`` rows are ``rank``'s: those at ``rank``, ``rank + world``, ..."""
-    return len(range(rank, rows, world))
-
-
-def every_nth_row(batches: Iterator[pd.DataFrame], rank: int, world: int) -> Iterator[pd.DataFrame]:
-    """The rows at ``rank``, ``rank + world``, ... of the table that ``batches`` hold in order
-    (the rows a torchrun rank trains on, :attr:`augment.core.distributed.Context.shard`), in
-    batches; all of them when ``world`` is 1."""
-    start = 0
+def rows_in(batches: Iterator[pd.DataFrame], shard: slice) -> Iterator[pd.DataFrame]:
+    """The rows that ``shard`` (a slice without a stop: a torchrun rank's
+    :attr:`augment.core.distributed.Context.shard`) selects from the table ``batches`` hold in
+    order, in batches."""
+    first, step = shard.start or 0, shard.step or 1
+    start = 0  # the batch's first row in the table
     for frame in batches:
-        first = (rank - start) % world  # this batch's first row of the share
+        offset = first - start if first >= start else (first - start) % step
         start += len(frame)
-        if first < len(frame):
-            yield frame.iloc[first::world]
+        if offset < len(frame):
+            yield frame.iloc[offset::step]

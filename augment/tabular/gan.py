@@ -39,7 +39,7 @@ from augment.core.training import (
     train_gan,
 )
 from augment.errors import AugmentError
-from augment.tabular.batches import ParquetRows, every_nth_row, share_size
+from augment.tabular.batches import ParquetRows, rows_in
 from augment.tabular.conditions import ConditionSampler
 from augment.tabular.encoder import EncodedRows, SpanLayout, TableEncoder
 from augment.tabular.networks import (
@@ -314,9 +314,8 @@ class TabGAN:
                 lambda: make_encoder(self.config, seed).fit(sample, schema), context
             )
             folder = scratch.enter_context(scratch_dir(data.scratch))
-            rank, world = context.rank, context.world_size
-            share = every_nth_row(data.batches(), rank, world)
-            size = share_size(len(data), rank, world)
+            share = rows_in(data.batches(), context.shard)
+            size = len(range(len(data))[context.shard])
             return encoder, encoder.encode_batches(share, size, folder), sample
         encoder = _shared_encoder(
             lambda: make_encoder(self.config, seed).fit(data, schema), context
