@@ -13,10 +13,17 @@ import pandas as pd
 import pytest
 import torch
 
+from augment.core import distributed
 from augment.core.training import cpu_threads, resolve_precision
 from augment.errors import AugmentError
 from augment.registry import GenerativeModel, load_synthesizer, make_synthesizer
-from augment.tabular.gan import TabGAN, TabGANConfig, _TabGANTask, make_encoder
+from augment.tabular.gan import (
+    TabGAN,
+    TabGANConfig,
+    _shared_encoder,
+    _TabGANTask,
+    make_encoder,
+)
 from augment.tabular.ingest import build_schema
 from augment.tabular.networks import LabelClassifier
 
@@ -237,3 +244,33 @@ def test_the_classifier_freezes_after_classifier_steps(table, mixed_kinds):
     assert not torch.allclose(gradient(0.0), gradient(10.0))
     with pytest.raises(AugmentError, match="classifier_steps must be at least 0"):
         TabGAN(classifier_steps=-1)
+
+
+def test_under_torchrun_rank_0_sends_its_encoder_or_its_error(table, mixed_kinds, monkeypatch):
+    """Rank 0 alone fits the encoder; the others get it, or rank 0's user error to raise."""
+    sent: dict[str, list[bytes]] = {}
+
+    def broadcast(payloads, context):  # rank 0's list reaches every rank
+        if context.main:
+            sent["payloads"] = payloads
+        return list(sent["payloads"])
+
+    monkeypatch.setattr(distributed, "broadcast_bytes", broadcast)
+    cpu = torch.device("cpu")
+    main, other = (distributed.Context(cpu, rank, 2, launched=True) for rank in (0, 1))
+    schema = build_schema(table, "label", mixed_kinds, [], {})
+
+    def refuse() -> None:
+        raise AssertionError("rank 1 fitted an encoder")
+
+    fitted_there = _shared_encoder(lambda: make_encoder(TabGANConfig()).fit(table, schema), main)
+    received = _shared_encoder(refuse, other)
+    assert received.to_dict() == fitted_there.to_dict()
+    np.testing.assert_array_equal(received.encode(table).values, fitted_there.encode(table).values)
+
+    def cannot() -> None:
+        raise AugmentError("column 'income' cannot be encoded")
+
+    for context, fit in ((main, cannot), (other, refuse)):
+        with pytest.raises(AugmentError, match="column 'income' cannot be encoded"):
+            _shared_encoder(fit, context)

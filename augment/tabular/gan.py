@@ -499,11 +499,19 @@ def _shared_encoder(fit: Callable[[], TableEncoder], context: distributed.Contex
     """``fit()``'s encoder; under torchrun rank 0's, sent to every rank as its JSON. Fitting the
     Gaussian mixtures on each rank would cost each its time, and their floats could differ
     between machines of different kinds: the ranks would then train on differently encoded
-    rows, and the model would keep rank 0's encoder."""
+    rows, and the model would keep rank 0's encoder. A user error on rank 0 (data it cannot
+    encode) is sent instead and raised on every rank, so none waits for an encoder."""
     if not context.launched:
         return fit()
-    payload = [json.dumps(fit().to_dict()).encode()] if context.main else None
-    (sent,) = distributed.broadcast_bytes(payload, context)
+    payload = None
+    if context.main:
+        try:
+            payload = [b"ok", json.dumps(fit().to_dict()).encode()]
+        except AugmentError as exc:
+            payload = [b"error", str(exc).encode()]
+    status, sent = distributed.broadcast_bytes(payload, context)
+    if status == b"error":
+        raise AugmentError(sent.decode())
     return TableEncoder.from_dict(json.loads(sent), "the encoder rank 0 sent")
 
 
