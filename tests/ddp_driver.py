@@ -5,8 +5,8 @@
 For each run name (tabgan, tabgan-streamed: the same table ingested in batches, imagegan),
 with the prepared data in ``ROOT/<name>-data``:
 
-1. ``full``: an uninterrupted run into ``ROOT/<model>-full``;
-2. ``stopped``: the same into ``ROOT/<model>-resumed``, with SIGTERM sent to rank 0 alone during
+1. ``full``: an uninterrupted run into ``ROOT/<name>-full``;
+2. ``stopped``: the same into ``ROOT/<name>-resumed``, with SIGTERM sent to rank 0 alone during
    step 5: every rank must stop at the same step with a checkpoint;
 3. ``resumed``: the same call again, which must resume from that checkpoint.
 
