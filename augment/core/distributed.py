@@ -13,7 +13,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -213,6 +213,24 @@ def broadcast_bytes(payloads: list[bytes] | None, context: Context) -> list[byte
         dist.broadcast(buffer, src=0)
         received.append(bytes(buffer.cpu().numpy()))
     return received
+
+
+def from_main(produce: Callable[[], list[bytes]], context: Context) -> list[bytes]:
+    """``produce()``'s byte strings, computed on rank 0 alone and sent to every rank, so the
+    ranks need no shared disk and compute it once. An :class:`AugmentError` raised there is
+    raised on every rank, so none waits for what will not come."""
+    if not context.launched:
+        return produce()
+    payload = None
+    if context.main:
+        try:
+            payload = [b"ok", *produce()]
+        except AugmentError as exc:
+            payload = [b"error", str(exc).encode()]
+    status, *parts = broadcast_bytes(payload, context)
+    if status == b"error":
+        raise AugmentError(parts[0].decode())
+    return parts
 
 
 def _env_int(name: str) -> int:

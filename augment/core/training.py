@@ -378,21 +378,11 @@ class _Run:
             if context.main and checkpoint.remove(directory):
                 logger.info("--restart: removed the checkpoint in %s", directory)
             return 0
-        # Rank 0 reads the files and sends them as they are, so the ranks need no shared disk;
-        # a read error goes to every rank too, so none waits for the others.
-        payload: list[bytes] | None = None
-        if context.main:
-            try:
-                files = checkpoint.read_files(directory)
-                payload = [b"none"] if files is None else [b"ok", *files]
-            except AugmentError as exc:
-                payload = [b"error", str(exc).encode()]
-        payload = distributed.broadcast_bytes(payload, context)
-        if payload[0] == b"error":
-            raise AugmentError(payload[1].decode())
-        if payload[0] == b"none":
+        # Rank 0 reads the files and sends them as they are (none: no checkpoint).
+        files = distributed.from_main(lambda: list(checkpoint.read_files(directory) or ()), context)
+        if not files:
             return 0
-        state, fingerprint = checkpoint.parse(payload[1], payload[2], directory)
+        state, fingerprint = checkpoint.parse(*files, directory)
         checkpoint.check_fingerprint(fingerprint, self.fingerprint, directory)
         if state.step > self.config.steps:
             raise AugmentError(f"the checkpoint in {directory} is past the last step")

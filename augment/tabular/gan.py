@@ -500,18 +500,10 @@ def _shared_encoder(fit: Callable[[], TableEncoder], context: distributed.Contex
     Gaussian mixtures on each rank would cost each its time, and their floats could differ
     between machines of different kinds: the ranks would then train on differently encoded
     rows, and the model would keep rank 0's encoder. A user error on rank 0 (data it cannot
-    encode) is sent instead and raised on every rank, so none waits for an encoder."""
+    encode) is raised on every rank (:func:`augment.core.distributed.from_main`)."""
     if not context.launched:
         return fit()
-    payload = None
-    if context.main:
-        try:
-            payload = [b"ok", json.dumps(fit().to_dict()).encode()]
-        except AugmentError as exc:
-            payload = [b"error", str(exc).encode()]
-    status, sent = distributed.broadcast_bytes(payload, context)
-    if status == b"error":
-        raise AugmentError(sent.decode())
+    (sent,) = distributed.from_main(lambda: [json.dumps(fit().to_dict()).encode()], context)
     return TableEncoder.from_dict(json.loads(sent), "the encoder rank 0 sent")
 
 
