@@ -18,7 +18,6 @@ look) reach the host only every ``log_every`` steps and at checkpoints.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import signal
@@ -99,9 +98,6 @@ class LoopConfig:
     # What a checkpoint must have been written for (the model's settings and a digest of its
     # data); the loop adds the seed, steps, precision and number of processes.
     fingerprint: dict[str, Any] = field(default_factory=dict)
-    # Whether fingerprint["data"] digests this process's rows only (a streamed table under
-    # torchrun): the ranks' digests are then combined into one, the same on every rank.
-    data_sharded: bool = False
     max_rollbacks: int = 3  # divergences survived by rolling back, before training stops
     rollback_lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback
 
@@ -155,10 +151,6 @@ class _Run:
             "precision": precision,
             "world_size": context.world_size,
         }
-        if config.data_sharded and context.launched:
-            shares = distributed.gather_bytes(str(config.fingerprint["data"]).encode(), context)
-            combined = hashlib.blake2b(b"/".join(shares), digest_size=16)
-            self.fingerprint["data"] = combined.hexdigest()
         self.rollbacks = 0
         self.lr_scale = 1.0  # product of the rollbacks' factors
         self.resumed_from: int | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -253,6 +254,10 @@ class TabGAN:
             processes = context.world_size
             # A streamed table's rows are this process's share already (see _encode).
             sharded = isinstance(data, ParquetRows) and processes > 1
+            digest = data_digest(rows.values, rows.choices)
+            if sharded:  # one digest of every rank's share, the same on every rank
+                shares = distributed.gather_bytes(digest.encode(), context)
+                digest = hashlib.blake2b(b"/".join(shares), digest_size=16).hexdigest()
             run_cfg, steps = run_budget(cfg, len(data), processes)
             task = _TabGANTask(run_cfg, rows, encoder.layout(), steps, sharded=sharded)
             settings = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
@@ -277,9 +282,8 @@ class TabGAN:
                 fingerprint={
                     "model": self.name,
                     "hyperparameters": settings,
-                    "data": data_digest(rows.values, rows.choices),
+                    "data": digest,
                 },
-                data_sharded=sharded,
             )
             summary = train_gan(task, loop)
             summary.update(
