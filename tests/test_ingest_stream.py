@@ -19,6 +19,7 @@ from augment.steps.ingest import ingest
 from augment.steps.train import train
 from augment.tabular import batches, ingest_stream
 from augment.tabular.batches import ParquetRows
+from augment.tabular.bundle import TabularBundle
 from augment.tabular.gan import TabGAN, TabGANConfig, make_encoder
 from augment.tabular.ingest_stream import should_stream, unit_hash
 
@@ -242,3 +243,73 @@ def test_training_from_a_streamed_split_never_loads_it_whole(
     assert list(sample.columns) == bundle.schema.names and set(sample["label"]) == {"rare"}
     # The encoded copy lived beside the model, under a temporary name, and is gone.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "p", "t.csv"]
+
+
+def _refuse_whole_splits(monkeypatch, bundle) -> None:
+    def refuse(self, name):
+        raise AssertionError(f"the streamed {name} split was read whole")
+
+    monkeypatch.setattr(type(bundle), "split", refuse)
+
+
+def test_a_split_sample_is_the_same_read_in_batches_or_whole(tmp_path, table, small_batches):
+    bundle = ingest(tmp_path / _csv(table, tmp_path), "label", tmp_path / "p", stream="always")
+    whole = TabularBundle.load(bundle.path)
+    whole.split("train")  # cached: rows() samples the frame in memory
+    for size, seed in ((500, 3), (10**6, 0)):
+        pd.testing.assert_frame_equal(
+            TabularBundle.load(bundle.path).rows("train", size, seed),
+            whole.rows("train", size, seed),
+        )
+    assert len(TabularBundle.load(bundle.path).rows("test", None, 0)) == len(bundle.test)
+    with pytest.raises(AugmentError, match="max_rows must be at least 1"):
+        bundle.rows("train", 0, 0)
+
+
+def test_evaluating_a_streamed_table_reads_a_sample_of_each_split(
+    tmp_path, table, small_batches, monkeypatch
+):
+    from augment.evaluation.summary import summary_markdown
+    from augment.tabular import bundle as bundle_module
+    from augment.tabular.evaluation.runner import evaluate_tabular
+
+    bundle = ingest(tmp_path / _csv(table, tmp_path), "label", tmp_path / "p", stream="always")
+    sizes = dict(bundle.schema.splits)
+    model = tmp_path / "model"
+    train(bundle, model, epochs=1, min_steps=0, device="cpu", progress=False)
+    monkeypatch.setattr(bundle_module, "STREAMED_SAMPLE_ROWS", 250)
+    _refuse_whole_splits(monkeypatch, bundle)
+    result = evaluate_tabular(
+        TabularBundle.load(bundle.path), model, ratios=[1.0], fractions=[1.0], seeds=2,
+        classifiers=["logreg"], smote=False, tune_threshold=False, balance=False,
+        fidelity_rows=300, privacy_rows=100, jobs=1, device="cpu", progress=False,
+    )  # fmt: skip
+    ds = result.dataset
+    assert ds.train == ds.validation == 250 and ds.test <= 250  # test: rows with a class
+    assert ds.sampled_from == sizes  # each split larger than the sample
+    assert f"sample of 250 of the {sizes['train']:,} train rows" in summary_markdown(result)
+    # A cap above a split's size reads it whole, and says nothing was sampled.
+    monkeypatch.undo()
+    result = evaluate_tabular(
+        TabularBundle.load(bundle.path), model, ratios=[1.0], fractions=[1.0], seeds=2,
+        classifiers=["logreg"], smote=False, tune_threshold=False, balance=False,
+        max_rows=10**6, fidelity_rows=300, privacy_rows=100, jobs=1, device="cpu", progress=False,
+    )  # fmt: skip
+    assert result.dataset.train == sizes["train"] and result.dataset.sampled_from is None
+
+
+def test_curating_from_a_streamed_table_judges_with_a_sample(
+    tmp_path, table, small_batches, monkeypatch
+):
+    from augment.steps.generate import generate
+    from augment.tabular import bundle as bundle_module
+
+    bundle = ingest(tmp_path / _csv(table, tmp_path), "label", tmp_path / "p", stream="always")
+    model = tmp_path / "model"
+    train(bundle, model, epochs=1, min_steps=0, device="cpu", progress=False)
+    monkeypatch.setattr(bundle_module, "STREAMED_SAMPLE_ROWS", 300)
+    _refuse_whole_splits(monkeypatch, bundle)
+    summary = generate(model, 60, tmp_path / "synth", curate=True, curate_threshold=0.0,
+                       data=bundle.path, device="cpu", progress=False)  # fmt: skip
+    total = bundle.schema.splits["train"]
+    assert f"a seeded sample of 300 of its {total:,} rows" in summary["curation"]["classifier"]

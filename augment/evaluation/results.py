@@ -312,7 +312,9 @@ def _interval(data: dict[str, Any]) -> Interval:
 @dataclass
 class Dataset:
     """The prepared data: its folder, classes and split sizes (rows or images, ``unit``); for
-    tables the label column and the minority class, for images their size and channels."""
+    tables the label column and the minority class, for images their size and channels.
+    ``sampled_from``: the full sizes of the splits of which the evaluation read a sample (see
+    ``max_rows``); the split sizes above are what it read."""
 
     path: str
     classes: list[Any]
@@ -324,6 +326,7 @@ class Dataset:
     minority_class: Any = None
     image_size: int | None = None
     channels: int | None = None
+    sampled_from: dict[str, int] | None = None
 
     @property
     def name(self) -> str:
@@ -339,7 +342,7 @@ class Dataset:
 
 _DATASET_FIELDS = (
     "path", "classes", "unit", "train", "validation", "test", "label", "minority_class",
-    "image_size", "channels",
+    "image_size", "channels", "sampled_from",
 )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from augment.evaluation.output import gain_cell, number, plural, score_cell
 from augment.evaluation.recipes import REAL
-from augment.evaluation.results import EvaluationResult
+from augment.evaluation.results import Dataset, EvaluationResult
 from augment.evaluation.stats import metric_label
 from augment.evaluation.verdict import interval_sentence
 
@@ -75,6 +75,22 @@ def _intro(result: EvaluationResult) -> str:
         f"({ds.test:,} {result.unit}{detail}), which no synthesizer or classifier ever trains "
         f"on. Gains are paired per seed (recipe minus real only, same seed) and shown as mean "
         f"[95% Student-t interval] over {plural(result.seeds, 'seed')}. {_choice(result, label)}"
+        f"{_sampled(ds, result.unit)}"
+    )
+
+
+def _sampled(ds: Dataset, unit: str) -> str:
+    """The sentence saying which splits the evaluation read as a sample, if any."""
+    if not ds.sampled_from:
+        return ""
+    read = {"train": ds.train, "validation": ds.validation, "test": ds.test}
+    parts = [f"{read[name]:,} of the {total:,} {name} {unit}" for name, total in
+             ds.sampled_from.items()]  # fmt: skip
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return (
+        f" The splits are larger than this evaluation reads (`max_rows`): it used a seeded "
+        f"uniform sample of {listed}; the low-data sweep's fractions are fractions of the "
+        "training sample."
     )
 
 

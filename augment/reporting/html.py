@@ -46,6 +46,7 @@ from augment.reporting.inputs import (
     sample_table,
 )
 from augment.reporting.markdown import markdown_html
+from augment.tabular.batches import sample_positions
 
 MAX_ROWS = 20_000  # rows per side drawn in the column distributions (a seeded sample beyond)
 MODEL_ROWS = 5_000  # rows sampled from the model when no synthetic table is given
@@ -404,11 +405,11 @@ def _table_samples(
     if synthetic is not None:
         frame, source = read_synthetic_table(synthetic, schema), f"from {synthetic}"
     elif model is not None:
-        n = min(MODEL_ROWS, max(len(bundle.train), 1))
+        n = min(MODEL_ROWS, max(bundle.split_rows("train"), 1))
         frame, source = sample_table(model, schema, n, seed), f"sampled from {model}"
     else:
         return {"source": None}
-    real = _sample_rows(bundle.train, MAX_ROWS, seed)
+    real = bundle.rows("train", MAX_ROWS, seed)
     synth = _sample_rows(frame, MAX_ROWS, seed)
     columns = list(schema.columns[:MAX_COLUMNS])
     distributions, scores = column_distributions(real, synth, schema, columns)
@@ -416,7 +417,7 @@ def _table_samples(
     out: dict[str, Any] = {
         "source": source,
         "real_rows": len(real),
-        "train_rows": len(bundle.train),
+        "train_rows": bundle.split_rows("train"),
         "synthetic_rows": len(synth),
         "columns_shown": len(columns),
         "columns": len(schema.columns),
@@ -491,9 +492,7 @@ def _image_samples(
 
 
 def _sample_rows(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    if len(frame) <= n:
-        return frame.reset_index(drop=True)
-    return frame.sample(n=n, random_state=seed).reset_index(drop=True)
+    return frame.iloc[sample_positions(len(frame), n, seed)].reset_index(drop=True)
 
 
 # -- formatting (the templates' filters) ---------------------------------------------------------

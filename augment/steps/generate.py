@@ -527,8 +527,13 @@ class _Curator:
         else:
             from augment.tabular.evaluation import curation as table_curation
 
-            table_judge = table_curation.fit_judge(bundle.train, schema, seed=judge_seed)
+            # A streamed table's split may not fit in memory: the judge learns from a sample.
+            real = bundle.rows("train", None, judge_seed)
+            table_judge = table_curation.fit_judge(real, schema, seed=judge_seed)
             describe = table_curation.describe_judge()
+            total = bundle.split_rows("train")
+            if len(real) < total:
+                describe += f" (a seeded sample of {len(real):,} of its {total:,} rows)"
 
             def curate_chunk(labels: np.ndarray, chunk_seed: int) -> Any:
                 return table_curation.curate_rows(

@@ -76,6 +76,14 @@ def read_arrow(path: Path, column_names: list[str] | None = None) -> Iterator[pa
         raise AugmentError(f"cannot read {path}: {detail}") from None
 
 
+def sample_positions(rows: int, size: int, seed: int) -> np.ndarray:
+    """The positions of a seeded uniform sample of ``size`` of ``rows`` rows (all of them when
+    ``size >= rows``), in increasing order: the one rule every seeded row sample follows."""
+    if size >= rows:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size, replace=False))
+
+
 @dataclass
 class ParquetRows:
     """A prepared split too large to load whole: read in batches, never all at once.
@@ -89,10 +97,7 @@ class ParquetRows:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        try:
-            self.rows = pq.ParquetFile(self.path).metadata.num_rows
-        except (OSError, pa.ArrowException) as exc:
-            raise AugmentError(f"cannot read {self.path}: {str(exc).splitlines()[0]}") from None
+        self.rows = parquet_rows(self.path)
 
     def __len__(self) -> int:
         return self.rows
@@ -102,19 +107,31 @@ class ParquetRows:
 
     def sample(self, size: int, seed: int) -> pd.DataFrame:
         """``size`` rows drawn uniformly without replacement (seeded), in file order."""
-        rng = np.random.default_rng(seed)
-        if size >= self.rows:
-            wanted = np.arange(self.rows)
-        else:
-            wanted = np.sort(rng.choice(self.rows, size, replace=False))
-        parts, start = [], 0
-        for frame in self.batches():
-            stop = start + len(frame)
-            lo, hi = np.searchsorted(wanted, [start, stop])
-            if hi > lo:
-                parts.append(frame.iloc[wanted[lo:hi] - start])
-            start = stop
-        return pd.concat(parts, ignore_index=True)
+        return sample_parquet(self.path, size, seed, self.rows)
+
+
+def sample_parquet(path: Path, size: int, seed: int, rows: int | None = None) -> pd.DataFrame:
+    """A seeded uniform sample of ``size`` rows of the Parquet file ``path`` (``rows`` long, if
+    known), in file order, read in batches: memory holds one batch and the sample."""
+    wanted = sample_positions(parquet_rows(path) if rows is None else rows, size, seed)
+    parts, start = [], 0
+    for frame in read_batches(path):
+        stop = start + len(frame)
+        lo, hi = np.searchsorted(wanted, [start, stop])
+        if hi > lo:
+            parts.append(frame.iloc[wanted[lo:hi] - start])
+        start = stop
+    if not parts:  # an empty split: its columns, no rows
+        return pq.read_schema(path).empty_table().to_pandas()
+    return pd.concat(parts, ignore_index=True)
+
+
+def parquet_rows(path: Path) -> int:
+    """The number of rows of a Parquet file, from its footer; a damaged file is one error."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise AugmentError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
 
 
 def rows_in(batches: Iterator[pd.DataFrame], shard: slice) -> Iterator[pd.DataFrame]:

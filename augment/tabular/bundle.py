@@ -13,8 +13,12 @@ import pandas as pd
 from augment.core.files import PREPARED_DATA, atomic_dir
 from augment.core.splits import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
-from augment.tabular.batches import ParquetRows
+from augment.tabular.batches import ParquetRows, parquet_rows, sample_parquet, sample_positions
 from augment.tabular.schema import TableSchema
+
+# The rows of a streamed table's split that work holding rows in memory reads by default (the
+# evaluation's classifiers, the curation judge): a seeded sample, since the split may not fit.
+STREAMED_SAMPLE_ROWS = 100_000
 
 
 @dataclass
@@ -31,24 +35,31 @@ class TabularBundle:
         return cls(path=path, schema=TableSchema.load(schema_file(path)))
 
     def split(self, name: str) -> pd.DataFrame:
-        check_split(name)
         if name not in self._frames:
-            file = self.path / f"{name}.parquet"
-            if not file.is_file():
-                raise AugmentError(f"prepared data is incomplete: {file} is missing")
+            file = self._file(name)
             try:
                 frame = pd.read_parquet(file)
             except Exception as exc:  # pyarrow's own error types for a damaged file
                 detail = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise AugmentError(f"cannot read {file}: {detail}") from None
-            lacking = [c for c in self.schema.names if c not in frame.columns]
-            if lacking:
-                raise AugmentError(
-                    f"{file} lacks the column(s) {', '.join(map(repr, lacking))} that"
-                    f" {self.path / 'schema.json'} lists"
-                )
-            self._frames[name] = frame
+            self._frames[name] = self._checked(frame, file)
         return self._frames[name]
+
+    def _file(self, name: str) -> Path:
+        check_split(name)
+        file = self.path / f"{name}.parquet"
+        if not file.is_file():
+            raise AugmentError(f"prepared data is incomplete: {file} is missing")
+        return file
+
+    def _checked(self, frame: pd.DataFrame, file: Path) -> pd.DataFrame:
+        lacking = [c for c in self.schema.names if c not in frame.columns]
+        if lacking:
+            raise AugmentError(
+                f"{file} lacks the column(s) {', '.join(map(repr, lacking))} that"
+                f" {self.path / 'schema.json'} lists"
+            )
+        return frame
 
     @property
     def train(self) -> pd.DataFrame:
@@ -65,6 +76,30 @@ class TabularBundle:
         if self.streamed:
             return ParquetRows(self.path / "train.parquet", scratch)
         return self.train
+
+    def rows(self, name: str, max_rows: int | None, seed: int) -> pd.DataFrame:
+        """The split ``name`` for work that holds its rows in memory: a seeded uniform sample of
+        at most ``max_rows`` rows, in file order, or the whole split if it has no more.
+
+        ``max_rows=None`` reads every row of a table that fits in memory, and
+        :data:`STREAMED_SAMPLE_ROWS` of a streamed one, whose split is read in batches and
+        never whole (:func:`~augment.tabular.batches.sample_parquet`)."""
+        if max_rows is None and not self.streamed:
+            return self.split(name)
+        size = STREAMED_SAMPLE_ROWS if max_rows is None else max_rows
+        if size < 1:
+            raise AugmentError(f"max_rows must be at least 1, got {max_rows}")
+        if name in self._frames or not self.streamed:
+            whole = self.split(name)
+            return whole.iloc[sample_positions(len(whole), size, seed)].reset_index(drop=True)
+        file = self._file(name)
+        return self._checked(sample_parquet(file, size, seed), file)
+
+    def split_rows(self, name: str) -> int:
+        """How many rows the split ``name`` holds, without reading them."""
+        if name in self._frames:
+            return len(self._frames[name])
+        return parquet_rows(self._file(name))
 
     @property
     def validation(self) -> pd.DataFrame:

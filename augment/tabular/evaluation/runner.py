@@ -47,6 +47,7 @@ from threadpoolctl import threadpool_limits
 from augment.core.modalities import TABULAR
 from augment.core.models import GenerativeModel
 from augment.core.runtime import derive_seed
+from augment.core.splits import SPLITS
 from augment.errors import AugmentError
 from augment.evaluation.common import (
     StageTimer,
@@ -127,6 +128,7 @@ def evaluate_tabular(
     smote: bool = True,
     tune_threshold: bool = True,
     balance: bool = True,
+    max_rows: int | None = None,
     fidelity_rows: int | None = 20_000,
     privacy_rows: int = 2_000,
     sweep_seeds: int | None = None,
@@ -170,7 +172,14 @@ def evaluate_tabular(
     ``synthetic_weight`` lists the weights a synthetic row has in the classifiers' loss; every
     real + synthetic recipe runs once per weight (1 always). ``curate`` adds real + curated
     synthetic rows at the sweep ratio, judged by a classifier fitted on each block's real rows
-    with threshold ``curate_threshold``. Returns the typed result;
+    with threshold ``curate_threshold``.
+
+    ``max_rows`` caps the real rows read from each split: a seeded uniform sample of at most
+    that many (None: every row of a table that fits in memory, and
+    :data:`~augment.tabular.bundle.STREAMED_SAMPLE_ROWS` of a streamed one, whose splits are
+    never loaded whole). The classifiers then train on, and are scored on, those samples, the
+    sweep's fractions are fractions of the training sample, and the result's
+    ``dataset.sampled_from`` gives the sizes of the splits sampled. Returns the typed result;
     :func:`~augment.tabular.evaluation.report.write_evaluation` writes the metrics, plot data
     and summary.
     """
@@ -191,10 +200,17 @@ def evaluate_tabular(
     threshold = check_threshold(curate_threshold)
     mix_at = 1.0 if 1.0 in ratios else float(min(ratios))  # the sweep ratio
 
-    train = bundle.train.reset_index(drop=True)
-    test = _known_labels(bundle.test, schema)
+    # A streamed table's splits may not fit in memory: each is read as a seeded sample.
+    read = {name: bundle.rows(name, max_rows, derive_seed(seed, "rows")) for name in SPLITS}
+    sampled_from = {
+        name: total
+        for name, frame in read.items()
+        if len(frame) < (total := bundle.split_rows(name))
+    }
+    train = read["train"].reset_index(drop=True)
+    test = _known_labels(read["test"], schema)
     y_test = encode_labels(test[schema.label], schema)
-    validation = _known_labels(bundle.validation, schema)
+    validation = _known_labels(read["validation"], schema)
     if validation.empty:
         raise AugmentError(
             f"{bundle.path}: the validation split has no rows with a known class; the "
@@ -284,7 +300,7 @@ def evaluate_tabular(
         privacy = Privacy.from_dict(
             dcr_report(
                 train,
-                bundle.validation,
+                read["validation"],
                 synth_p,
                 schema,
                 max_rows=privacy_rows,
@@ -301,10 +317,11 @@ def evaluate_tabular(
             classes=list(schema.classes),
             unit="rows",
             train=len(train),
-            validation=len(bundle.validation),
+            validation=len(read["validation"]),
             test=len(test),
             label=schema.label,
             minority_class=minority,
+            sampled_from=sampled_from or None,
         ),
         model=ModelRecord.of(synthesizer, model_dir),
         settings={
@@ -324,6 +341,7 @@ def evaluate_tabular(
             "curate_threshold": threshold,
             **({"curation": _curation_settings(ctx)} if curate else {}),
             "n_threads": n_threads,
+            "max_rows": max_rows,
             "fidelity_rows": n_fid,
             "privacy_rows": privacy_rows,
             "min_rows_per_class": min_rows_per_class,
