@@ -8,6 +8,8 @@ in its own process:
     augment ingest --source big.csv --label income --stream always
     augment train --epochs 1            (one pass over the train split)
     augment generate --n 1000000
+    augment evaluate --seeds 2 --fraction 1   (a seeded 100,000-row sample of each split)
+    augment report
 
 and records each one's wall time and peak RSS (the process's own ``ru_maxrss``, from
 ``os.wait4``), against the target of 4 GiB, with the machine and the load average.
@@ -74,7 +76,8 @@ def run_stage(name: str, command: list[str], log: Path) -> dict[str, Any]:
     """Run one stage in its own process: wall seconds, peak RSS (MiB) and the exit status."""
     started = time.perf_counter()
     with log.open("w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        # In the work folder: no params.yaml there, so each command runs with its defaults.
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent)
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
@@ -115,6 +118,7 @@ def main() -> None:
         build_seconds = round(build_table(table, args.rows, args.seed), 1)
     augment_cli = [sys.executable, "-m", "augment"]
     prepared, model, synth = args.work / "prepared", args.work / "model", args.work / "synth"
+    metrics, plots, summary = args.work / "metrics.json", args.work / "plots", args.work / "s.md"
     stages = [
         (
             "ingest",
@@ -130,6 +134,20 @@ def main() -> None:
             f"generate {args.sample:,} rows",
             [*augment_cli, "generate", "--model", str(model), "--n", str(args.sample),
              "--out", str(synth), "--device", "cpu"],
+        ),
+        (
+            # Two seeds and no low-data sweep keep the benchmark short; the splits' samples,
+            # which bound the memory, are the defaults' (at most 100,000 rows each).
+            "evaluate (2 seeds, all rows of the sample)",
+            [*augment_cli, "evaluate", "--data", str(prepared), "--model", str(model),
+             "--metrics", str(metrics), "--plots", str(plots), "--report", str(summary),
+             "--seeds", "2", "--fraction", "1", "--device", "cpu"],
+        ),
+        (
+            "report",
+            [*augment_cli, "report", "--data", str(prepared), "--metrics", str(metrics),
+             "--plots", str(plots), "--summary", str(summary), "--synthetic", str(synth),
+             "--out", str(args.work / "report.html")],
         ),
     ]  # fmt: skip
     results = [

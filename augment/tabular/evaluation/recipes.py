@@ -30,6 +30,7 @@ SMOTE_CURATED_PREFIX = "real+smote+curated@"
 THRESHOLD = "real+threshold"
 BALANCED = "real+balanced"
 BALANCED_CURATED = "real+balanced+curated"
+SMOTE_WORKING_MEMORY_MIB = 64  # the neighbour search's distance chunks (see smote_oversample)
 
 
 def smote_curated_name(ratio: float) -> str:
@@ -253,6 +254,7 @@ def smote_oversample(
     A class with fewer than two rows cannot be interpolated and is left as it is; ``k_neighbors``
     shrinks to what the smallest oversampled class allows.
     """
+    import sklearn
     from imblearn.over_sampling import SMOTE as _SMOTE
     from imblearn.over_sampling import SMOTEN, SMOTENC
 
@@ -298,7 +300,12 @@ def smote_oversample(
             k_neighbors=k,
             random_state=seed,
         )
-    X_res, y_res = sampler.fit_resample(X, y_codes)
+    # scikit-learn computes the neighbours' distances in chunks of up to `working_memory` MiB
+    # (1,024 by default): on 100,000 Adult rows that was 2.1 GB above the rows themselves, and
+    # 64 MiB chunks find the same neighbours faster (22 s against 31 s; 3.5 s against 5.7 s on
+    # Adult's 29,305 rows), cache-sized.
+    with sklearn.config_context(working_memory=SMOTE_WORKING_MEMORY_MIB):
+        X_res, y_res = sampler.fit_resample(X, y_codes)
     # imbalanced-learn returns the original rows first, in order, then the new ones.
     new = pd.DataFrame(X_res).iloc[len(frame) :].reset_index(drop=True)
     new_y = np.asarray(y_res)[len(frame) :]
