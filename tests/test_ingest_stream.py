@@ -266,6 +266,12 @@ def test_a_split_sample_is_the_same_read_in_batches_or_whole(tmp_path, table, sm
         bundle.rows("train", 0, 0)
 
 
+def test_a_sample_of_an_empty_split_has_its_columns(tmp_path):
+    pd.DataFrame({"a": [1.0], "b": ["x"]}).iloc[:0].to_parquet(tmp_path / "empty.parquet")
+    frame = batches.sample_parquet(tmp_path / "empty.parquet", 10, seed=0)
+    assert list(frame.columns) == ["a", "b"] and frame.empty
+
+
 def test_evaluating_a_streamed_table_reads_a_sample_of_each_split(
     tmp_path, table, small_batches, monkeypatch
 ):
