@@ -67,6 +67,19 @@ def library_threads(one_cpu_thread: tuple[int, list[dict]]) -> Iterator[None]:
 
 
 @pytest.fixture
+def package_log(caplog, monkeypatch) -> pytest.LogCaptureFixture:
+    """caplog, seeing the package's records from INFO up. After a CLI test
+    (``augment.log.configure``: its own handler, no propagation) caplog would see nothing, so
+    the records go to caplog alone."""
+    from augment.log import logger
+
+    monkeypatch.setattr(logger, "propagate", True)
+    monkeypatch.setattr(logger, "handlers", [])
+    caplog.set_level("INFO", logger="augment")
+    return caplog
+
+
+@pytest.fixture
 def small_table() -> pd.DataFrame:
     """300 rows: integer, float with gaps, text category with gaps, bool, dates, a rare class."""
     return _small_table()

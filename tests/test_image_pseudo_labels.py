@@ -15,7 +15,6 @@ from augment.images.gan import ImageGAN
 from augment.images.pseudo_labels import pseudo_label
 from augment.images.schema import ImageSchema
 from augment.info import format_info, model_info
-from augment.log import logger
 
 CLASSES = ["dark", "grey", "bright"]
 SCHEMA = ImageSchema(classes=CLASSES, size=8, channels=1)
@@ -102,26 +101,20 @@ def test_a_threshold_outside_0_1_is_refused(threshold):
         ImageGAN(pseudo_labels=threshold)
 
 
-def test_class_free_images_nothing_draws_are_reported(caplog, quick_judge, monkeypatch):
-    # As the CLI leaves it (augment.log.configure: own handler, no propagation), caplog would
-    # see nothing: route the package's records to caplog alone.
-    monkeypatch.setattr(logger, "propagate", True)
-    monkeypatch.setattr(logger, "handlers", [])
+def test_class_free_images_nothing_draws_are_reported(package_log, quick_judge, monkeypatch):
     data, extra = separable(30, 0), separable(6, 1).images
-    with caplog.at_level("WARNING", logger="augment"):
-        ImageGAN(**FAST, pseudo_labels=None).fit(
-            data, SCHEMA, device="cpu", progress=False, unlabelled=extra
-        )
-    assert "6 unlabelled images are not used" in caplog.text
-    caplog.clear()
-    with caplog.at_level("WARNING", logger="augment"):
-        ImageGAN(**FAST, pseudo_labels=None, keep_unconditional=True).fit(
-            data, SCHEMA, device="cpu", progress=False, unlabelled=extra
-        )
-    assert "not used" not in caplog.text
+    ImageGAN(**FAST, pseudo_labels=None).fit(
+        data, SCHEMA, device="cpu", progress=False, unlabelled=extra
+    )
+    assert "6 unlabelled images are not used" in package_log.text
+    package_log.clear()
+    ImageGAN(**FAST, pseudo_labels=None, keep_unconditional=True).fit(
+        data, SCHEMA, device="cpu", progress=False, unlabelled=extra
+    )
+    assert "not used" not in package_log.text
     proba = np.repeat([[0.95, 0.05, 0.0], [0.6, 0.4, 0.0]], 3, axis=0)
     monkeypatch.setattr(pseudo_labels, "predict_proba", lambda judge, images: proba)
-    with caplog.at_level("INFO", logger="augment"):
-        ImageGAN(**FAST).fit(data, SCHEMA, device="cpu", progress=False, unlabelled=extra)
-    assert "pseudo-labelled 3 of 6 unlabelled images (p >= 0.9)" in caplog.text
-    assert "the other 3 are not used" in caplog.text
+    package_log.clear()
+    ImageGAN(**FAST).fit(data, SCHEMA, device="cpu", progress=False, unlabelled=extra)
+    assert "pseudo-labelled 3 of 6 unlabelled images (p >= 0.9)" in package_log.text
+    assert "the other 3 are not used" in package_log.text

@@ -319,3 +319,28 @@ def test_curating_from_a_streamed_table_judges_with_a_sample(
                        data=bundle.path, device="cpu", progress=False)  # fmt: skip
     total = bundle.schema.splits["train"]
     assert f"a seeded sample of 300 of its {total:,} rows" in summary["curation"]["classifier"]
+
+
+@pytest.mark.sdv
+def test_a_baseline_trains_on_a_sample_of_a_streamed_table(
+    tmp_path, table, small_batches, monkeypatch, package_log
+):
+    pytest.importorskip("sdv")
+    from augment.tabular import bundle as bundle_module
+    from augment.tabular import sdv
+
+    bundle = ingest(tmp_path / _csv(table, tmp_path), "label", tmp_path / "p", stream="always")
+    monkeypatch.setattr(bundle_module, "STREAMED_SAMPLE_ROWS", 300)
+    _refuse_whole_splits(monkeypatch, bundle)
+    seen = []
+    original = sdv.SDVSynthesizer.fit
+
+    def spy(self, data, schema, **kwargs):
+        seen.append(len(data))
+        return original(self, data, schema, **kwargs)
+
+    monkeypatch.setattr(sdv.SDVSynthesizer, "fit", spy)
+    train(bundle, tmp_path / "model", model="sdv-gaussiancopula", bank_size=50, device="cpu",
+          progress=False)  # fmt: skip
+    assert seen == [300]
+    assert f"sample of 300 of the {bundle.schema.splits['train']} rows" in package_log.text

@@ -10,6 +10,7 @@ from augment.core.checkpoint import CHECKPOINT, Checkpointing
 from augment.core.files import MODEL, check_output_dir
 from augment.core.modalities import IMAGE
 from augment.core.models import GenerativeModel
+from augment.core.runtime import derive_seed
 from augment.core.tracking import RunLog
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
@@ -101,9 +102,7 @@ def train(
             fit_options["unlabelled"] = unlabelled
     elif snapshots is not None:
         logger.warning("snapshots are sample grids of images: ignored for a table")
-    # The project's GAN reads a table that ingest streamed in batches, never whole.
-    own_table = isinstance(bundle, TabularBundle) and spec.own
-    rows = bundle.train_rows(Path(out)) if own_table else bundle.train
+    rows = _training_rows(bundle, spec.own, Path(out), seed, model)
     if dvclive is not None and spec.own:
         with RunLog(dvclive) as curves:
             summary = synth.fit(
@@ -123,6 +122,24 @@ def train(
     unit = "images" if modality == IMAGE else "rows"
     logger.info("trained %s on %d %s: %s -> %s", model, len(rows), unit, _brief(summary), out)
     return synth
+
+
+def _training_rows(bundle: Any, own: bool, out: Path, seed: int, model: str) -> Any:
+    """The train split as ``model`` takes it. The project's GAN reads a table that ingest
+    streamed in batches, never whole; a baseline holds its rows in memory, so it gets a seeded
+    sample of such a table (as the evaluation does), and the log says so."""
+    if not isinstance(bundle, TabularBundle):
+        return bundle.train
+    if own:
+        return bundle.train_rows(out)
+    rows = bundle.rows("train", None, derive_seed(seed, "rows"))
+    if len(rows) < (total := bundle.split_rows("train")):
+        logger.warning(
+            "%s holds its rows in memory: training on a seeded sample of %d of the %d rows of "
+            "%s, which ingest read in batches",
+            model, len(rows), total, bundle.path / "train.parquet",
+        )  # fmt: skip
+    return rows
 
 
 def model_hyperparameters(model: str, settings: dict[str, Any]) -> dict[str, Any]:
