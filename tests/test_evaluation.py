@@ -38,6 +38,7 @@ from augment.evaluation.stats import (
 from augment.evaluation.verdict import Choice, build_verdict, build_verdicts, format_gain
 from augment.steps.ingest import ingest
 from augment.tabular.bundle import TabularBundle
+from augment.tabular.evaluation import classifiers as classifiers_module
 from augment.tabular.evaluation.classifiers import make_classifier
 from augment.tabular.evaluation.privacy import dcr_report
 from augment.tabular.evaluation.recipes import (
@@ -762,6 +763,29 @@ def test_threshold_tuned_on_validation_raises_minority_recall() -> None:
     # Where argmax is already right, nothing is tuned.
     sure = np.column_stack([1.0 - y, y.astype(np.float64)])
     assert tune_threshold(y, sure, minority=1) is None
+
+
+def test_the_tuned_threshold_scores_real_onlys_own_fit(bundle, monkeypatch) -> None:
+    fits = []
+    fit = classifiers_module.DownstreamClassifier.fit
+    monkeypatch.setattr(
+        classifiers_module.DownstreamClassifier, "fit",
+        lambda self, *args: fits.append(self.name) or fit(self, *args),
+    )  # fmt: skip
+    synth = Bootstrap()
+    synth.fit(bundle.train, bundle.schema)
+    result = evaluate_tabular(
+        bundle, ratios=(1.0,), fractions=(1.0,), seeds=2, classifiers=("logreg",), smote=False,
+        balance=False, fidelity_rows=60, privacy_rows=30, jobs=1, progress=False,
+        synthesizer=synth,
+    )  # fmt: skip
+    # real, real+synth@1.0, synth: one fit each per seed; real+threshold has none of its own.
+    assert fits == ["logreg"] * 6
+    block = result.full
+    # The same probabilities, another decision threshold: the ranking is real only's.
+    assert block.values("real+threshold", "logreg", "roc_auc") == block.values(
+        "real", "logreg", "roc_auc"
+    )
 
 
 def test_recipes_have_one_order_and_round_trip() -> None:

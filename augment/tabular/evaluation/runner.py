@@ -233,7 +233,8 @@ def evaluate_tabular(
     recipes += [SMOTE] if smote else []
     recipes += [THRESHOLD] if tune_threshold else []
     recipes += [smote_curated_name(mix_at)] if smote and curate else []
-    per_block = len(recipes) * len(classifiers)
+    # "real+threshold" is real only's fit, scored with a tuned threshold: no fit of its own.
+    per_block = len(_fitted(recipes)) * len(classifiers)
     total = per_block * (seeds + n_sweep * len(sweep))
     timer = StageTimer()
     bar = fit_bar(total, progress)
@@ -372,7 +373,7 @@ def evaluate_tabular(
     if result.low_data_verdict is not None:
         logger.info("%s", result.low_data_verdict)
     logger.info(
-        "evaluated %d recipe fits in %.0f s; fidelity %.3f, DCR share closer to train %.2f",
+        "evaluated %d classifier fits in %.0f s; fidelity %.3f, DCR share closer to train %.2f",
         total,
         result.timings["total_s"],
         fidelity.overall,
@@ -448,7 +449,8 @@ def _run_block(
                     _balancing_rows(ctx, fraction, s, real, synth, judges[id(real)])
                     for s, (real, synth) in enumerate(zip(subsets, synths, strict=True))
                 ]
-    order = [(recipe, name) for _ in subsets for recipe in ctx.recipes for name in ctx.classifiers]
+    fitted = _fitted(ctx.recipes)
+    order = [(recipe, name) for _ in subsets for recipe in fitted for name in ctx.classifiers]
 
     def fits() -> Iterator[tuple[Any, ...]]:
         # May run in one of joblib's threads: thread limits are set here, around the work only.
@@ -473,7 +475,7 @@ def _run_block(
                     seed_rows[BALANCED] = _balancing_rows(ctx, fraction, s, real, synth)
             if curated_balancing:
                 seed_rows[BALANCED_CURATED] = curated_balancing[s]
-            for recipe in ctx.recipes:
+            for recipe in fitted:
                 with ctx.limits():
                     data = _recipe_data(ctx, recipe, real, pool, smote_seed, curated, seed_rows)
                 weight = parsed.weight if (parsed := parse_mix(recipe)) else 1.0
@@ -481,7 +483,7 @@ def _run_block(
                     fit = FitTask(
                         name, clf_seed, ctx.params.get(name), ctx.schema, ctx.minority,
                         synthetic_weight=weight, n_real=len(real),
-                        tune_threshold=recipe == THRESHOLD,
+                        tune_threshold=recipe == REAL and THRESHOLD in ctx.recipes,
                     )  # fmt: skip
                     yield fit, data, ctx.test, ctx.y_test, ctx.validation, ctx.y_validation
 
@@ -495,12 +497,16 @@ def _run_block(
     ahead_results, results = results[: len(ahead)], results[len(ahead) :]
     scores: Scores = {}
     validation: Scores = {}
+    for split in (scores, validation):  # in the recipes' order, whichever fit scored them
+        for recipe in ctx.recipes:
+            split[recipe] = {name: {m: [] for m in METRICS} for name in ctx.classifiers}
     for (recipe, name), got in zip(order, results, strict=True):
-        for split, values in ((scores, got.test), (validation, got.validation)):
-            per = split.setdefault(recipe, {}).setdefault(name, {m: [] for m in METRICS})
-            for m in METRICS:
-                per[m].append(values[m])
         ctx.timer.add("classifiers", got.seconds)
+        scored = [(recipe, got)] + ([(THRESHOLD, got.tuned)] if got.tuned else [])
+        for recipe_scored, fit in scored:
+            for split, values in ((scores, fit.test), (validation, fit.validation)):
+                for m in METRICS:
+                    split[recipe_scored][name][m].append(values[m])
     if ctx.curate_ratio is not None and ctx.curation[_key(fraction)].short:
         logger.warning(
             "%s real: %s", _percent(fraction), shortfall_line(ctx.curation[_key(fraction)])
@@ -643,6 +649,12 @@ def _recipe_data(
 
 
 # -- small helpers -------------------------------------------------------------------------------
+def _fitted(recipes: Sequence[str]) -> list[str]:
+    """The recipes that train a classifier of their own: all but ``THRESHOLD``, which
+    :func:`fit_and_score` scores from real only's fit (``FitTask.tune_threshold``)."""
+    return [recipe for recipe in recipes if recipe != THRESHOLD]
+
+
 def _key(fraction: float) -> str:
     return f"{float(fraction):g}" if fraction != 1 else "1.0"
 
