@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +80,32 @@ def test_parts_are_fixed_size_deterministic_and_one_table(tmp_path):
     assert {k: v for k, v in written.items() if k != "seconds"} == {
         k: v for k, v in summary.items() if k != "seconds"
     }
+
+
+class ConcurrentRows(RowSynthesizer):
+    """Rows as RowSynthesizer's, from a model that says its samples may be drawn in threads at
+    once; records which threads drew them."""
+
+    samples_concurrently = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def sample(self, labels, *, seed: int = 0) -> pd.DataFrame:
+        self.threads.add(threading.get_ident())
+        time.sleep(0.01)  # long enough for the other thread to take a chunk meanwhile
+        return super().sample(labels, seed=seed)
+
+
+def test_chunks_drawn_in_threads_at_once_make_the_same_parts(tmp_path, monkeypatch):
+    assert generate_module.sampling_threads(RowSynthesizer()) == 1
+    synth = ConcurrentRows()
+    monkeypatch.setattr(generate_module, "sampling_threads", lambda synth: 2)
+    generate(synth, 2500, tmp_path / "threads", **SETTINGS)
+    assert len(synth.threads) > 1  # (a pool per part: its threads are new ones)
+    generate(RowSynthesizer(), 2500, tmp_path / "one", **SETTINGS)
+    _assert_same_parts(_parts(tmp_path / "threads"), _parts(tmp_path / "one"))
 
 
 def test_the_parts_folder_reads_as_one_table_in_part_order(tmp_path):

@@ -274,3 +274,8 @@ def test_under_torchrun_rank_0_sends_its_encoder_or_its_error(table, mixed_kinds
     for context, fit in ((main, cannot), (other, refuse)):
         with pytest.raises(AugmentError, match="column 'income' cannot be encoded"):
             _shared_encoder(fit, context)
+
+
+def test_tabgan_samples_in_threads_at_once_only_on_the_cpu_at_the_callers_thread_count():
+    assert TabGAN().samples_concurrently
+    assert not TabGAN(threads=2).samples_concurrently  # it would set torch's count per call

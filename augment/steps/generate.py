@@ -64,7 +64,14 @@ from augment.images.writer import PngPool
 from augment.log import logger
 from augment.registry import GenerativeModel, load_bundle, load_synthesizer
 from augment.settings import GenerateSettings
-from augment.steps.shards import BackgroundWriter, Shard, parse_shard, part_digits, part_name
+from augment.steps.shards import (
+    BackgroundWriter,
+    Shard,
+    ordered_in_threads,
+    parse_shard,
+    part_digits,
+    part_name,
+)
 from augment.tabular.writer import FORMATS, TableWriter
 
 IMAGE_FORMATS = ("png",)
@@ -169,7 +176,7 @@ def generate(
     curator = _Curator.build(synth, data, seed, threshold, device) if curate else None
     job = _Job(
         synth=synth, plan=plan, seed=seed, format=format, part_size=part_size,
-        chunk_size=chunk_size, images=images, curator=curator,
+        chunk_size=chunk_size, images=images, curator=curator, threads=sampling_threads(synth),
     )  # fmt: skip
     record = job.record(_model_id(model, synth), data if curate else None)
     if images:
@@ -243,6 +250,18 @@ def table_folder(out: str | Path, format: str) -> Path:
     return Path(out) / f"synthetic.{format}"
 
 
+def sampling_threads(synth: Any) -> int:
+    """How many chunks to sample at once: every free core for a model whose ``sample`` calls
+    may run in threads side by side (``samples_concurrently``: TabGAN on the CPU), else one.
+    One torch thread per chunk uses the cores better than one chunk on all of them: the noise,
+    the span draws and the decoding run on one core each, only the products on all."""
+    if not getattr(synth, "samples_concurrently", False):
+        return 1
+    from augment.evaluation.parallel import free_cores
+
+    return free_cores()
+
+
 def _record_name(index: int) -> str:
     """A complete part's record: its counts (and curation numbers, and images' file list)."""
     return "." + part_name(index, "json")
@@ -260,6 +279,7 @@ class _Job:
     chunk_size: int
     images: bool
     curator: _Curator | None = None
+    threads: int = 1  # chunks sampled at once (see sampling_threads)
     classes: list[Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -325,24 +345,31 @@ class _Job:
         return todo
 
     def chunks(self, index: int, counts: list[int]) -> Any:
-        """``(class indices, samples, curation report or None)`` per chunk of part ``index``."""
+        """``(class indices, samples, curation report or None)`` per chunk of part ``index``,
+        in order; ``threads`` chunks are drawn at once (each has its own seed, so the samples
+        do not depend on how many)."""
         part_seed = derive_seed(self.seed, "part", index)
-        classes = np.asarray(self.classes, dtype=object)
-        for number, label_idx in enumerate(chunked_labels(counts, self.chunk_size, part_seed)):
+        numbered = enumerate(chunked_labels(counts, self.chunk_size, part_seed))
+        if self.curator is None:
+            yield from ordered_in_threads(
+                self._draw, ((index, n, labels) for n, labels in numbered), self.threads
+            )
+            return
+        for number, label_idx in numbered:
             chunk_seed = derive_seed(self.seed, "part", index, number)
-            if self.curator is not None:
-                got = self.curator.curate_chunk(label_idx, chunk_seed)
-                yield got.labels, got.samples, got.report
-                continue
-            # Image models take class indices; table models the label values themselves.
-            wanted = label_idx if self.images else classes[label_idx]
-            samples = self.synth.sample(wanted, seed=chunk_seed)
-            if len(samples) != len(label_idx):
-                name = getattr(self.synth, "name", type(self.synth).__name__)
-                raise AugmentError(
-                    f"model {name} returned {len(samples)} samples for {len(label_idx)} labels"
-                )
-            yield label_idx, samples, None
+            got = self.curator.curate_chunk(label_idx, chunk_seed)
+            yield got.labels, got.samples, got.report
+
+    def _draw(self, index: int, number: int, label_idx: np.ndarray) -> tuple[Any, Any, None]:
+        # Image models take class indices; table models the label values themselves.
+        wanted = label_idx if self.images else np.asarray(self.classes, dtype=object)[label_idx]
+        samples = self.synth.sample(wanted, seed=derive_seed(self.seed, "part", index, number))
+        if len(samples) != len(label_idx):
+            name = getattr(self.synth, "name", type(self.synth).__name__)
+            raise AugmentError(
+                f"model {name} returned {len(samples)} samples for {len(label_idx)} labels"
+            )
+        return label_idx, samples, None
 
     def part_record(self, labels: list[np.ndarray], reports: list[Any]) -> dict[str, Any]:
         kept = np.bincount(np.concatenate([np.zeros(0, np.int64), *labels]),

@@ -12,10 +12,12 @@ so memory stays a few chunks whatever the output's size.
 
 from __future__ import annotations
 
+import collections
 import queue
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +89,37 @@ def parse_shard(value: str | None, *, rank: int = 0, world_size: int = 1) -> Sha
 
 
 _STOP = object()
+
+
+def ordered_in_threads(
+    fn: Callable[..., Any], items: Iterable[tuple[Any, ...]], threads: int
+) -> Iterator[Any]:
+    """``fn(*item)`` for each item, in order, computed by ``threads`` threads at once (at most
+    twice as many items in flight, so memory stays bounded), with one BLAS / OpenMP / torch
+    thread each while they run, so they do not oversubscribe the cores. ``threads=1``: one
+    after the other in this thread, with the thread counts as set.
+
+    On an error or an interruption the items not started are dropped and the running ones
+    awaited (a chunk: milliseconds): a thread still inside torch when the interpreter exits
+    ends the process with a C++ ``terminate``."""
+    if threads <= 1:
+        for item in items:
+            yield fn(*item)
+        return
+    from augment.evaluation.parallel import fit_threads
+
+    with fit_threads(1), ThreadPoolExecutor(threads, thread_name_prefix="augment-draw") as pool:
+        running: collections.deque[Future[Any]] = collections.deque()
+        try:
+            for item in items:
+                running.append(pool.submit(fn, *item))
+                if len(running) >= 2 * threads:
+                    yield running.popleft().result()
+            while running:
+                yield running.popleft().result()
+        finally:
+            for future in running:
+                future.cancel()
 
 
 class BackgroundWriter:

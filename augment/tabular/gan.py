@@ -361,12 +361,21 @@ class TabGAN:
 
     @torch.inference_mode()
     def _generate(self, codes: np.ndarray, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if self._sampler is None or self._sampler[0] is not self.generator:
-            # Built once per generator (fit and load set a new one), not per call.
+        sampler = self._sampler
+        if sampler is None or sampler[0] is not self.generator:
+            # Built once per generator (fit and load set a new one), not per call. Threads
+            # sampling at once may each build it: the same network, whichever is kept.
             network = sampling_network(self.generator, self.layout, self.config.precision)
-            self._sampler = (self.generator, network)
+            sampler = self._sampler = (self.generator, network)
         with cpu_thread_limit(self.device, self.config.threads):
-            yield from generate_rows(self._sampler[1], self.layout, codes, seed)
+            yield from generate_rows(sampler[1], self.layout, codes, seed)
+
+    @property
+    def samples_concurrently(self) -> bool:
+        """Whether :meth:`sample` calls may run in several threads at once, to use more cores
+        than one call's products do: on the CPU, where each call draws from its own seeded
+        generator and, with ``threads`` unset, keeps the torch thread count its caller set."""
+        return self.device.type == "cpu" and self.config.threads is None
 
     # ------------------------------------------------------------ save/load
     def save(self, directory: str | Path) -> None:
