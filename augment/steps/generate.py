@@ -284,6 +284,7 @@ class _Job:
 
     def __post_init__(self) -> None:
         self.classes = list(self.synth.schema.classes)
+        self.label_values = np.asarray(self.classes, dtype=object)  # class index -> label
         self.parts = max(1, math.ceil(sum(self.plan) / self.part_size))
         self.part_digits = part_digits(self.parts)  # fixed by the settings: same names on resume
         # Image files are numbered per class across parts: wide enough for the largest class.
@@ -362,7 +363,7 @@ class _Job:
 
     def _draw(self, index: int, number: int, label_idx: np.ndarray) -> tuple[Any, Any, None]:
         # Image models take class indices; table models the label values themselves.
-        wanted = label_idx if self.images else np.asarray(self.classes, dtype=object)[label_idx]
+        wanted = label_idx if self.images else self.label_values[label_idx]
         samples = self.synth.sample(wanted, seed=derive_seed(self.seed, "part", index, number))
         if len(samples) != len(label_idx):
             name = getattr(self.synth, "name", type(self.synth).__name__)

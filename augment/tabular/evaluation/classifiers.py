@@ -239,13 +239,13 @@ def fit_and_score(
     proba_test = clf.predict_proba(test)
 
     def scores(threshold: float | None) -> tuple[dict[str, float], dict[str, float]]:
-        return tuple(  # type: ignore[return-value]
-            {m: got[m] for m in METRICS}
-            for got in (
-                classification_scores(y, proba, task.minority, threshold)
-                for y, proba in ((y_test, proba_test), (y_validation, proba_validation))
-            )
-        )
+        """(test, validation) scores, predicting with ``threshold`` (None: argmax)."""
+
+        def on(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+            got = classification_scores(y, proba, task.minority, threshold)
+            return {m: got[m] for m in METRICS}
+
+        return on(y_test, proba_test), on(y_validation, proba_validation)
 
     tuned = None
     if task.tune_threshold:
