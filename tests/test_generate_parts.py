@@ -108,6 +108,33 @@ def test_chunks_drawn_in_threads_at_once_make_the_same_parts(tmp_path, monkeypat
     _assert_same_parts(_parts(tmp_path / "threads"), _parts(tmp_path / "one"))
 
 
+def test_threads_share_the_cores_keep_the_order_and_hold_few_items(monkeypatch):
+    import torch
+
+    from augment.evaluation import parallel
+
+    monkeypatch.setattr(parallel, "free_cores", lambda: 8)
+    assert generate_module.sampling_threads(ConcurrentRows()) == 4  # capped: bounded memory
+    started, seen = [], []
+
+    def work(i: int) -> int:
+        seen.append(torch.get_num_threads())
+        time.sleep(0.002)
+        return i * i
+
+    def items():
+        for i in range(20):
+            started.append(i)
+            yield (i,)
+
+    results = []
+    for got in shards_module.ordered_in_threads(work, items(), threads=2):
+        assert len(started) - len(results) <= 4  # at most twice the threads in flight
+        results.append(got)
+    assert results == [i * i for i in range(20)]
+    assert set(seen) == {4}  # 8 cores, 2 threads: 4 torch threads each
+
+
 def test_the_parts_folder_reads_as_one_table_in_part_order(tmp_path):
     out = tmp_path / "out"
     generate(RowSynthesizer(), 1150, out, **{**SETTINGS, "part_size": 100})

@@ -75,6 +75,7 @@ from augment.steps.shards import (
 from augment.tabular.writer import FORMATS, TableWriter
 
 IMAGE_FORMATS = ("png",)
+MAX_SAMPLING_THREADS = 4  # chunks of a table sampled at once (see sampling_threads)
 DEFAULTS = GenerateSettings()
 PART_ROWS = 1_000_000  # default part size of a table: ~100 MB of Parquet for Adult
 PART_IMAGES = 10_000  # default part size of images: 10,000 PNG files
@@ -251,15 +252,17 @@ def table_folder(out: str | Path, format: str) -> Path:
 
 
 def sampling_threads(synth: Any) -> int:
-    """How many chunks to sample at once: every free core for a model whose ``sample`` calls
-    may run in threads side by side (``samples_concurrently``: TabGAN on the CPU), else one.
-    One torch thread per chunk uses the cores better than one chunk on all of them: the noise,
-    the span draws and the decoding run on one core each, only the products on all."""
+    """How many chunks to sample at once: one per free core, at most
+    ``MAX_SAMPLING_THREADS``, for a model whose ``sample`` calls may run in threads side by
+    side (``samples_concurrently``: TabGAN on the CPU), else one. On two cores one torch thread
+    per chunk beat one chunk on both (BENCHMARKS.md): the noise, the span draws and the
+    decoding run on one core each, only the products on all. The cap bounds the chunks held
+    at once on a many-core machine, whose chunks then share the cores' threads (unmeasured)."""
     if not getattr(synth, "samples_concurrently", False):
         return 1
     from augment.evaluation.parallel import free_cores
 
-    return free_cores()
+    return min(free_cores(), MAX_SAMPLING_THREADS)
 
 
 def _record_name(index: int) -> str:

@@ -95,9 +95,10 @@ def ordered_in_threads(
     fn: Callable[..., Any], items: Iterable[tuple[Any, ...]], threads: int
 ) -> Iterator[Any]:
     """``fn(*item)`` for each item, in order, computed by ``threads`` threads at once (at most
-    twice as many items in flight, so memory stays bounded), with one BLAS / OpenMP / torch
-    thread each while they run, so they do not oversubscribe the cores. ``threads=1``: one
-    after the other in this thread, with the thread counts as set.
+    twice as many items in flight, so memory stays bounded), each with an equal share of the
+    free cores as its BLAS / OpenMP / torch threads while they run, so together they do not
+    oversubscribe them. ``threads=1``: one after the other in this thread, with the thread
+    counts as set.
 
     On an error or an interruption the items not started are dropped and the running ones
     awaited (a chunk: milliseconds): a thread still inside torch when the interpreter exits
@@ -106,9 +107,10 @@ def ordered_in_threads(
         for item in items:
             yield fn(*item)
         return
-    from augment.evaluation.parallel import fit_threads
+    from augment.evaluation.parallel import fit_threads, free_cores
 
-    with fit_threads(1), ThreadPoolExecutor(threads, thread_name_prefix="augment-draw") as pool:
+    share = max(1, free_cores() // threads)
+    with fit_threads(share), ThreadPoolExecutor(threads, thread_name_prefix="augment-draw") as pool:
         running: collections.deque[Future[Any]] = collections.deque()
         try:
             for item in items:
