@@ -379,6 +379,19 @@ def test_smote_balances_classes_and_keeps_real_rows(bundle) -> None:
         assert rows["alcohol"].between(low, high).all()
 
 
+def test_smote_nc_decodes_in_dense_blocks_to_the_same_rows(bundle, monkeypatch) -> None:
+    from sklearn.preprocessing import OneHotEncoder
+
+    from augment.tabular.evaluation import recipes
+
+    monkeypatch.setattr(recipes, "DECODE_BLOCK_BYTES", 8 * 40)  # a few rows per block
+    blocks = smote_oversample(bundle.train, bundle.schema, seed=3)
+    # scikit-learn's own decoding of the sparse matrix, as imbalanced-learn's default encoder
+    monkeypatch.setattr(recipes.DenseDecodingOneHot, "inverse_transform",
+                        OneHotEncoder.inverse_transform)  # fmt: skip
+    pd.testing.assert_frame_equal(blocks, smote_oversample(bundle.train, bundle.schema, seed=3))
+
+
 @pytest.mark.parametrize("kind", ["continuous", "categorical"])
 def test_smote_variants_for_single_kind_features(kind: str) -> None:
     from augment.tabular.schema import ColumnSpec, TableSchema

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from sklearn.preprocessing import OneHotEncoder
 
 from augment.core.labels import proportional_counts as split_counts
 from augment.errors import AugmentError
@@ -31,6 +33,29 @@ THRESHOLD = "real+threshold"
 BALANCED = "real+balanced"
 BALANCED_CURATED = "real+balanced+curated"
 SMOTE_WORKING_MEMORY_MIB = 64  # the neighbour search's distance chunks (see smote_oversample)
+DECODE_BLOCK_BYTES = 16 << 20  # dense one-hot rows decoded at a time (see DenseDecodingOneHot)
+
+
+class DenseDecodingOneHot(OneHotEncoder):
+    """SMOTE-NC's one-hot encoder (imbalanced-learn's default settings), decoding in dense row
+    blocks of at most ``DECODE_BLOCK_BYTES``. SMOTE-NC hands ``inverse_transform`` a sparse
+    matrix, whose per-feature argmax scipy computes row by row in Python: 1.6 of SMOTE-NC's
+    3.0 s on Adult's 29,305 rows. A dense block gives the same categories (one 1 per feature,
+    or none for a category the encoder did not know)."""
+
+    def __init__(self, *, handle_unknown: str = "ignore", dtype: Any = np.float64) -> None:
+        super().__init__(handle_unknown=handle_unknown, dtype=dtype)
+
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        if not sparse.issparse(X) or X.shape[0] == 0:
+            return super().inverse_transform(X)
+        block = max(1, DECODE_BLOCK_BYTES // (8 * max(1, X.shape[1])))
+        return np.concatenate(
+            [
+                super(DenseDecodingOneHot, self).inverse_transform(X[i : i + block].toarray())
+                for i in range(0, X.shape[0], block)
+            ]
+        )
 
 
 def smote_curated_name(ratio: float) -> str:
@@ -296,6 +321,7 @@ def smote_oversample(
     else:
         sampler = SMOTENC(
             categorical_features=[X.columns.get_loc(n) for n in cat_names],
+            categorical_encoder=DenseDecodingOneHot(),
             sampling_strategy=strategy_codes,
             k_neighbors=k,
             random_state=seed,
