@@ -81,6 +81,20 @@ def test_round_trip_keeps_types_values_and_missing(table, schema, encoder):
     assert error < pd.Timedelta("1h")  # float32 scalar of a ~2.5-year range
 
 
+def test_categorical_decoding_gives_the_same_strings_as_categoricals(table, encoder):
+    matrix = encoder.transform(table)
+    plain = encoder.inverse_transform(matrix)
+    values = [matrix[:, s.start] for s in encoder.spans if s.kind == "tanh"]
+    choices = [matrix[:, s.start : s.stop].argmax(1) for s in encoder.spans if s.kind == "softmax"]
+    coded = encoder.decode(np.stack(values), choices, categorical=True)
+    for name in ("city", "label"):  # string categories, missing included
+        assert isinstance(coded[name].dtype, pd.CategoricalDtype), name
+        assert coded[name].isna().equals(plain[name].isna())
+        pd.testing.assert_series_equal(coded[name].dropna().astype(object), plain[name].dropna())
+    for name in ("rooms", "member"):  # other categories keep their own types
+        pd.testing.assert_series_equal(coded[name], plain[name])
+
+
 def test_sampled_mode_assignment_also_round_trips(table, schema):
     enc = TableEncoder(mode_assignment="sample", seed=3).fit(table, schema)
     back = enc.inverse_transform(enc.transform(table))

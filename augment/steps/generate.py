@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import math
 import os
 import time
@@ -77,7 +78,7 @@ from augment.tabular.writer import FORMATS, TableWriter
 IMAGE_FORMATS = ("png",)
 MAX_SAMPLING_THREADS = 4  # chunks of a table sampled at once (see sampling_threads)
 DEFAULTS = GenerateSettings()
-PART_ROWS = 1_000_000  # default part size of a table: ~100 MB of Parquet for Adult
+PART_ROWS = 1_000_000  # default part size of a table: ~9 MB of Parquet for Adult
 PART_IMAGES = 10_000  # default part size of images: 10,000 PNG files
 PNG_WORKERS_FROM = 2_000  # images in a run from which PNGs are encoded in worker processes
 
@@ -292,6 +293,10 @@ class _Job:
         self.part_digits = part_digits(self.parts)  # fixed by the settings: same names on resume
         # Image files are numbered per class across parts: wide enough for the largest class.
         self.digits = max(6, len(str(max(self.plan, default=0))))
+        # A table model that can return its string columns as Categoricals (TabGAN) does: the
+        # writer stores them as Parquet dictionaries from their codes.
+        accepts = inspect.signature(self.synth.sample).parameters
+        self.sample_options = {"categorical": True} if "categorical" in accepts else {}
 
     @property
     def unit(self) -> str:
@@ -367,7 +372,8 @@ class _Job:
     def _draw(self, index: int, number: int, label_idx: np.ndarray) -> tuple[Any, Any, None]:
         # Image models take class indices; table models the label values themselves.
         wanted = label_idx if self.images else self.label_values[label_idx]
-        samples = self.synth.sample(wanted, seed=derive_seed(self.seed, "part", index, number))
+        seed = derive_seed(self.seed, "part", index, number)
+        samples = self.synth.sample(wanted, seed=seed, **self.sample_options)
         if len(samples) != len(label_idx):
             name = getattr(self.synth, "name", type(self.synth).__name__)
             raise AugmentError(

@@ -399,18 +399,30 @@ class TableEncoder:
         choices = [matrix[:, s.start : s.stop].argmax(1) for s in self.spans if s.kind == "softmax"]
         return self.decode(np.stack(values) if values else np.zeros((0, len(matrix))), choices)
 
-    def decode(self, values: np.ndarray, choices: np.ndarray | list[np.ndarray]) -> pd.DataFrame:
+    def decode(
+        self,
+        values: np.ndarray,
+        choices: np.ndarray | list[np.ndarray],
+        *,
+        categorical: bool = False,
+    ) -> pd.DataFrame:
         """Rows from their decoded spans, one array per span: ``values`` ``(tanh spans, rows)``
         holds the scalars in [-1, 1], ``choices`` ``(softmax spans, rows)`` each one-hot
         span's category, both in matrix order (what ``inverse_transform`` reads off a matrix,
-        and what the sampler draws without building one)."""
+        and what the sampler draws without building one).
+
+        ``categorical``: categorical columns of Python objects (strings) come as pandas
+        Categoricals of the same values, built from the codes without a Python object per
+        row (for writers that store dictionaries)."""
         self._check_fitted()
         values_at = iter(values)
         choices_at = iter(choices)
         columns: dict[str, Any] = {}
         for col, spec in zip(self.columns, self.schema.columns, strict=True):
             if col["kind"] == "categorical":
-                columns[col["name"]] = _restore_categorical(next(choices_at), col, spec.dtype)
+                columns[col["name"]] = _restore_categorical(
+                    next(choices_at), col, spec.dtype, categorical
+                )
                 continue
             scalar, modes = next(values_at), next(choices_at)
             absent = next(choices_at) == 1 if col["missing"] else None
@@ -619,17 +631,30 @@ def _category_codes(series: pd.Series, col: dict[str, Any]) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def _restore_categorical(codes: np.ndarray, col: dict[str, Any], dtype: str) -> pd.Series:
-    table = np.empty(len(col["categories"]) + 1, dtype=object)
-    table[: len(col["categories"])] = col["categories"]
-    table[-1] = None
-    values = pd.Series(table[np.minimum(codes, len(table) - 1)], dtype=object)
+def _restore_categorical(
+    codes: np.ndarray, col: dict[str, Any], dtype: str, categorical: bool = False
+) -> pd.Series:
+    """The column's values from its codes (the last code: missing) in ``dtype``; a pandas
+    Categorical where ``dtype`` is ``category``, or, with ``categorical``, strings."""
+    categories = col["categories"]
+
+    def from_codes() -> pd.Series:
+        missing = codes >= len(categories)
+        return pd.Series(pd.Categorical.from_codes(np.where(missing, -1, codes), categories))
+
     if dtype == "category":
-        return pd.Series(pd.Categorical(values, categories=col["categories"]))
+        return from_codes()
     try:
         target = pd.api.types.pandas_dtype(dtype)
     except TypeError:
-        return values
+        target = np.dtype(object)
+    plain_objects = isinstance(target, np.dtype) and target.kind in "OUS"
+    if categorical and plain_objects and all(isinstance(c, str) for c in categories):
+        return from_codes()
+    table = np.empty(len(categories) + 1, dtype=object)
+    table[: len(categories)] = categories
+    table[-1] = None
+    values = pd.Series(table[np.minimum(codes, len(table) - 1)], dtype=object)
     if isinstance(target, np.dtype):
         if target.kind in "OUS":  # plain Python objects; None stays None
             return values

@@ -350,9 +350,15 @@ class TabGAN:
         return probe
 
     # --------------------------------------------------------------- sample
-    def sample(self, labels: Sequence[Any] | np.ndarray, *, seed: int = 0) -> pd.DataFrame:
-        """One row per entry of ``labels``, with exactly that label; same seed, same rows."""
-        return decode_rows(self.encoder, self._generate(self._label_codes(labels), seed))
+    def sample(
+        self, labels: Sequence[Any] | np.ndarray, *, seed: int = 0, categorical: bool = False
+    ) -> pd.DataFrame:
+        """One row per entry of ``labels``, with exactly that label; same seed, same rows.
+
+        ``categorical``: string columns with categories come as pandas Categoricals of the
+        same values (:meth:`TableEncoder.decode`), which ``augment generate`` writes faster."""
+        codes = self._label_codes(labels)
+        return decode_rows(self.encoder, self._generate(codes, seed), categorical=categorical)
 
     def _label_codes(self, labels: Sequence[Any] | np.ndarray) -> np.ndarray:
         if self.generator is None or self.encoder is None:
@@ -495,17 +501,23 @@ def generate_rows(
 
 
 def decode_rows(
-    encoder: TableEncoder, chunks: Iterator[tuple[np.ndarray, np.ndarray]]
+    encoder: TableEncoder,
+    chunks: Iterator[tuple[np.ndarray, np.ndarray]],
+    *,
+    categorical: bool = False,
 ) -> pd.DataFrame:
-    """One table from :func:`generate_rows`' chunks (empty, with the schema's columns, if none)."""
+    """One table from :func:`generate_rows`' chunks (empty, with the schema's columns, if none);
+    ``categorical`` as in :meth:`TableEncoder.decode`."""
     parts = list(chunks)
     if not parts:
         kinds = [span.kind for span in encoder.spans]
         values = np.zeros((kinds.count("tanh"), 0), dtype=np.float32)
-        return encoder.decode(values, np.zeros((kinds.count("softmax"), 0), dtype=np.int64))
-    if len(parts) == 1:
-        return encoder.decode(*parts[0])
-    return encoder.decode(*(np.concatenate(p, axis=1) for p in zip(*parts, strict=True)))
+        choices = np.zeros((kinds.count("softmax"), 0), dtype=np.int64)
+    elif len(parts) == 1:
+        values, choices = parts[0]
+    else:
+        values, choices = (np.concatenate(p, axis=1) for p in zip(*parts, strict=True))
+    return encoder.decode(values, choices, categorical=categorical)
 
 
 def _shared_encoder(fit: Callable[[], TableEncoder], context: distributed.Context) -> TableEncoder:
