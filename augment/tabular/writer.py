@@ -15,6 +15,7 @@ from augment.errors import AugmentError
 from augment.tabular.schema import ColumnSpec, TableSchema
 
 FORMATS = ("parquet", "csv")
+_STRING_DICTIONARY = pa.dictionary(pa.int32(), pa.string())  # a categorical column's codes
 
 
 def arrow_schema(schema: TableSchema) -> pa.Schema:
@@ -36,9 +37,6 @@ def _file_schema(schema: TableSchema) -> pa.Schema:
         for c, f in zip(schema.columns, arrow_schema(schema), strict=True)
     ]
     return pa.schema(fields)
-
-
-_STRING_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 def _arrow_type(column: ColumnSpec) -> pa.DataType:
