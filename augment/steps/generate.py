@@ -73,7 +73,7 @@ from augment.steps.shards import (
     part_digits,
     part_name,
 )
-from augment.tabular.writer import FORMATS, TableWriter
+from augment.tabular.writer import FORMATS, TableWriter, check_table_format
 
 IMAGE_FORMATS = ("png",)
 MAX_SAMPLING_THREADS = 4  # chunks of a table sampled at once (see sampling_threads)
@@ -167,6 +167,8 @@ def generate(
         raise AugmentError(
             f"unsupported output format {format!r} for {kind}: use {', '.join(allowed)}"
         )
+    if not images:
+        check_table_format(schema, format)  # before any output exists
     plan = plan_counts(schema.classes, schema.class_counts, n=n, balance=balance, counts=counts)
     part_size = part_size or (PART_IMAGES if images else PART_ROWS)
     inputs = (model,) if isinstance(model, str | Path) else ()

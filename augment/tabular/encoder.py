@@ -774,8 +774,8 @@ def _check_column(col: dict[str, Any], spec: Any, where: str) -> dict[str, Any]:
         )
     if spec.kind == "categorical":
         checked = asdict(from_json(_CategoricalColumn, col, where, path=path))
-        if not checked["categories"]:
-            raise AugmentError(f"{where}: {path} has no categories")
+        if checked["categories"] != spec.categories:  # the schema's are checked
+            raise AugmentError(f"{where}: {path} lists other categories than the schema")
         return checked
     checked = asdict(from_json(_NumericColumn, col, where, path=path))
     modes = len(checked["means"])

@@ -6,6 +6,7 @@ so that generated data comes back in the original types, categories and ranges.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,8 +106,8 @@ class TableSchema:
         if any(n < 0 for n in self.class_counts):
             raise AugmentError(f"{where}: class_counts must be non-negative")
         for col in self.columns:
-            if col.kind == "categorical" and not col.categories:
-                raise AugmentError(f"{where}: categorical column {col.name!r} lists no categories")
+            if col.kind == "categorical":
+                _check_categories(col, where)
             if not 0 <= col.missing_fraction <= 1:
                 raise AugmentError(f"{where}: column {col.name!r} has missing_fraction outside 0-1")
             if col.min is not None and col.max is not None and col.min > col.max:
@@ -118,3 +119,27 @@ class TableSchema:
     @classmethod
     def load(cls, path: str | Path) -> TableSchema:
         return cls.from_dict(read_json(path, "schema"), str(path))
+
+
+def _check_categories(col: ColumnSpec, where: str) -> None:
+    """A categorical column's categories: listed, distinct, each text, a boolean or a finite
+    number (what the decoder can map codes back to)."""
+    if not col.categories:
+        raise AugmentError(f"{where}: categorical column {col.name!r} lists no categories")
+    for value in col.categories:
+        if category_kind(value) is None:
+            raise AugmentError(
+                f"{where}: categorical column {col.name!r} lists {value!r}, not text, a boolean"
+                " or a finite number"
+            )
+    if len(set(col.categories)) != len(col.categories):
+        raise AugmentError(f"{where}: categorical column {col.name!r} lists a category twice")
+
+
+def category_kind(value: Any) -> str | None:
+    """``text``, ``boolean`` or ``number`` (ints and floats alike); None for anything else."""
+    if isinstance(value, bool):  # before int: bool is an int in Python
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number" if math.isfinite(value) else None
+    return "text" if isinstance(value, str) else None

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from augment.core.files import atomic_path
 from augment.errors import AugmentError
-from augment.tabular.schema import ColumnSpec, TableSchema
+from augment.tabular.schema import ColumnSpec, TableSchema, category_kind
 
 FORMATS = ("parquet", "csv")
 _STRING_DICTIONARY = pa.dictionary(pa.int32(), pa.string())  # a categorical column's codes
@@ -50,14 +50,25 @@ def _arrow_type(column: ColumnSpec) -> pa.DataType:
     if dtype.startswith("float"):
         return pa.float64()
     if column.kind == "categorical" and column.categories:
-        sample = column.categories[0]
-        if isinstance(sample, bool):
+        kinds = {category_kind(c) for c in column.categories}
+        if len(kinds) > 1:  # a model fitted on Python objects; ingest never writes these
+            raise AugmentError(
+                f"column {column.name!r} mixes categories of kinds"
+                f" {', '.join(sorted(map(str, kinds)))}, which a Parquet column cannot hold:"
+                " use --format csv"
+            )
+        if kinds == {"boolean"}:
             return pa.bool_()
-        if isinstance(sample, int):
-            return pa.int64()
-        if isinstance(sample, float):
-            return pa.float64()
+        if kinds == {"number"}:
+            whole = all(isinstance(c, int) for c in column.categories)
+            return pa.int64() if whole else pa.float64()
     return pa.string()
+
+
+def check_table_format(schema: TableSchema, fmt: str) -> None:
+    """Raise the error :class:`TableWriter` would meet writing ``schema``'s rows as ``fmt``."""
+    if fmt == "parquet":
+        _file_schema(schema)
 
 
 def _arrow_column(values: pd.Series, type: pa.DataType) -> pa.Array:
@@ -85,7 +96,7 @@ class TableWriter:
         self._atomic = atomic_path(self.path)
         self._tmp: Path | None = None
         self._parquet: pq.ParquetWriter | None = None
-        self._arrow = _file_schema(schema)
+        self._arrow = _file_schema(schema) if fmt == "parquet" else None
 
     def __enter__(self) -> TableWriter:
         self._tmp = self._atomic.__enter__()
@@ -96,7 +107,7 @@ class TableWriter:
     def write(self, chunk: pd.DataFrame) -> None:
         assert self._tmp is not None, "use TableWriter as a context manager"
         chunk = chunk[self.schema.names]
-        if self._parquet is not None:
+        if self._parquet is not None and self._arrow is not None:
             # Column by column: the table-level conversion's pandas metadata, which the file
             # (written under the fixed schema) never stores, cost a third of the conversion.
             arrays = [_arrow_column(chunk[f.name], f.type) for f in self._arrow]

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import torch
 from hostile_support import invoke, leftovers, one_line_error
@@ -52,6 +53,23 @@ def _drop_schema_column(name: str) -> Edit:
     return edit
 
 
+def _categories(column: str, values: list[Any], *where: str) -> Edit:
+    """Set a categorical column's categories in the schema (and/or the encoder's columns) of a
+    model file: ``where`` names the lists of columns to edit, e.g. ``schema.columns``."""
+
+    def edit(data: Any) -> Any:
+        for path in where:
+            node = data
+            for key in path.split("."):
+                node = node[key]
+            for col in node:
+                if col["name"] == column:
+                    col["categories"] = values
+        return data
+
+    return edit
+
+
 def edit_json(path: Path, edit: Edit) -> None:
     data = json.loads(path.read_text())
     path.write_text(json.dumps(edit(data)))
@@ -89,6 +107,12 @@ TABLE_CONFIGS = {
                                                "encoder.json"]),
     "label not a column": (_set("schema.label", "nope"), ["config.json", "'nope'"]),
     "not a model of augment": (_set("model", "gpt"), ["config.json", "unknown model 'gpt'"]),
+    "a null category": (_categories("colour", ["red", None], "schema.columns"),
+                        ["config.json", "'colour' lists None"]),
+    "a category twice": (_categories("colour", ["red", "red"], "schema.columns"),
+                         ["config.json", "'colour' lists a category twice"]),
+    "a list as category": (_categories("colour", [["red"]], "schema.columns"),
+                           ["config.json", "'colour' lists ['red']"]),
 }  # fmt: skip
 
 
@@ -112,6 +136,11 @@ TABLE_ENCODERS = {
         for c in d["columns"]])(d), ["encoder.json", "means[0]", "'a'"]),
     "a column missing": (lambda d: _set("columns", d["columns"][1:])(d),
                          ["encoder.json", "not encoded"]),
+    "other categories than its schema": (_categories("colour", ["red", "blue"], "columns"),
+                                         ["encoder.json", "'colour'", "other categories"]),
+    "a NaN category, both lists": (_categories("colour", ["red", float("nan")], "columns",
+                                               "schema.columns"),
+                                   ["encoder.json", "'colour' lists nan"]),
 }  # fmt: skip
 
 
@@ -121,6 +150,21 @@ def test_tampered_encoder(case, table_model, copy_model, tmp_path):
     model = copy_model(table_model)
     edit_json(model / "encoder.json", edit)
     generate_fails(model, tmp_path, *words)
+
+
+def test_categories_of_mixed_kinds_need_csv(table_model, copy_model, tmp_path):
+    # Consistent in every file, as a model fitted on Python objects through the API would be:
+    # Parquet cannot hold the column, so generate says so before writing anything; CSV can.
+    model = copy_model(table_model)
+    values = [1, "green", "red"]
+    edit_json(model / "config.json", _categories("colour", values, "schema.columns"))
+    edit_json(model / "encoder.json", _categories("colour", values, "columns", "schema.columns"))
+    generate_fails(model, tmp_path, "'colour' mixes categories", "--format csv")
+    out = tmp_path / "csv"
+    result = invoke("generate", "--model", model, "--n", 50, "--out", out, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out / "synthetic.csv" / "part-00000.csv")["colour"].dropna()
+    assert set(written.astype(str)) <= {"1", "green", "red"}
 
 
 def _truncate(path: Path) -> None:
