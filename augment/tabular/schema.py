@@ -99,6 +99,11 @@ class TableSchema:
             raise AugmentError(f"{where}: the label column {self.label!r} must be categorical")
         if not self.classes:
             raise AugmentError(f"{where}: classes is empty")
+        if self.classes != self.column(self.label).categories:
+            raise AugmentError(
+                f"{where}: classes {self.classes!r} are not the label column's categories"
+                f" {self.column(self.label).categories!r}"
+            )
         if self.class_counts and len(self.class_counts) != len(self.classes):
             raise AugmentError(
                 f"{where}: {len(self.class_counts)} class_counts for {len(self.classes)} classes"

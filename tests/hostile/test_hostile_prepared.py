@@ -44,6 +44,8 @@ SCHEMAS = {
     "label a number": (lambda s: {**s, "label": 3}, ["label must be a string, got 3"]),
     "unknown label": (lambda s: {**s, "label": "nope"}, ["'nope' is not among the columns"]),
     "classes empty": (lambda s: {**s, "classes": []}, ["classes is empty"]),
+    "classes not the label's": (lambda s: {**s, "classes": ["no", "maybe"]},
+                                ["classes ['no', 'maybe'] are not the label column's"]),
     "counts mismatch": (lambda s: {**s, "class_counts": [1]}, ["1 class_counts for 2 classes"]),
     "a column twice": (lambda s: {**s, "columns": s["columns"] + s["columns"][:1]},
                        ["named twice: 'x'"]),
