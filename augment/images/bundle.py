@@ -70,15 +70,18 @@ class ImageBundle:
                 raise AugmentError(f"prepared data is incomplete: {file} is missing")
             try:
                 tensors = load_file(file)
-                data = ImageSplit(tensors["images"], tensors["labels"])
+                images, labels = tensors["images"], tensors["labels"]
             except (SafetensorError, KeyError, OSError) as exc:
                 raise AugmentError(f"cannot read {file}: {exc}") from None
-            if data.images.shape[1:] != self.schema.shape:
+            if images.dtype != np.uint8:
+                raise AugmentError(f"{file} holds {images.dtype} images; augment writes uint8")
+            if images.ndim != 4 or images.shape[1:] != self.schema.shape:
                 raise AugmentError(
-                    f"{file} holds images of shape {data.images.shape[1:]}, schema.json says"
+                    f"{file} holds images of shape {images.shape[1:]}, schema.json says"
                     f" {self.schema.shape}"
                 )
-            self._splits[name] = data
+            _check_labels(labels, len(images), len(self.schema.classes), file)
+            self._splits[name] = ImageSplit(images, labels)
         return self._splits[name]
 
     @property
@@ -113,6 +116,20 @@ class ImageBundle:
                 f" {self.schema.shape}"
             )
         return np.ascontiguousarray(images, dtype=np.uint8)
+
+
+def _check_labels(labels: np.ndarray, images: int, classes: int, file: Path) -> None:
+    """One class index per image, each naming one of schema.json's ``classes``."""
+    if labels.ndim != 1 or len(labels) != images or labels.dtype.kind not in "iu":
+        raise AugmentError(
+            f"{file} holds labels of shape {labels.shape} and type {labels.dtype} for {images}"
+            " images; augment writes one integer class index per image"
+        )
+    outside = (labels < 0) | (labels >= classes)
+    if outside.any():
+        raise AugmentError(
+            f"{file} holds label {labels[outside][0]}, but schema.json lists {classes} classes"
+        )
 
 
 def write_image_bundle(

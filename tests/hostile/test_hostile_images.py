@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from hostile_support import invoke, leftovers, one_line_error
 from PIL import Image
 
@@ -46,3 +47,41 @@ def test_a_class_label_too_long_for_a_folder_name(tmp_path):
                     "--device", "cpu")  # fmt: skip
     one_line_error(result, "class label 'bbbb", "too long for a folder name", "300 bytes")
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def _tampered_split(tmp_path, split: str, **tensors) -> object:
+    """Prepared digits (5 per class) whose ``split`` file holds ``tensors`` in place of its own."""
+    from safetensors.numpy import load_file, save_file
+
+    prep = tmp_path / "prep"
+    augment.ingest("digits", out=prep, per_class=5, progress=False)
+    file = prep / f"{split}.safetensors"
+    save_file({**load_file(file), **tensors}, str(file))
+    return prep
+
+
+SPLITS = {
+    "a label past the classes": ("train", {"labels": np.full(50, 10, np.int64)},
+                                 ["train.safetensors", "label 10", "10 classes"]),
+    "a negative test label": ("test", {"labels": np.full(359, -1, np.int64)},
+                              ["test.safetensors", "label -1"]),
+    "float labels": ("validation", {"labels": np.zeros(180, np.float32)},
+                     ["validation.safetensors", "float32"]),
+    "labels for fewer images": ("train", {"labels": np.zeros(3, np.int64)},
+                                ["train.safetensors", "(3,)", "50 images"]),
+    "float images": ("train", {"images": np.zeros((50, 1, 8, 8), np.float32)},
+                     ["train.safetensors", "float32 images"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SPLITS)
+def test_a_tampered_image_split(case, image_model, tmp_path):
+    # Before, labels past the classes failed without naming the file (train), were dropped
+    # with a warning (test, validation), and float images were cast to uint8 without a word.
+    split, tensors, words = SPLITS[case]
+    prep = _tampered_split(tmp_path, split, **tensors)
+    result = invoke("evaluate", "--data", prep, "--model", image_model, "--seeds", 1,
+                    "--metrics", tmp_path / "m.json", "--report", tmp_path / "r.md",
+                    "--plots", tmp_path / "plots", "--device", "cpu")  # fmt: skip
+    one_line_error(result, *words)
+    assert not (tmp_path / "m.json").exists()

@@ -278,10 +278,10 @@ def evaluate_images(
     num_classes = len(schema.classes)
 
     train = bundle.train
-    test = _known_labels(bundle.test, num_classes)
+    test = bundle.test
     validation = None
     if patience is not None:
-        validation = _validation_split(bundle, num_classes)
+        validation = _validation_split(bundle)
         if validation is None:
             logger.warning(
                 "%s has no validation images: every classifier trains its whole budget, "
@@ -508,14 +508,12 @@ def evaluate_images(
     return result
 
 
-def _validation_split(bundle: ImageBundle, num_classes: int) -> ImageSplit | None:
-    """The bundle's validation images with a known class; None when it has none."""
-    try:
-        data = bundle.split("validation")
-    except AugmentError:
+def _validation_split(bundle: ImageBundle) -> ImageSplit | None:
+    """The bundle's validation images; None when it has none (a bundle written without that
+    split, or an empty one). A damaged file is an error, as for any split."""
+    if not (bundle.path / "validation.safetensors").is_file():
         return None
-    ok = (data.labels >= 0) & (data.labels < num_classes)
-    data = data if ok.all() else data.subset(np.flatnonzero(ok))
+    data = bundle.split("validation")
     return data if len(data) else None
 
 
@@ -807,16 +805,6 @@ def _check_per_class(per_class: Sequence[int]) -> list[int]:
     if bad:
         raise AugmentError(f"per_class values must be whole numbers of at least 1, got {bad[0]!r}")
     return sorted({int(v) for v in values})
-
-
-def _known_labels(data: ImageSplit, num_classes: int) -> ImageSplit:
-    ok = (data.labels >= 0) & (data.labels < num_classes)
-    if not ok.all():
-        logger.warning(
-            "test split: ignoring %d images whose label is not a class index", int((~ok).sum())
-        )
-        data = data.subset(np.flatnonzero(ok))
-    return data
 
 
 __all__ = ["FULL", "IMAGE_METRICS", "PRIMARY_METRIC", "evaluate_images"]
