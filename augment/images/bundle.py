@@ -65,7 +65,7 @@ class ImageBundle:
     def split(self, name: str) -> ImageSplit:
         check_split(name)
         if name not in self._splits:
-            file = self.path / f"{name}.safetensors"
+            file = split_file(self.path, name)
             if not file.is_file():
                 raise AugmentError(f"prepared data is incomplete: {file} is missing")
             try:
@@ -84,6 +84,10 @@ class ImageBundle:
             self._splits[name] = ImageSplit(images, labels)
         return self._splits[name]
 
+    def has_split(self, name: str) -> bool:
+        """Whether the folder holds split ``name``'s file (a bundle may lack validation)."""
+        return split_file(self.path, name).is_file()
+
     @property
     def train(self) -> ImageSplit:
         return self.split("train")
@@ -101,7 +105,7 @@ class ImageBundle:
         """The unlabelled images ``(M, C, H, W)`` uint8, or None when ingest was given none."""
         if UNLABELLED not in self.schema.splits:
             return None
-        file = self.path / f"{UNLABELLED}.safetensors"
+        file = split_file(self.path, UNLABELLED)
         if not file.is_file():
             raise AugmentError(f"prepared data is incomplete: {file} is missing")
         try:
@@ -116,6 +120,11 @@ class ImageBundle:
                 f" {self.schema.shape}"
             )
         return np.ascontiguousarray(images, dtype=np.uint8)
+
+
+def split_file(folder: Path, name: str) -> Path:
+    """Where split ``name`` of a prepared image folder is stored."""
+    return folder / f"{name}.safetensors"
 
 
 def _check_labels(labels: np.ndarray, images: int, classes: int, file: Path) -> None:
@@ -146,9 +155,9 @@ def write_image_bundle(
         for name in SPLITS:
             data = splits[name]
             tensors = {"images": data.images, "labels": data.labels}
-            save_file(tensors, str(tmp / f"{name}.safetensors"))
+            save_file(tensors, str(split_file(tmp, name)))
         if unlabelled is not None:
             pixels = np.ascontiguousarray(unlabelled, dtype=np.uint8)
-            save_file({"images": pixels}, str(tmp / f"{UNLABELLED}.safetensors"))
+            save_file({"images": pixels}, str(split_file(tmp, UNLABELLED)))
         schema.save(tmp / "schema.json")
     return ImageBundle.load(out)

@@ -511,7 +511,7 @@ def evaluate_images(
 def _validation_split(bundle: ImageBundle) -> ImageSplit | None:
     """The bundle's validation images; None when it has none (a bundle written without that
     split, or an empty one). A damaged file is an error, as for any split."""
-    if not (bundle.path / "validation.safetensors").is_file():
+    if not bundle.has_split("validation"):
         return None
     data = bundle.split("validation")
     return data if len(data) else None
