@@ -7,12 +7,14 @@ checkpoint before either.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from augment import __version__
 from augment.core.failures import EXIT_SYSTEM, describe_system_failure
@@ -30,7 +32,45 @@ from augment.settings import (
     parse_assignments,
 )
 
+
+class _OneLineUsageErrors(TyperGroup):
+    """The command group, whose usage errors (an unknown command or option, a value of the wrong
+    type, a missing argument) end like every other failure: one ``augment: error:`` line and
+    exit 2, where Typer would draw its usage panel."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:  # a caller that handles the exceptions itself
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.TyperException as exc:  # click's UsageError and kin, as Typer ships them
+            context = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                # A bare `augment`: its help, which Typer's rich formatting has printed already.
+                if exc.format_message().strip():
+                    typer.echo(exc.format_message(), err=True)
+            else:
+                message = _one_line(exc.format_message()).rstrip(".")
+                hint = f"; see '{context.command_path} --help'" if context else ""
+                typer.echo(f"augment: error: {message}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("augment: error: aborted", err=True)
+            sys.exit(1)
+        # Without standalone mode a command's typer.Exit comes back as its code; a command
+        # that returns normally returns None.
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="augment",
     help="GAN-based data augmentation: ingest -> train -> generate -> evaluate.",
     no_args_is_help=True,
@@ -70,8 +110,8 @@ def user_errors() -> Iterator[None]:
         typer.echo(interrupt_message(exc), err=True)
         raise typer.Exit(interrupt_exit_code(exc)) from None
     except Exception as exc:
-        if isinstance(exc, typer.Exit | typer.Abort) or type(exc).__module__.startswith("click"):
-            raise  # the command line's own exits and usage errors
+        if isinstance(exc, typer.Exit | typer.Abort | typer.TyperException):
+            raise  # the command line's own exits and usage errors (_OneLineUsageErrors)
         logger.debug("traceback of the failure below", exc_info=True)
         system = describe_system_failure(exc)
         if system is None:
@@ -83,7 +123,7 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_SYSTEM) from None
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return "; ".join(lines) if lines else type(exc).__name__
 
@@ -604,4 +644,4 @@ def info(
 
 
 def main() -> None:
-    app()
+    app(prog_name="augment")  # also under `python -m augment`, whose help and hints say augment

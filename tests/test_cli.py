@@ -147,6 +147,37 @@ def test_user_mistakes_are_one_line_errors(workdir, args, needle):
     assert needle in line
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "--bogus"], "No such option: --bogus"),
+        (["trian"], "No such command 'trian'"),
+        (["generate", "--n", "many"], "Invalid value for '--n'"),
+        (["info"], "Missing argument 'model'"),
+        (["generate", "--out"], "Option '--out' requires an argument"),
+    ],
+)
+def test_usage_mistakes_are_one_line_errors(args, needle):
+    """The command line's own errors too: one line, exit 2, not Typer's boxed usage panel."""
+    line = error_line(run(*args, code=2))
+    assert needle in line
+
+
+def test_the_console_script_prints_usage_mistakes_in_one_line():
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "augment", "train", "--bogus"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "augment: error: No such option: --bogus (Possible options: --out); "
+        "see 'augment train --help'"
+    ]
+    bare = subprocess.run([sys.executable, "-m", "augment"], capture_output=True, text=True)
+    assert bare.returncode == 2 and (bare.stdout + bare.stderr).count("Usage:") == 1  # its help
+
+
 def test_unknown_class_and_bad_counts(workdir):
     line = error_line(run("generate", "--model", "model", "--count", "maybe=3", code=2))
     assert "requested class 'maybe' does not exist" in line and "'yes'" in line
