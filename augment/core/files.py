@@ -43,7 +43,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only if the block succeeds."""
     target = Path(path)
     _make_parents(target)
-    with _locked(target.parent):
+    with _locked(target.parent), _naming(target):  # a folder that refuses the temporary
         remove_stale_temporaries(target.parent, target.name)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         _hold(fd)  # in use: no other run's cleanup may take it
@@ -248,7 +248,7 @@ def atomic_dir(
     tmp = _claim_temporary(target)
     try:
         tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared model from other users
-        with _naming(target):
+        with _naming(target, tmp):
             yield tmp
             write_json(tmp / OWNER_MARKER, {"kind": kind, "written_by": "augment"})
             _commit(tmp, target, kind, inputs)
@@ -426,7 +426,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], name: str) -> list[
     """
     if fcntl is None:
         return []
-    pattern = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.(?:{'|'.join(_STALE_SUFFIXES)})")
+    pattern = _temporary_pattern(name)
     removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
@@ -545,15 +545,38 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _naming(target: Path) -> Iterator[None]:
-    """An I/O error while building ``target`` (a full disk) names ``target`` when it named
-    nothing, so the one-line message says where."""
+def _naming(target: Path, temporary: Path | None = None) -> Iterator[None]:
+    """An I/O error while building ``target`` (a full disk, a folder that refuses new files)
+    names ``target``, or the file under it, where it named nothing or augment's temporary
+    (``temporary``, or one of the names :func:`atomic_path` draws): the one-line message says
+    where, in the user's words."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is None:
-            exc.filename = str(target)
+        exc.filename = _in_output(exc.filename, target, temporary)
+        if exc.filename2 is not None and str(exc.filename2) == exc.filename:
+            exc.filename2 = None  # a rename of the temporary onto its target: name it once
         raise
+
+
+def _in_output(name: Any, target: Path, temporary: Path | None) -> Any:
+    if name is None:
+        return str(target)
+    if not isinstance(name, str | os.PathLike):
+        return name  # a file descriptor
+    path = Path(os.path.abspath(name))  # a library may have made the path absolute
+    if temporary is not None and path.is_relative_to(os.path.abspath(temporary)):
+        return str(target / path.relative_to(os.path.abspath(temporary)))
+    same_folder = path.parent == Path(os.path.abspath(target.parent))
+    if same_folder and _temporary_pattern(target.name).fullmatch(path.name):
+        return str(target)
+    return name
+
+
+def _temporary_pattern(name: str) -> re.Pattern[str]:
+    """augment's temporaries beside an output ``name``: ``.NAME.xxxxxxxx.tmp`` / ``.old``
+    (``tempfile``'s eight random characters)."""
+    return re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.(?:{'|'.join(_STALE_SUFFIXES)})")
 
 
 def _make_parents(target: Path) -> None:

@@ -101,6 +101,38 @@ def test_a_full_disk_is_one_line_naming_the_output(table_model, tmp_path, monkey
     assert leftovers(tmp_path) == []
 
 
+def test_a_full_disk_names_the_file_it_was_writing_not_the_temporary(
+    table_model, tmp_path, monkeypatch
+):
+    """The writer's error names the part file under its temporary name: the message names it
+    as it would stand in the output."""
+
+    def full(self, chunk):
+        (temporary,) = tmp_path.rglob(".part-00000.parquet.*.tmp")
+        raise OSError(errno.ENOSPC, "No space left on device", str(temporary))
+
+    monkeypatch.setattr(TableWriter, "write", full)
+    result = invoke("generate", "--model", table_model, "--n", 7, "--out", "synth")
+    line = one_line_error(result, "no space left on the device", code=1)
+    assert line.endswith(str(Path("synth", "synthetic.parquet", "part-00000.parquet"))), line
+    assert ".tmp" not in line
+
+
+def test_a_folder_that_refuses_a_file_names_the_file(tmp_path, monkeypatch):
+    """A single-file output (the HTML report, a JSON): the temporary beside it cannot be made."""
+    target = tmp_path / "reports" / "summary.html"
+
+    def refuse(prefix, suffix, dir):
+        drawn = Path(dir) / f"{prefix}abcd1234{suffix}"
+        raise PermissionError(errno.EACCES, "Permission denied", str(drawn))
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError) as failure:
+        files.write_text(target, "<html></html>")
+    assert failure.value.filename == str(target)
+    assert not target.exists()
+
+
 @pytest.mark.parametrize(
     ("failure", "words"),
     [
