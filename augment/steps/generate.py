@@ -636,7 +636,8 @@ def _check_options(
                 f"{name} {value} is more than augment can count: at most {MAX_ROWS} (2**63 - 1)"
             )
         if not low <= value <= high:
-            raise AugmentError(f"{name} must be {low} to {high}, got {value}")
+            bounds = f"at least {low}" if high == MAX_ROWS else f"{low} to {high}"
+            raise AugmentError(f"{name} must be {bounds}, got {value}")
     if format is not None and not isinstance(format, str):
         raise AugmentError(f"--format must be a name such as parquet or csv, got {format!r}")
     if not isinstance(balance, bool | np.bool_):

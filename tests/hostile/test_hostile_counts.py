@@ -23,10 +23,10 @@ from augment.tabular.schema import ColumnSpec, TableSchema
         (["--n", str(MAX_ROWS + 1)], ["more than augment can count"]),
         (["--count", f"yes={MAX_ROWS}", "--count", "no=1"], ["more than augment can count"]),
         (["--count", "yes=10000000000000000000"], ["more than augment can count"]),
-        (["--n", "-1"], ["--n must be 0 to"]),
+        (["--n", "-1"], ["--n must be at least 0, got -1"]),
         (["--n", "5", "--chunk-size", "0"], ["--chunk-size must be 1 to"]),
         (["--n", "5", "--chunk-size", "1000000000000"], ["--chunk-size must be 1 to"]),
-        (["--n", "5", "--seed", "-3"], ["--seed must be 0 to"]),
+        (["--n", "5", "--seed", "-3"], ["--seed must be at least 0, got -3"]),
     ],
 )
 def test_impossible_counts_are_refused_before_writing(options, words, table_model, tmp_path):
