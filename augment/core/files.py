@@ -594,19 +594,30 @@ def _umask() -> int:
     return mask
 
 
+def folder_name_problem(name: str) -> str | None:
+    """Why a name taken from data (a class label) cannot name a folder of its own, or None.
+    Surrounding spaces are dropped first, as :func:`safe_child` drops them."""
+    cleaned = str(name).strip()
+    if cleaned in {"", ".", ".."} or "/" in cleaned or "\\" in cleaned or "\x00" in cleaned:
+        return "unsafe"
+    size = len(os.fsencode(cleaned))
+    if size > NAME_MAX:
+        return f"too long for a folder name ({size} bytes; at most {NAME_MAX})"
+    return None
+
+
 def safe_child(root: str | os.PathLike[str], name: str) -> Path:
     """``root / name`` for a name taken from data (a class label): it may not leave ``root``,
     and must fit in a file name."""
     root_path = Path(root).resolve()
     cleaned = str(name).strip()
-    if cleaned in {"", ".", ".."} or "/" in cleaned or "\\" in cleaned or "\x00" in cleaned:
+    problem = folder_name_problem(cleaned)
+    if problem == "unsafe":
         raise AugmentError(f"unsafe name for a file or folder inside {root}: {name!r}")
-    size = len(os.fsencode(cleaned))
-    if size > NAME_MAX:
+    if problem is not None:
         shown = cleaned[:40] + "..."
         raise AugmentError(
-            f"class label {shown!r} is too long for a folder name ({size} bytes; at most"
-            f" {NAME_MAX}): shorten it in the data and ingest again"
+            f"class label {shown!r} is {problem}: shorten it in the data and ingest again"
         )
     child = (root_path / cleaned).resolve()
     if child.parent != root_path:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from augment.core.files import folder_name_problem
 from augment.errors import AugmentError
 from augment.log import logger
 
@@ -513,7 +514,18 @@ def label_classes(y: np.ndarray, where: str) -> tuple[list[str], np.ndarray]:
     elif y.dtype.kind not in "iuU":
         raise AugmentError(f"{where}: labels have dtype {y.dtype}; use integers or strings")
     values, index = np.unique(y, return_inverse=True)  # numbers sort numerically
-    return [str(v) for v in values.tolist()], index.astype(np.int64).reshape(-1)
+    classes = [str(v) for v in values.tolist()]
+    for name in classes:
+        # `augment generate` writes one folder per class: refused here, not after training.
+        problem = folder_name_problem(name)
+        if problem is not None:
+            shown = name if len(name) <= 40 else name[:40] + "..."
+            reason = "cannot name a folder" if problem == "unsafe" else f"is {problem}"
+            raise AugmentError(
+                f"{where}: class label {shown!r} {reason}, and generated images are written"
+                " to one folder per class: rename it in the data"
+            )
+    return classes, index.astype(np.int64).reshape(-1)
 
 
 def load_digits_images() -> tuple[np.ndarray, np.ndarray]:

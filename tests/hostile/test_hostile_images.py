@@ -34,19 +34,24 @@ def test_a_hidden_class_folder_is_named_not_silently_skipped(tmp_path, augment_l
     assert any("dogs/.thumbnails/" in m and "2 image files" in m for m in warnings), augment_log
 
 
-def test_a_class_label_too_long_for_a_folder_name(tmp_path):
-    """Class names become folder names when images are generated; 300 characters cannot be."""
+@pytest.mark.parametrize(
+    ("label", "words"),
+    [
+        ("b" * 300, ["class label 'bbbb", "too long for a folder name", "300 bytes"]),
+        ("../dog", ["class label '../dog'", "cannot name a folder"]),
+        ("a/b", ["class label 'a/b'", "cannot name a folder"]),
+        ("  ", ["cannot name a folder"]),
+    ],
+)
+def test_a_class_label_that_cannot_name_a_folder_is_refused_at_ingest(tmp_path, label, words):
+    """Class names become folder names when images are generated: such a label is refused where
+    it is read, not after training, when generate would refuse it."""
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (12, 8, 8), dtype=np.uint8)
-    y = np.array(["b" * 300, "short"] * 6)
-    np.savez(tmp_path / "long.npz", x=x, y=y)
-    data = augment.ingest(str(tmp_path / "long.npz"), out=tmp_path / "prep", progress=False)
-    augment.train(data, tmp_path / "model", steps=1, batch_size=4, device="cpu", progress=False)
-    out = tmp_path / "synth"
-    result = invoke("generate", "--model", tmp_path / "model", "--n", 4, "--out", out,
-                    "--device", "cpu")  # fmt: skip
-    one_line_error(result, "class label 'bbbb", "too long for a folder name", "300 bytes")
-    assert not out.exists() and leftovers(tmp_path) == []
+    np.savez(tmp_path / "labels.npz", x=x, y=np.array([label, "short"] * 6))
+    result = invoke("ingest", "--source", tmp_path / "labels.npz", "--out", tmp_path / "prep")
+    one_line_error(result, "labels.npz", *words)
+    assert not (tmp_path / "prep").exists() and leftovers(tmp_path) == []
 
 
 def _tampered_split(tmp_path, split: str, **tensors) -> object:
