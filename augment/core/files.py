@@ -595,15 +595,19 @@ def _umask() -> int:
 
 
 def folder_name_problem(name: str) -> str | None:
-    """Why a name taken from data (a class label) cannot name a folder of its own, or None.
-    Surrounding spaces are dropped first, as :func:`safe_child` drops them."""
+    """Why a name taken from data (a class label) cannot name a folder of its own, in words, or
+    None. Surrounding spaces are dropped first, as :func:`safe_child` drops them."""
     cleaned = str(name).strip()
-    if cleaned in {"", ".", ".."} or "/" in cleaned or "\\" in cleaned or "\x00" in cleaned:
-        return "unsafe"
+    if _leaves_its_folder(cleaned):
+        return "cannot name a folder"
     size = len(os.fsencode(cleaned))
     if size > NAME_MAX:
-        return f"too long for a folder name ({size} bytes; at most {NAME_MAX})"
+        return f"is too long for a folder name ({size} bytes; at most {NAME_MAX})"
     return None
+
+
+def _leaves_its_folder(name: str) -> bool:
+    return name in {"", ".", ".."} or "/" in name or "\\" in name or "\x00" in name
 
 
 def safe_child(root: str | os.PathLike[str], name: str) -> Path:
@@ -611,13 +615,13 @@ def safe_child(root: str | os.PathLike[str], name: str) -> Path:
     and must fit in a file name."""
     root_path = Path(root).resolve()
     cleaned = str(name).strip()
-    problem = folder_name_problem(cleaned)
-    if problem == "unsafe":
+    if _leaves_its_folder(cleaned):
         raise AugmentError(f"unsafe name for a file or folder inside {root}: {name!r}")
+    problem = folder_name_problem(cleaned)
     if problem is not None:
         shown = cleaned[:40] + "..."
         raise AugmentError(
-            f"class label {shown!r} is {problem}: shorten it in the data and ingest again"
+            f"class label {shown!r} {problem}: shorten it in the data and ingest again"
         )
     child = (root_path / cleaned).resolve()
     if child.parent != root_path:

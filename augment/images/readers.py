@@ -520,9 +520,8 @@ def label_classes(y: np.ndarray, where: str) -> tuple[list[str], np.ndarray]:
         problem = folder_name_problem(name)
         if problem is not None:
             shown = name if len(name) <= 40 else name[:40] + "..."
-            reason = "cannot name a folder" if problem == "unsafe" else f"is {problem}"
             raise AugmentError(
-                f"{where}: class label {shown!r} {reason}, and generated images are written"
+                f"{where}: class label {shown!r} {problem}, and generated images are written"
                 " to one folder per class: rename it in the data"
             )
     return classes, index.astype(np.int64).reshape(-1)
