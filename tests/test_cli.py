@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 
 import pandas as pd
@@ -164,8 +165,6 @@ def test_usage_mistakes_are_one_line_errors(args, needle):
 
 
 def test_the_console_script_prints_usage_mistakes_in_one_line():
-    import subprocess
-
     done = subprocess.run(
         [sys.executable, "-m", "augment", "train", "--bogus"], capture_output=True, text=True
     )
