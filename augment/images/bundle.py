@@ -66,23 +66,49 @@ class ImageBundle:
         check_split(name)
         if name not in self._splits:
             file = split_file(self.path, name)
-            if not file.is_file():
-                raise AugmentError(f"prepared data is incomplete: {file} is missing")
-            try:
-                tensors = load_file(file)
-                images, labels = tensors["images"], tensors["labels"]
-            except (SafetensorError, KeyError, OSError) as exc:
-                raise AugmentError(f"cannot read {file}: {exc}") from None
-            if images.dtype != np.uint8:
-                raise AugmentError(f"{file} holds {images.dtype} images; augment writes uint8")
-            if images.ndim != 4 or images.shape[1:] != self.schema.shape:
-                raise AugmentError(
-                    f"{file} holds images of shape {images.shape[1:]}, schema.json says"
-                    f" {self.schema.shape}"
-                )
+            tensors = self._read(name)
+            if "labels" not in tensors:
+                raise AugmentError(f"cannot read {file}: it holds no 'labels'")
+            images, labels = tensors["images"], tensors["labels"]
             _check_labels(labels, len(images), len(self.schema.classes), file)
+            if name == "train":
+                self._check_class_counts(labels, file)
             self._splits[name] = ImageSplit(images, labels)
         return self._splits[name]
+
+    def _read(self, name: str) -> dict[str, np.ndarray]:
+        """Split ``name``'s tensors, checked against schema.json: uint8 images of its shape, as
+        many as it records."""
+        file = split_file(self.path, name)
+        if not file.is_file():
+            raise AugmentError(f"prepared data is incomplete: {file} is missing")
+        try:
+            tensors = load_file(file)
+            images = tensors["images"]
+        except (SafetensorError, KeyError, OSError) as exc:
+            raise AugmentError(f"cannot read {file}: {exc}") from None
+        if images.dtype != np.uint8:
+            raise AugmentError(f"{file} holds {images.dtype} images; augment writes uint8")
+        if images.ndim != 4 or images.shape[1:] != self.schema.shape:
+            raise AugmentError(
+                f"{file} holds images of shape {images.shape[1:]}, schema.json says"
+                f" {self.schema.shape}"
+            )
+        recorded = self.schema.splits.get(name)
+        if recorded is not None and recorded != len(images):
+            raise AugmentError(f"{file} holds {len(images)} images, schema.json says {recorded}")
+        return tensors
+
+    def _check_class_counts(self, labels: np.ndarray, file: Path) -> None:
+        """schema.json's ``class_counts`` (generate's default mix) are the train labels'."""
+        recorded = self.schema.class_counts
+        counts = np.bincount(labels, minlength=len(self.schema.classes)).tolist()
+        if recorded and recorded != counts:
+            i = next(i for i, (a, b) in enumerate(zip(recorded, counts, strict=True)) if a != b)
+            raise AugmentError(
+                f"{schema_file(self.path)} counts {recorded[i]} training images of class"
+                f" {self.schema.classes[i]!r}, but {file} holds {counts[i]}"
+            )
 
     def has_split(self, name: str) -> bool:
         """Whether the folder holds split ``name``'s file (a bundle may lack validation)."""
@@ -105,21 +131,7 @@ class ImageBundle:
         """The unlabelled images ``(M, C, H, W)`` uint8, or None when ingest was given none."""
         if UNLABELLED not in self.schema.splits:
             return None
-        file = split_file(self.path, UNLABELLED)
-        if not file.is_file():
-            raise AugmentError(f"prepared data is incomplete: {file} is missing")
-        try:
-            images = load_file(file)["images"]
-        except (SafetensorError, KeyError, OSError) as exc:
-            raise AugmentError(f"cannot read {file}: {exc}") from None
-        if images.dtype != np.uint8:
-            raise AugmentError(f"{file} holds {images.dtype} images; augment writes uint8")
-        if images.ndim != 4 or images.shape[1:] != self.schema.shape:
-            raise AugmentError(
-                f"{file} holds images of shape {images.shape[1:]}, schema.json says"
-                f" {self.schema.shape}"
-            )
-        return np.ascontiguousarray(images, dtype=np.uint8)
+        return np.ascontiguousarray(self._read(UNLABELLED)["images"], dtype=np.uint8)
 
 
 def split_file(folder: Path, name: str) -> Path:

@@ -76,13 +76,20 @@ SPLITS = {
                                 ["train.safetensors", "(3,)", "50 images"]),
     "float images": ("train", {"images": np.zeros((50, 1, 8, 8), np.float32)},
                      ["train.safetensors", "float32 images"]),
+    "fewer images than schema.json records": (
+        "train", {"images": np.zeros((40, 1, 8, 8), np.uint8), "labels": np.zeros(40, np.int64)},
+        ["train.safetensors", "holds 40 images", "schema.json says 50"]),
+    "class counts other than the labels": ("train", {"labels": np.zeros(50, np.int64)},
+                                           ["schema.json", "5 training images of class '0'",
+                                            "train.safetensors holds 50"]),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", SPLITS)
 def test_a_tampered_image_split(case, image_model, tmp_path):
     # Before, labels past the classes failed without naming the file (train), were dropped
-    # with a warning (test, validation), and float images were cast to uint8 without a word.
+    # with a warning (test, validation), float images were cast to uint8 without a word, and
+    # schema.json's image and class counts were taken on trust.
     split, tensors, words = SPLITS[case]
     prep = _tampered_split(tmp_path, split, **tensors)
     result = invoke("evaluate", "--data", prep, "--model", image_model, "--seeds", 1,
