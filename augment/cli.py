@@ -57,7 +57,7 @@ class _OneLineUsageErrors(TyperGroup):
                 if exc.format_message().strip():
                     typer.echo(exc.format_message(), err=True)
             else:
-                message = _one_line(exc.format_message()).rstrip(".")
+                message = _one_line(exc.format_message() or type(exc).__name__).rstrip(".")
                 hint = f"; see '{context.command_path} --help'" if context else ""
                 typer.echo(f"augment: error: {message}{hint}", err=True)
             sys.exit(exc.exit_code)
