@@ -565,8 +565,9 @@ def _in_output(name: Any, target: Path, temporary: Path | None) -> Any:
     if not isinstance(name, str | os.PathLike):
         return name  # a file descriptor
     path = Path(os.path.abspath(name))  # a library may have made the path absolute
-    if temporary is not None and path.is_relative_to(os.path.abspath(temporary)):
-        return str(target / path.relative_to(os.path.abspath(temporary)))
+    building = Path(os.path.abspath(temporary)) if temporary is not None else None
+    if building is not None and path.is_relative_to(building):
+        return str(target / path.relative_to(building))
     same_folder = path.parent == Path(os.path.abspath(target.parent))
     if same_folder and _temporary_pattern(target.name).fullmatch(path.name):
         return str(target)
