@@ -10,13 +10,16 @@ seeded sample of its rows. :func:`rows_in` keeps one torchrun rank's share of th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -132,6 +135,28 @@ def parquet_rows(path: Path) -> int:
         return pq.ParquetFile(path).metadata.num_rows
     except (OSError, pa.ArrowException) as exc:
         raise AugmentError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+
+
+def value_counts(path: Path, column: str) -> tuple[dict[Any, int], int]:
+    """Each value's rows in ``column`` of the Parquet file ``path``, and the rows it lacks a
+    value in, reading that column alone a batch at a time (memory holds one batch)."""
+    counts: Counter[Any] = Counter()
+    missing = 0
+    try:
+        with pq.ParquetFile(path) as parquet:
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=[column]):
+                values = batch.column(0)
+                if pa.types.is_dictionary(values.type):
+                    values = values.dictionary_decode()
+                missing += values.null_count
+                tally = pc.value_counts(pc.drop_null(values))
+                counts.update(
+                    dict(zip(tally.field("values").to_pylist(), tally.field("counts").to_pylist(),
+                             strict=True))
+                )  # fmt: skip
+    except (OSError, pa.ArrowException) as exc:
+        raise AugmentError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    return dict(counts), missing
 
 
 def rows_in(batches: Iterator[pd.DataFrame], shard: slice) -> Iterator[pd.DataFrame]:

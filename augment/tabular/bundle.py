@@ -5,15 +5,24 @@ The test split is held out: nothing that trains a GAN reads it, so evaluation st
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from augment.core.files import PREPARED_DATA, atomic_dir
 from augment.core.splits import SPLITS, check_split, schema_file
 from augment.errors import AugmentError
-from augment.tabular.batches import ParquetRows, parquet_rows, sample_parquet, sample_positions
+from augment.tabular.batches import (
+    ParquetRows,
+    parquet_rows,
+    sample_parquet,
+    sample_positions,
+    value_counts,
+)
 from augment.tabular.schema import TableSchema
 
 # The rows of a streamed table's split that work holding rows in memory reads by default (the
@@ -28,6 +37,7 @@ class TabularBundle:
     path: Path
     schema: TableSchema
     _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _counted: set[str] = field(default_factory=set, repr=False)  # splits whose labels passed
 
     @classmethod
     def load(cls, path: str | Path) -> TabularBundle:
@@ -42,8 +52,54 @@ class TabularBundle:
             except Exception as exc:  # pyarrow's own error types for a damaged file
                 detail = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise AugmentError(f"cannot read {file}: {detail}") from None
-            self._frames[name] = self._checked(frame, file)
+            frame = self._checked(frame, file)
+            labels = frame[self.schema.label]
+            counts = {k: int(v) for k, v in labels.value_counts().items() if v}
+            self._check_labels(name, file, len(frame), counts, int(labels.isna().sum()))
+            self._frames[name] = frame
         return self._frames[name]
+
+    def _count_labels(self, name: str) -> None:
+        """The checks of :meth:`_check_labels` on a split too large to load: its row count
+        from the file's footer, its labels read alone, a batch at a time."""
+        if name in self._counted or name in self._frames:
+            return
+        file = self._file(name)
+        rows = parquet_rows(file)
+        self._check_columns(pq.read_schema(file).names, file)
+        counts, missing = value_counts(file, self.schema.label)
+        self._check_labels(name, file, rows, counts, missing)
+
+    def _check_labels(
+        self, name: str, file: Path, rows: int, counts: dict[Any, int], missing: int
+    ) -> None:
+        """A split's rows agree with schema.json: as many as it records, every one labelled
+        with one of its classes, and the train split's per-class counts its ``class_counts``
+        (generate's default mix). ``counts`` are the split's rows per label value."""
+        schema, where = self.schema, schema_file(self.path)
+        recorded = schema.splits.get(name)
+        if recorded is not None and recorded != rows:
+            raise AugmentError(f"{file} holds {rows} rows, {where} says {recorded}")
+        if missing:
+            raise AugmentError(
+                f"{file}: {missing} row(s) have no value in the label column {schema.label!r};"
+                " augment ingest drops such rows"
+            )
+        classes = dict.fromkeys(schema.classes)
+        unknown = [value for value in counts if value not in classes]
+        if unknown:
+            raise AugmentError(
+                f"{file}: the label column {schema.label!r} holds {unknown[0]!r}, which is not"
+                f" among the classes {where} lists"
+            )
+        if name == "train" and schema.class_counts:
+            for cls, expected in zip(schema.classes, schema.class_counts, strict=True):
+                if counts.get(cls, 0) != expected:
+                    raise AugmentError(
+                        f"{where} counts {expected} training rows of class {cls!r}, but {file}"
+                        f" holds {counts.get(cls, 0)}"
+                    )
+        self._counted.add(name)
 
     def _file(self, name: str) -> Path:
         check_split(name)
@@ -53,13 +109,17 @@ class TabularBundle:
         return file
 
     def _checked(self, frame: pd.DataFrame, file: Path) -> pd.DataFrame:
-        lacking = [c for c in self.schema.names if c not in frame.columns]
+        self._check_columns(frame.columns, file)
+        return frame
+
+    def _check_columns(self, names: Iterable[str], file: Path) -> None:
+        present = set(names)
+        lacking = [c for c in self.schema.names if c not in present]
         if lacking:
             raise AugmentError(
                 f"{file} lacks the column(s) {', '.join(map(repr, lacking))} that"
-                f" {self.path / 'schema.json'} lists"
+                f" {schema_file(self.path)} lists"
             )
-        return frame
 
     @property
     def train(self) -> pd.DataFrame:
@@ -74,7 +134,8 @@ class TabularBundle:
         """The train split for a GAN: whole in memory, or read in batches when ingest streamed
         the table (work files go beside ``scratch``, see :class:`ParquetRows`)."""
         if self.streamed:
-            return ParquetRows(self.path / "train.parquet", scratch)
+            self._count_labels("train")
+            return ParquetRows(self._file("train"), scratch)
         return self.train
 
     def rows(self, name: str, max_rows: int | None, seed: int) -> pd.DataFrame:
@@ -92,6 +153,7 @@ class TabularBundle:
         if name in self._frames or not self.streamed:
             whole = self.split(name)
             return whole.iloc[sample_positions(len(whole), size, seed)].reset_index(drop=True)
+        self._count_labels(name)
         file = self._file(name)
         return self._checked(sample_parquet(file, size, seed), file)
 

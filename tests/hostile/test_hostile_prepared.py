@@ -76,3 +76,76 @@ def test_a_split_without_a_column(prepared):
     split = prepared / "train.parquet"
     pd.read_parquet(split).drop(columns=["colour"]).to_parquet(split)
     train_fails(prepared, "train.parquet lacks the column(s) 'colour'")
+
+
+def _edit_split(prepared, name, edit) -> None:
+    import pandas as pd
+
+    split = prepared / f"{name}.parquet"
+    edit(pd.read_parquet(split)).to_parquet(split, index=False)
+
+
+def _relabel(frame, value):
+    frame["label"] = frame["label"].astype(object)
+    frame.loc[0, "label"] = value
+    return frame
+
+
+def _flip(frame):
+    return _relabel(frame, "no" if frame.loc[0, "label"] == "yes" else "yes")
+
+
+# A split whose rows disagree with schema.json: each was taken on trust before.
+SPLITS = {
+    "fewer rows": (lambda f: f.iloc[1:], ["train.parquet holds", "rows, ", "schema.json says"]),
+    "a row without a label": (
+        lambda f: _relabel(f, None),
+        ["train.parquet: 1 row(s) have no value in the label column 'label'"],
+    ),
+    "an unknown class": (
+        lambda f: _relabel(f, "maybe"),
+        ["the label column 'label' holds 'maybe', which is not among the classes"],
+    ),
+    "another class mix": (
+        _flip,
+        ["schema.json counts", "training rows of class", "train.parquet holds"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SPLITS)
+def test_a_split_that_disagrees_with_schema_json(case, prepared):
+    edit, words = SPLITS[case]
+    _edit_split(prepared, "train", edit)
+    train_fails(prepared, *words)
+
+
+@pytest.fixture(scope="module")
+def streamed_source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("streamed")
+    tiny_table().to_csv(root / "t.csv", index=False)
+    assert invoke("ingest", "--source", root / "t.csv", "--label", "label", "--out",
+                  root / "prep", "--stream", "always").exit_code == 0  # fmt: skip
+    return root / "prep"
+
+
+@pytest.mark.parametrize("case", SPLITS)
+def test_a_streamed_split_that_disagrees_with_schema_json(case, streamed_source, tmp_path):
+    """A table too large to load is checked too: its footer's row count and its labels,
+    read alone."""
+    prepared = shutil.copytree(streamed_source, tmp_path / "prep")
+    edit, words = SPLITS[case]
+    _edit_split(prepared, "train", edit)
+    train_fails(prepared, *words)
+
+
+def test_a_test_split_without_a_label(prepared, tmp_path):
+    """Evaluate reads the test split: an unlabelled row there would be scored as a class."""
+    _edit_split(prepared, "test", lambda f: _relabel(f, None))
+    model = tmp_path / "model"
+    assert invoke("train", "--data", prepared, "--out", model, "--set", "max_steps=2",
+                  "--batch-size", 20, "--device", "cpu").exit_code == 0  # fmt: skip
+    result = invoke("evaluate", "--data", prepared, "--model", model, "--seeds", 2,
+                    "--metrics", tmp_path / "m.json", "--plots", tmp_path / "plots",
+                    "--report", tmp_path / "r.md", "--device", "cpu")  # fmt: skip
+    one_line_error(result, "test.parquet: 1 row(s) have no value in the label column 'label'")
