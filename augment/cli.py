@@ -288,7 +288,8 @@ def train(
     set_: list[str] = typer.Option(
         None,
         "--set",
-        help="Any other setting or hyper-parameter: KEY=VALUE (repeatable), e.g. --set lr_g=1e-4.",
+        help="Any other setting or hyper-parameter: KEY=VALUE (repeatable), e.g. --set lr_g=1e-4;"
+        " a dotted key names one entry of a sub-section: --set tabgan.epochs=50.",
     ),
     device: str = DeviceOption,
     seed: int = typer.Option(
@@ -503,7 +504,10 @@ def evaluate(
         None, "--scheduler", help="Dask scheduler address for --backend dask (tcp://HOST:8786)."
     ),
     set_: list[str] = typer.Option(
-        None, "--set", help="Any other evaluate setting: KEY=VALUE (repeatable)."
+        None,
+        "--set",
+        help="Any other evaluate setting: KEY=VALUE (repeatable); a dotted key names one entry"
+        " of a sub-section: --set tabular.fractions=[1.0].",
     ),
     device: str = DeviceOption,
     seed: int = typer.Option(

@@ -12,6 +12,7 @@ model hyper-parameters (flat, or in a sub-section named after a model: ``tabgan:
 ``imagegan:``; checked by the model's config) and evaluation options (flat, or in a sub-section
 named after a modality: ``tabular:``, ``image:``; checked against the evaluation's signature).
 Only the chosen model's, or the data's modality's, sub-section applies; flat keys win over it.
+``--set`` reaches into a sub-section with a dotted key (``tabgan.epochs=50``).
 """
 
 from __future__ import annotations
@@ -72,13 +73,18 @@ class StageSettings:
         options: Mapping[str, Any] | None = None,
         sets: Mapping[str, Any] | None = None,
     ) -> Self:
-        """Defaults < the params section < ``options`` (``None``: not given) < ``sets``."""
+        """Defaults < the params section < ``options`` (``None``: not given) < ``sets``.
+
+        A dotted key in ``sets`` names one entry of a sub-section, as params.yaml nests it
+        (``tabgan.epochs``, ``tabular.fractions``): the section's other entries stay."""
         fields: dict[str, Any] = {}
         extra: dict[str, Any] = {}
+        section = params.section(cls.STAGE)
+        given = {k: v for k, v in (options or {}).items() if v is not None}
         layers = (
-            (params.section(cls.STAGE), params.file, params.path(cls.STAGE)),
-            ({k: v for k, v in (options or {}).items() if v is not None}, None, cls.STAGE),
-            (sets or {}, "--set", cls.STAGE),
+            (section, params.file, params.path(cls.STAGE)),
+            (given, None, cls.STAGE),
+            (_nest(sets or {}, {**section, **given}), "--set", cls.STAGE),
         )
         for values, origin, where in layers:
             known = {k: v for k, v in values.items() if k in cls.hints() and k != cls.EXTRA}
@@ -96,6 +102,28 @@ class StageSettings:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
         extra = values.pop(self.EXTRA) if self.EXTRA else {}
         return {**values, **extra}
+
+
+def _nest(sets: Mapping[str, Any], base: Mapping[str, Any]) -> dict[str, Any]:
+    """``sets`` with each dotted key made an entry of its sub-section: ``tabgan.epochs=50``
+    over ``base``'s ``tabgan: {epochs: 150, batch_size: 500}`` gives ``tabgan: {epochs: 50,
+    batch_size: 500}``."""
+    result: dict[str, Any] = {}
+    for key, value in sets.items():
+        path = key.split(".")
+        if not all(part.strip() for part in path):
+            raise AugmentError(f"--set expects KEY=VALUE with a key like a.b, got {key!r}")
+        mapping = result
+        for depth, part in enumerate(path[:-1]):
+            inner = mapping.get(part, base.get(part) if depth == 0 else None)
+            if inner is not None and not isinstance(inner, Mapping):
+                raise AugmentError(
+                    f"--set {key}: {'.'.join(path[: depth + 1])} is {inner!r}, not a section"
+                )
+            mapping[part] = dict(inner or {})
+            mapping = mapping[part]
+        mapping[path[-1]] = value
+    return result
 
 
 @functools.cache

@@ -14,11 +14,13 @@ import yaml
 from typer.testing import CliRunner
 
 from augment.cli import app
+from augment.errors import AugmentError
 from augment.settings import (
     EvaluateSettings,
     GenerateSettings,
     IngestSettings,
     TrainSettings,
+    load_params,
     parse_assignments,
 )
 from augment.steps.evaluate import evaluate
@@ -113,13 +115,39 @@ def test_one_train_section_serves_tables_and_images(tmp_path, monkeypatch, small
     run("train", "--data", "table", "--out", "table_model")
     run("train", "--data", "images", "--out", "image_model")
     run("train", "--data", "table", "--out", "flat_wins", "--epochs", "1", "--set", "min_steps=0")
+    run("train", "--data", "table", "--out", "dotted", "--set", "tabgan.epochs=1")
     hyper = {
         name: json.loads((tmp_path / name / "config.json").read_text())["hyperparameters"]
-        for name in ("table_model", "image_model", "flat_wins")
+        for name in ("table_model", "image_model", "flat_wins", "dotted")
     }
     assert (hyper["table_model"]["epochs"], hyper["table_model"]["batch_size"]) == (2, 100)
     assert (hyper["image_model"]["steps"], hyper["image_model"]["batch_size"]) == (3, 16)
     assert (hyper["flat_wins"]["epochs"], hyper["flat_wins"]["batch_size"]) == (1, 100)
+    assert (hyper["dotted"]["epochs"], hyper["dotted"]["batch_size"]) == (1, 100)
+
+
+def test_a_dotted_set_key_names_one_entry_of_a_sub_section(tmp_path):
+    """``--set tabular.fractions=[1.0]`` as params.yaml nests it (and ``dvc exp run -S``
+    spells it); the sub-section's other entries stay."""
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump({
+        "train": {"tabgan": {"epochs": 150, "batch_size": 500}},
+        "evaluate": {"seeds": 5, "tabular": {"ratios": [0.5, 1.0], "smote": False}},
+    }))  # fmt: skip
+    params = load_params(file)
+    train_settings = TrainSettings.resolve(params, {}, {"tabgan.epochs": 50, "lr_g": 1e-4})
+    assert train_settings.hyperparameters == {
+        "tabgan": {"epochs": 50, "batch_size": 500},
+        "lr_g": 1e-4,
+    }
+    sets = {"tabular.ratios": [2.0], "tabular.fractions": [1.0], "image.per_class": [10]}
+    evaluate_settings = EvaluateSettings.resolve(params, {}, sets).arguments()
+    assert evaluate_settings["tabular"] == {"ratios": [2.0], "smote": False, "fractions": [1.0]}
+    assert evaluate_settings["image"] == {"per_class": [10]}
+    with pytest.raises(AugmentError, match=r"--set seeds.x: seeds is 5, not a section"):
+        EvaluateSettings.resolve(params, {}, {"seeds.x": 1})
+    with pytest.raises(AugmentError, match=r"--set expects KEY=VALUE with a key like a.b"):
+        TrainSettings.resolve(params, {}, {"tabgan.": 1})
 
 
 @pytest.mark.parametrize(
