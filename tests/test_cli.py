@@ -261,4 +261,20 @@ def test_evaluate_on_dask_without_the_extra_says_how_to_install(workdir, monkeyp
 def test_info_summarises_a_model_and_rejects_a_non_model(workdir):
     shown = run("info", "model").output
     assert "tabgan" in shown and "label 'label'" in shown and "epochs=2" in shown
-    assert "config not found" in error_line(run("info", "prep", code=2))
+    assert error_line(run("info", "prep", code=2)) == (
+        "augment: error: prep holds prepared data, not a model: pass a folder `augment train` wrote"
+    )
+    (workdir / "empty").mkdir()
+    assert "model config not found: empty/config.json" in error_line(run("info", "empty", code=2))
+
+
+def test_a_model_passed_as_data_and_data_as_a_model_say_which_is_which(workdir):
+    line = error_line(run("train", "--data", "model", "--out", "again", code=2))
+    assert line == (
+        "augment: error: model holds a model, not prepared data: pass a folder `augment ingest`"
+        " wrote"
+    )
+    assert not (workdir / "again").exists()
+    line = error_line(run("generate", "--model", "prep", "--n", "5", "--out", "synth", code=2))
+    assert "prep holds prepared data, not a model" in line
+    assert not (workdir / "synth").exists()

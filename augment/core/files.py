@@ -182,7 +182,7 @@ def _replace_problem(target: Path, kind: str) -> str | None:
             return None
     except FileNotFoundError:  # gone while we looked
         return f"refusing to replace {target}: it changed while it was checked"
-    owner = _owner_kind(target)
+    owner = output_kind(target)
     if owner is None:
         return (
             f"refusing to replace {target}: it holds files that augment did not write "
@@ -222,7 +222,9 @@ def _check_writable(target: Path) -> None:
         ) from None
 
 
-def _owner_kind(folder: Path) -> str | None:
+def output_kind(folder: Path) -> str | None:
+    """What augment wrote ``folder`` as (:data:`PREPARED_DATA`, :data:`MODEL`, ...), from its
+    marker; None for a folder augment did not write."""
     marker = folder / OWNER_MARKER
     if not marker.is_file() or marker.is_symlink():
         return None
@@ -399,7 +401,7 @@ def publish_resumable(
 
 def _owner_job(folder: Path, kind: str) -> Any:
     """The ``job`` recorded in ``folder``'s owner marker for a ``kind`` output, else None."""
-    if _owner_kind(folder) != kind:
+    if output_kind(folder) != kind:
         return None
     with suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
         return json.loads((folder / OWNER_MARKER).read_text(encoding="utf-8")).get("job")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from augment.core.files import read_json
+from augment.core.files import MODEL, output_kind, read_json
 from augment.core.validate import from_json
 from augment.errors import AugmentError
 
@@ -86,6 +86,10 @@ def read_model_config(
     """``config.json`` of a trained model, checked, and its raw content (for keys a model adds).
     With ``model`` given, a config of another model is refused first, by name."""
     path = Path(directory) / CONFIG
+    if not path.is_file() and (owner := output_kind(Path(directory))) not in (None, MODEL):
+        raise AugmentError(
+            f"{directory} holds {owner}, not a model: pass a folder `augment train` wrote"
+        )
     raw = read_json(path, "model config")
     named = raw.get("model") if isinstance(raw, dict) else None
     if model is not None and isinstance(named, str) and named != model:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from augment.core.files import PREPARED_DATA, output_kind
 from augment.errors import AugmentError
 
 SPLITS = ("train", "validation", "test")
@@ -18,6 +19,11 @@ def schema_file(path: Path) -> Path:
         raise AugmentError(f"prepared data not found: {path} (run `augment ingest` first)")
     schema_path = path / "schema.json"
     if not schema_path.is_file():
+        owner = output_kind(path)
+        if owner is not None and owner != PREPARED_DATA:
+            raise AugmentError(
+                f"{path} holds {owner}, not prepared data: pass a folder `augment ingest` wrote"
+            )
         raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
     return schema_path
 
