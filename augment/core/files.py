@@ -168,6 +168,41 @@ def check_output_dir(
     return target
 
 
+def check_output_file(
+    path: str | os.PathLike[str], kind: str, ours: Callable[[Path], bool], option: str
+) -> Path:
+    """Refuse an output file that ``augment`` may not replace, or cannot write; return it as a
+    ``Path``. Called before any work starts.
+
+    A file may be replaced only when it does not exist or when ``ours`` recognises it as a
+    ``kind`` that augment wrote (by a mark in its content: a single file has no marker beside
+    it), so a file of the user's, or one of the command's inputs, is never overwritten."""
+    target = _output_path(path)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise AugmentError(
+            f"refusing to replace {target}: it is not a file that augment wrote; choose another"
+            f" {option}"
+        )
+    if target.exists() and not ours(target):
+        raise AugmentError(
+            f"refusing to replace {target}: augment did not write it as {kind}; choose another"
+            f" {option}"
+        )
+    _check_writable(target)
+    return target
+
+
+def file_holds(path: Path, mark: bytes, *, at_end: bool = False, size: int = 4096) -> bool:
+    """Whether the first (``at_end``: the last) ``size`` bytes of ``path`` hold ``mark``."""
+    try:
+        with path.open("rb") as handle:
+            if at_end:
+                handle.seek(max(0, path.stat().st_size - size))
+            return mark in handle.read(size)
+    except OSError as exc:
+        raise AugmentError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _replace_problem(target: Path, kind: str) -> str | None:
     """Why ``target`` may not be replaced by a ``kind`` output, or None when it may."""
     try:

@@ -10,10 +10,41 @@ from typing import Any
 
 import pandas as pd
 
-from augment.core.files import write_atomic, write_json, write_text
+from augment.core.files import (
+    check_output_file,
+    file_holds,
+    write_atomic,
+    write_json,
+    write_text,
+)
 from augment.evaluation.results import EvaluationResult, Interval
 
 LONG_COLUMNS = ["fraction", "recipe", "ratio", "classifier", "metric", "mean", "low", "high", "n"]
+# What marks a file as augment's, so that a later run may replace it: the metrics JSON's first
+# key, and a comment ending the Markdown summary (its first line is the verdict).
+METRICS_MARK = b'"primary_metric"'
+SUMMARY_MARK = "<!-- written by augment evaluate -->"
+
+
+def check_outputs(metrics: str | Path, summary: str | Path) -> None:
+    """Before an evaluation starts: its metrics and summary files replace only files that
+    augment wrote as such (:func:`augment.core.files.check_output_file`)."""
+    check_output_file(metrics, "a metrics file", _metrics_file, "--metrics")
+    check_output_file(summary, "an evaluation summary", _summary_file, "--report")
+
+
+def _metrics_file(path: Path) -> bool:
+    return file_holds(path, METRICS_MARK, size=64)
+
+
+def _summary_file(path: Path) -> bool:
+    return file_holds(path, SUMMARY_MARK.encode(), at_end=True, size=256)
+
+
+def without_mark(summary_text: str) -> str:
+    """A summary file's Markdown as :func:`write_result` was handed it."""
+    body, mark, rest = summary_text.rpartition(SUMMARY_MARK)
+    return body.rstrip("\n") + "\n" if mark and not rest.strip() else summary_text
 
 
 def write_result(
@@ -33,6 +64,7 @@ def write_result(
     The long table is not written into ``plots`` by default: DVC renders every file of a plots
     folder, and a long table makes a meaningless default plot. Returns each file's path, keyed
     ``metrics``, ``summary``, ``gains`` and the plot file's stem."""
+    check_outputs(metrics, summary)
     plots = Path(plots)
     out = {"metrics": write_json(metrics, json_ready(result.to_dict()))}
     for name, content in plot_files.items():
@@ -41,7 +73,8 @@ def write_result(
             out[path.stem] = write_csv(path, content)
         else:
             out[path.stem] = write_atomic(path, lambda tmp, data=content: tmp.write_bytes(data))
-    out["summary"] = write_text(summary, summary_text)
+    body = summary_text.rstrip("\n")
+    out["summary"] = write_text(summary, f"{body}\n\n{SUMMARY_MARK}\n")
     if gains is not None:
         out["gains"] = write_csv(Path(gains), gains_long(result))
     return out

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment.core.files import write_text
+from augment.core.files import check_output_file, file_holds, write_text
 from augment.core.modalities import IMAGE, TABULAR
 from augment.errors import AugmentError
 from augment.evaluation.figures import PALETTE, GainLine, gain_figure
@@ -54,6 +54,8 @@ MAX_COLUMNS = 36  # columns drawn in the distributions and the association heatm
 IMAGES_PER_CLASS = 8  # real and synthetic images shown per class
 MAX_CLASSES = 30  # classes shown in the image grid
 KINDS = {TABULAR: "table", IMAGE: "image"}
+# In every page's head (report.html.j2): a file that holds it may be replaced by a new report.
+REPORT_MARK = b'<meta name="generator" content="augment">'
 
 
 def write_report(
@@ -92,6 +94,7 @@ def write_report(
         >>> page.name, "data:image/png;base64," in page.read_text()
         ('r.html', True)
     """
+    check_output_file(out, "a report", _report_file, "--out")
     page = render_report(
         metrics=metrics,
         data=data,
@@ -171,6 +174,10 @@ def _environment() -> Any:
     )
     env.globals.update(REAL=REAL, TONE_WORDS=TONE_WORDS)
     return env
+
+
+def _report_file(path: Path) -> bool:
+    return file_holds(path, REPORT_MARK, size=1024)
 
 
 def _summary_markdown(result: EvaluationResult) -> str:

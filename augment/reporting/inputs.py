@@ -13,6 +13,7 @@ import pandas as pd
 
 from augment.core.files import read_json
 from augment.errors import AugmentError
+from augment.evaluation.output import without_mark
 from augment.evaluation.results import EvaluationResult
 from augment.images.schema import ImageSchema
 from augment.tabular.schema import TableSchema
@@ -47,7 +48,7 @@ def read_summary(path: str | Path) -> str:
     if not path.is_file():
         raise AugmentError(f"summary not found: {path} (run `augment evaluate` first)")
     try:
-        return path.read_text(encoding="utf-8")
+        return without_mark(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise AugmentError(f"cannot read summary {path}: {_first_line(exc)}") from None
 

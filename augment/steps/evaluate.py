@@ -17,6 +17,7 @@ from augment.core.models import model_config
 from augment.core.tracking import RunLog
 from augment.core.validate import check_values, type_hints
 from augment.errors import AugmentError
+from augment.evaluation.output import check_outputs
 from augment.evaluation.results import EvaluationResult
 from augment.registry import load_bundle
 from augment.settings import EvaluateSettings
@@ -84,6 +85,7 @@ def evaluate(
         )
     )  # fmt: skip
     seed = checked["seed"]
+    check_outputs(metrics, report)  # before the work, not after it
     bundle = load_bundle(data)
     modality = bundle.schema.modality
     _check_model_matches(model, modality, data)

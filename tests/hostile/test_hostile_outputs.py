@@ -86,6 +86,38 @@ def _never_called(*args, **kwargs):
     raise AssertionError("training started although the output cannot be written")
 
 
+def test_evaluate_and_report_replace_only_files_they_wrote(table_model, tmp_path, monkeypatch):
+    """A metrics file, summary or report page replaces only a file augment wrote as such
+    (marked in its content): a file of the user's, or the command's input, is refused before
+    any work starts."""
+    import augment.reporting.html
+    import augment.steps.evaluate
+
+    (tmp_path / "notes.md").write_text("mine")
+    (tmp_path / "page.html").write_text("<p>mine</p>")
+    evaluate = ("evaluate", "--data", table_model.parent / "prep", "--model", table_model,
+                "--seeds", 2, "--set", "fractions=[1.0]", "--set", "classifiers=[logreg]",
+                "--plots", "plots", "--device", "cpu")  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(augment.steps.evaluate, "evaluate_tabular", _never_called)
+        for option, kind in (("--metrics", "metrics file"), ("--report", "evaluation summary")):
+            result = invoke(*evaluate, option, "notes.md")
+            one_line_error(result, "refusing to replace notes.md: augment did not write it", kind)
+    for _ in range(2):  # the second run replaces the first one's files
+        assert invoke(*evaluate, "--metrics", "m.json", "--report", "s.md").exit_code == 0
+    report = ("report", "--data", table_model.parent / "prep", "--metrics", "m.json",
+              "--summary", "s.md", "--plots", "plots")  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(augment.reporting.html, "render_report", _never_called)
+        for out in ("page.html", "m.json", "s.md"):
+            one_line_error(invoke(*report, "--out", out), f"refusing to replace {out}")
+    for _ in range(2):
+        assert invoke(*report, "--out", "r.html").exit_code == 0
+    assert (tmp_path / "notes.md").read_text() == "mine"
+    assert (tmp_path / "page.html").read_text() == "<p>mine</p>"
+    assert json.loads((tmp_path / "m.json").read_text())["primary_metric"] == "macro_f1"
+
+
 def test_a_full_disk_is_one_line_naming_the_output(table_model, tmp_path, monkeypatch):
     assert invoke("generate", "--model", table_model, "--n", 5, "--out", "synth").exit_code == 0
     part = tmp_path / "synth" / "synthetic.parquet" / "part-00000.parquet"
