@@ -99,6 +99,21 @@ def test_digits_builtin(tmp_path):
     assert saved["modality"] == "image" and saved["source"]["kind"] == "digits"
 
 
+def test_a_bundle_written_from_other_splits_records_their_counts(tmp_path):
+    """The writer counts what it writes, so a bundle remade from another's splits (as the
+    benchmarks' validation halves are) reads back: its reader checks the counts."""
+    from augment.images.bundle import write_image_bundle
+
+    bundle = ingest_images("digits", tmp_path / "prep", progress=False)
+    half = {name: bundle.split(name).subset(np.arange(len(bundle.split(name)) // 2))
+            for name in ("train", "validation", "test")}  # fmt: skip
+    again = write_image_bundle(tmp_path / "half", bundle.schema, half)
+    assert again.schema.splits == {name: len(split) for name, split in half.items()}
+    assert again.train.labels.tolist() == half["train"].labels.tolist()
+    assert sum(again.schema.class_counts) == len(half["train"])
+    assert bundle.schema.splits["train"] == len(bundle.train)  # the input's, unchanged
+
+
 def test_image_folder_png_and_jpeg(tmp_path, records):
     root = tmp_path / "photos"
     rng = np.random.default_rng(0)

@@ -11,7 +11,7 @@ phase. It is not a split of the evaluation: no classifier trains or scores on it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -161,8 +161,15 @@ def write_image_bundle(
     unlabelled: np.ndarray | None = None,
 ) -> ImageBundle:
     """Write all splits (and any ``unlabelled`` images) and the schema into a fresh directory,
-    swapped into place at the end; ``out`` may not hold any of ``inputs``."""
+    swapped into place at the end; ``out`` may not hold any of ``inputs``. The schema's image
+    counts (``splits``, ``class_counts``) are those of the images written, which the reader
+    checks them against."""
     out = Path(out)
+    counts = {name: len(splits[name]) for name in SPLITS}
+    if unlabelled is not None:
+        counts[UNLABELLED] = len(unlabelled)
+    train = np.bincount(splits["train"].labels, minlength=len(schema.classes)).tolist()
+    schema = replace(schema, splits=counts, class_counts=train)
     with atomic_dir(out, PREPARED_DATA, inputs) as tmp:
         for name in SPLITS:
             data = splits[name]

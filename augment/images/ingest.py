@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from augment.core.files import PREPARED_DATA, check_output_dir
 from augment.errors import AugmentError
-from augment.images.bundle import UNLABELLED, ImageBundle, ImageSplit, write_image_bundle
+from augment.images.bundle import ImageBundle, ImageSplit, write_image_bundle
 from augment.images.readers import (
     DEFAULT_SIZE,
     IDX_IMAGES_MAGIC,
@@ -158,13 +158,9 @@ def ingest_images(
         classes=loaded.classes,
         size=size,
         channels=channels,
-        class_counts=np.bincount(labels[train], minlength=len(loaded.classes)).tolist(),
         source=info,
-        splits={name: len(split) for name, split in splits.items()},
         skipped=loaded.skipped,
-    )
-    if extra is not None:
-        schema.splits[UNLABELLED] = len(extra)
+    )  # the writer adds the image counts
     bundle = write_image_bundle(out, schema, splits, inputs, unlabelled=extra)
     logger.info(
         "ingested %s: %d classes, %dx%d px, %d channel%s; train %d, validation %d, test %d"

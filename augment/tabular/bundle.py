@@ -6,7 +6,7 @@ The test split is held out: nothing that trains a GAN reads it, so evaluation st
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +179,15 @@ def write_bundle(
     inputs: tuple[str | Path, ...] = (),
 ) -> TabularBundle:
     """Write all splits and the schema into a fresh directory, swapped into place at the end;
-    ``out`` may not hold any of ``inputs``."""
+    ``out`` may not hold any of ``inputs``. The schema's row counts (``splits``,
+    ``class_counts``) are those of the rows written, which the reader checks them against."""
     out = Path(out)
+    train = splits["train"][schema.label].value_counts()
+    schema = replace(
+        schema,
+        splits={name: len(splits[name]) for name in SPLITS},
+        class_counts=[int(train.get(c, 0)) for c in schema.classes],
+    )
     with atomic_dir(out, PREPARED_DATA, inputs) as tmp:
         for name in SPLITS:
             splits[name].reset_index(drop=True).to_parquet(tmp / f"{name}.parquet", index=False)

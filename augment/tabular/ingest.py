@@ -116,10 +116,7 @@ def ingest_table(
             rest, label, validation_size / (1 - test_size), seed + 1
         )
 
-    schema.splits = {"train": len(train), "validation": len(validation), "test": len(test)}
-    train_counts = train[label].value_counts()
-    schema.class_counts = [int(train_counts.get(c, 0)) for c in schema.classes]
-    splits = {"train": train, "validation": validation, "test": test}
+    splits = {"train": train, "validation": validation, "test": test}  # the writer counts them
     bundle = write_bundle(out, schema, splits, inputs)
     logger.info(
         "ingested %s: %d columns (%s), label %r with %d classes; "
