@@ -277,6 +277,8 @@ def _got(value: Any) -> str:
 
 def _show(value: Any) -> str:
     text = repr(value)
+    if "\n" in text:  # a DataFrame or array: its repr would break the one-line error
+        return f"a {type(value).__name__}"
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 

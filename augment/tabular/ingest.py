@@ -39,6 +39,7 @@ ADULT_COLUMNS = [
 ]  # fmt: skip
 _ID_NAME = re.compile(r"(^|[_\-\s])(id|uuid|guid|key)$", re.IGNORECASE)
 MIN_ROWS_PER_CLASS = 3  # one each for train, validation and test
+NESTED = (list, tuple, dict, set, np.ndarray)  # values of a nested column (pandas' view)
 
 
 def ingest_table(
@@ -150,6 +151,7 @@ def prepare_frame(
     with a warning), values coerced; returns the rows and their schema (no splits).
     """
     check_column_names(frame, source)
+    check_flat(frame, source)
     if label not in frame.columns:
         raise AugmentError(
             f"label column {label!r} not found in {source}; "
@@ -315,6 +317,29 @@ def check_column_names(frame: pd.DataFrame, source: str) -> None:
     twice = frame.columns[frame.columns.duplicated()]
     if len(twice):
         raise AugmentError(f"{source} has two columns named {twice[0]!r}: rename one")
+
+
+def check_flat(frame: pd.DataFrame, source: str) -> None:
+    """Every value is a scalar: a column of lists, arrays or mappings (a nested Parquet column)
+    has no kind augment can model. Only columns pandas reads as "mixed" are looked at value by
+    value, so a table of plain text and numbers pays one fast pass per column."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) != "mixed":
+            continue
+        nested = column.map(lambda value: isinstance(value, NESTED)).to_numpy(dtype=bool)
+        if nested.any():
+            value = column.iloc[int(np.flatnonzero(nested)[0])]
+            raise AugmentError(
+                nested_column(name, "mapping" if isinstance(value, dict) else "list", source)
+            )
+
+
+def nested_column(name: str, kind: str, source: str) -> str:
+    return (
+        f"column {name!r} in {source} holds {kind} values, not single numbers, categories or"
+        " dates: flatten it into columns, or drop it"
+    )
 
 
 def check_finite(frame: pd.DataFrame, kinds: dict[str, str], source: str) -> None:

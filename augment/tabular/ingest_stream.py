@@ -48,6 +48,7 @@ from augment.tabular.ingest import (
     kind_counts,
     kinds_from_facts,
     looks_like_datetime,
+    nested_column,
     read_errors,
     sorted_values,
 )
@@ -286,6 +287,9 @@ def _scan(
     for batch in read_arrow(path, names):
         if not columns:
             _check_names(batch.schema.names, label, path)
+            for field in batch.schema:
+                if pa.types.is_nested(field.type):
+                    raise AugmentError(nested_column(field.name, str(field.type), str(path)))
             columns = {name: _ColumnScan(name, cap) for name in batch.schema.names}
             absent = dict.fromkeys(columns, 0)
         batch = _normalised(batch, tokens)

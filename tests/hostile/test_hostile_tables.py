@@ -85,6 +85,39 @@ def test_two_columns_of_one_name_in_a_dataframe():
         Synthesizer().fit(frame, "label")
 
 
+NESTED = {
+    "lists": ([[1, 2], [3]] * 30, "list<element: int64>"),
+    "mappings": ([{"k": 1}, {"k": 2}] * 30, "struct<k: int64>"),
+}
+
+
+@pytest.mark.parametrize("stream", ["never", "always"])
+@pytest.mark.parametrize("case", NESTED)
+def test_a_nested_parquet_column(case, stream, tmp_path):
+    """A column of lists or records has no kind to model: before, a traceback from deep in
+    the kind inference (an unhashable value, or pyarrow's missing 'unique' kernel)."""
+    values, arrow_type = NESTED[case]
+    frame = tiny_table(60).assign(bag=values)
+    source = tmp_path / "nested.parquet"
+    frame.to_parquet(source)
+    kind = arrow_type if stream == "always" else ("mapping" if case == "mappings" else "list")
+    ingest_fails(source, f"column 'bag' in {source} holds {kind} values", "flatten it",
+                 options=("--stream", stream))  # fmt: skip
+
+
+def test_a_nested_column_in_a_dataframe():
+    frame = tiny_table(60).assign(bag=[[1, 2]] * 60)
+    with pytest.raises(AugmentError, match=r"column 'bag' in the DataFrame holds list values"):
+        Synthesizer().fit(frame, "label")
+
+
+def test_a_dataframe_where_a_path_belongs_is_named_by_its_type(tmp_path):
+    import augment
+
+    with pytest.raises(AugmentError, match=r"^ingest.source must be a path, got a DataFrame$"):
+        augment.ingest(tiny_table(), "label", out=tmp_path / "prep", progress=False)
+
+
 @pytest.mark.parametrize(
     "damage",
     [
