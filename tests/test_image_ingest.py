@@ -354,6 +354,20 @@ def test_npz_string_labels_float_rgba(tmp_path):
     np.savez(tmp_path / "nox.npz", images=x, y=y)
     with pytest.raises(AugmentError, match="needs arrays 'x'"):
         ingest_images(tmp_path / "nox.npz", tmp_path / "p2", progress=False)
+    x[3, 2, 2, 0] = np.nan  # named as what it is, not as a range that excludes it
+    np.savez(tmp_path / "nan.npz", x=x, y=y)
+    with pytest.raises(AugmentError, match=r"nan.npz: x holds 1 value\(s\) that are not numbers"):
+        ingest_images(tmp_path / "nan.npz", tmp_path / "p2", progress=False)
+
+
+def test_npz_binary_images_are_black_and_white(tmp_path):
+    """A boolean image's True is white (255), not the pixel value 1 of 255."""
+    masks = np.random.default_rng(0).random((30, 8, 8)) > 0.5
+    np.savez(tmp_path / "masks.npz", x=masks, y=np.array([0, 1, 2] * 10))
+    bundle = ingest_images(tmp_path / "masks.npz", tmp_path / "prep", progress=False)
+    pixels = np.concatenate([s.images for s in _all_splits(bundle).values()])
+    assert set(np.unique(pixels).tolist()) == {0, 255}
+    assert (pixels == 255).sum() == masks.sum()
 
 
 # ---------------------------------------------------------------- splits

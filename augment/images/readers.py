@@ -481,14 +481,22 @@ def array_layout(x: np.ndarray, path: Path) -> np.ndarray:
 def array_pixels(x: np.ndarray, path: Path) -> np.ndarray:
     if x.dtype == np.uint8:
         pixels = x
+    elif x.dtype.kind == "b":  # a binary image: True is white, not pixel value 1 of 255
+        pixels = x.astype(np.uint8) * 255
     elif x.dtype.kind == "f":
-        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        unknown = int(np.count_nonzero(~np.isfinite(x)))
+        if unknown:
+            raise AugmentError(
+                f"{path}: x holds {unknown} value(s) that are not numbers (NaN or infinite);"
+                " images need every pixel"
+            )
+        if x.min() < 0 or x.max() > 1:
             raise AugmentError(
                 f"{path}: float images must hold values in [0, 1], found"
                 f" {np.nanmin(x):g} to {np.nanmax(x):g}"
             )
         pixels = np.rint(x * 255.0).astype(np.uint8)
-    elif x.dtype.kind in "iub":
+    elif x.dtype.kind in "iu":
         if x.min() < 0 or x.max() > 255:
             raise AugmentError(
                 f"{path}: integer images must hold values 0 to 255, found {x.min()} to {x.max()}"
