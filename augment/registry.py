@@ -119,3 +119,30 @@ def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
     if modality == TABULAR:
         return TabularBundle.load(path)
     raise AugmentError(f"{path}/schema.json names an unknown modality {modality!r}")
+
+
+def check_trained_on(data_schema: Any, model_schema: Any, data: str | Path, needs: str) -> None:
+    """The prepared data ``data`` is what the model was trained on: the same modality and
+    classes, and the same columns (tables) or image shape (images). ``needs`` ends the error
+    line: what needs that data ("curation needs the data the model was trained on")."""
+    ours, theirs = _shape(data_schema), _shape(model_schema)
+    for key in ours:
+        if ours[key] != theirs.get(key):
+            verb = "are" if key.endswith("s") else "is"  # classes, columns, channels
+            raise AugmentError(
+                f"{data} does not match the model: its {key} {verb} {ours[key]!r}, the model's"
+                f" {theirs.get(key)!r} ({needs})"
+            )
+
+
+def _shape(schema: Any) -> dict[str, Any]:
+    """What must agree between a model and its data, from a schema object or its dict."""
+    fields = schema if isinstance(schema, dict) else schema.to_dict()
+    modality = fields.get("modality", TABULAR)
+    out: dict[str, Any] = {"modality": modality, "classes": [str(c) for c in fields["classes"]]}
+    if modality == IMAGE:
+        out.update(size=int(fields["size"]), channels=int(fields["channels"]))
+    else:
+        columns = [(c["name"], str(c["kind"])) for c in fields["columns"]]
+        out.update(label=fields["label"], columns=columns)
+    return out

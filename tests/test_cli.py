@@ -258,6 +258,25 @@ def test_evaluate_on_dask_without_the_extra_says_how_to_install(workdir, monkeyp
     assert not (workdir / "metrics").exists()  # nothing half-written
 
 
+def test_evaluate_refuses_another_tables_data_before_any_fit(workdir, monkeypatch):
+    """A model evaluated on a table it was not trained on: before, its sweep GANs trained for a
+    while, then 'unknown label' from deep inside, and a multiprocessing warning after it."""
+    import augment.steps.evaluate
+
+    (workdir / "other.csv").write_text(
+        "a,kind\n" + "".join(f"{i % 5},{'uvw'[i % 3]}\n" for i in range(60))
+    )
+    run("ingest", "--source", "other.csv", "--label", "kind", "--out", "other")
+    monkeypatch.setattr(augment.steps.evaluate, "evaluate_tabular", _never)
+    line = error_line(run("evaluate", "--data", "other", "--model", "model", code=2))
+    assert line.startswith("augment: error: other does not match the model: its classes are")
+    assert line.endswith("(evaluate the model with its own data)")
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the evaluation started")
+
+
 def test_info_summarises_a_model_and_rejects_a_non_model(workdir):
     shown = run("info", "model").output
     assert "tabgan" in shown and "label 'label'" in shown and "epochs=2" in shown

@@ -164,7 +164,7 @@ def test_curate_with_data_of_another_model_is_one_error_line(table_workdir, tmp_
     _cli("ingest", "--source", str(other), "--label", "y", "--out", "prep2")
     got = _cli("generate", "--model", "model", "--out", "s", "--curate", "--data", "prep2",
                code=2)  # fmt: skip
-    assert "--data prep2 does not match the model" in _error_line(got)
+    assert "prep2 does not match the model: its classes are" in _error_line(got)
 
 
 class _Pattern:

@@ -63,7 +63,7 @@ from augment.evaluation.curation import ClassCount, CurationReport, shortfall_li
 from augment.images.bundle import ImageBundle
 from augment.images.writer import PngPool
 from augment.log import logger
-from augment.registry import GenerativeModel, load_bundle, load_synthesizer
+from augment.registry import GenerativeModel, check_trained_on, load_bundle, load_synthesizer
 from augment.settings import GenerateSettings
 from augment.steps.shards import (
     BackgroundWriter,
@@ -541,7 +541,8 @@ class _Curator:
     ) -> _Curator:
         schema = synth.schema
         bundle = load_bundle(data)
-        _check_same_schema(bundle.schema, schema, data)
+        needs = "curation needs the data the model was trained on"
+        check_trained_on(bundle.schema, schema, data, needs)
         judge_seed = derive_seed(seed, "curation-judge")
         started = time.perf_counter()
         # The judges are imported here: they load scikit-learn, SciPy and the evaluation's CNN,
@@ -588,28 +589,6 @@ class _Curator:
         curator = cls(curate_chunk, threshold)
         curator.report.classifier = describe
         return curator
-
-
-def _check_same_schema(data_schema: Any, model_schema: Any, data: str | Path) -> None:
-    """The prepared data must be what the model was trained on: same modality, classes, and
-    columns (tables) or image shape (images)."""
-
-    def shape(schema: Any) -> dict[str, Any]:
-        modality = getattr(schema, "modality", TABULAR)
-        out: dict[str, Any] = {"modality": modality, "classes": [str(c) for c in schema.classes]}
-        if modality == IMAGE:
-            out.update(size=int(schema.size), channels=int(schema.channels))
-        else:
-            out.update(label=schema.label, columns=[(c.name, str(c.kind)) for c in schema.columns])
-        return out
-
-    ours, theirs = shape(data_schema), shape(model_schema)
-    for key in ours:
-        if ours[key] != theirs.get(key):
-            raise AugmentError(
-                f"--data {data} does not match the model: its {key} is {ours[key]!r}, the "
-                f"model's {theirs.get(key)!r} (curation needs the data the model was trained on)"
-            )
 
 
 def _check_options(
