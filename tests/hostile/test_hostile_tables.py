@@ -189,6 +189,25 @@ def test_wrong_types_in_set(assignment, words, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ("{hgb: {max_iter: -1}}", ["classifier_params.hgb", "'max_iter'", "Got -1"]),
+        ("{logreg: {C: 0}}", ["classifier_params.logreg", "'C'"]),
+        ("{hgb: {depth: 3}}", ["classifier_params.hgb", "unexpected keyword argument 'depth'"]),
+        ("{svm: {C: 1}}", ["classifier_params: unknown classifier 'svm'"]),
+    ],
+)
+def test_classifier_params_that_scikit_learn_refuses(params, words, table_model, tmp_path):
+    """Refused before any fit; before, a value scikit-learn refuses reached the catch-all for
+    bugs from inside the first fit, and an unknown classifier's settings were ignored."""
+    result = invoke("evaluate", "--data", table_model.parent / "prep", "--model", table_model,
+                    "--set", f"classifier_params={params}", "--metrics", "m.json",
+                    "--plots", "plots", "--report", "r.md", "--device", "cpu")  # fmt: skip
+    one_line_error(result, *words)
+    assert not (tmp_path / "m.json").exists()
+
+
 def test_a_number_written_as_1e_minus_4_is_a_number(tmp_path):
     """YAML 1.1 reads ``1e-4`` (no dot) as text; a float setting accepts the number it spells."""
     source = tmp_path / "t.csv"

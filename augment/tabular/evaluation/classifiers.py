@@ -9,6 +9,7 @@ a class.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,24 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "hgb": {"max_iter": 100, "learning_rate": 0.1, "early_stopping": False},
     "logreg": {"max_iter": 2000, "C": 1.0},
 }
+
+
+def check_params(params: dict[str, dict[str, Any]]) -> None:
+    """``classifier_params`` that scikit-learn would refuse, refused before any fit, as one line
+    naming the classifier: each is built with its settings and fitted on four rows, since
+    scikit-learn checks a setting's name when the estimator is built and its value when it fits."""
+    for name, own in params.items():
+        if name not in CLASSIFIERS:
+            known = ", ".join(CLASSIFIERS)
+            raise AugmentError(f"classifier_params: unknown classifier {name!r}; use {known}")
+        build = HistGradientBoostingClassifier if name == "hgb" else LogisticRegression
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # four rows do not converge: not the point
+                build(**{**DEFAULT_PARAMS[name], **own}).fit([[0.0], [1.0]] * 2, [0, 1] * 2)
+        except (TypeError, ValueError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AugmentError(f"classifier_params.{name}: {detail}") from None
 
 
 def encode_labels(labels: pd.Series, schema: TableSchema) -> np.ndarray:

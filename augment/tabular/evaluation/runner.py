@@ -88,6 +88,7 @@ from augment.tabular.evaluation.classifiers import (
     CLASSIFIERS,
     FitScores,
     FitTask,
+    check_params,
     encode_labels,
     fit_and_score,
 )
@@ -190,6 +191,7 @@ def evaluate_tabular(
     ratios = check_ratios(ratios)
     fractions = _check_fractions(fractions)
     classifiers = _check_classifiers(classifiers)
+    check_params(classifier_params or {})
     if seeds < 1:
         raise AugmentError(f"seeds must be at least 1, got {seeds}")
     if sweep_retrain not in SWEEP_RETRAIN:
