@@ -15,11 +15,13 @@ from typing import Any
 
 from augment.core.files import read_json
 from augment.core.modalities import IMAGE, TABULAR
-from augment.core.models import GenerativeModel, read_model_config
+from augment.core.models import GenerativeModel, model_config, read_model_config
 from augment.core.splits import schema_file
 from augment.errors import AugmentError
 from augment.images.bundle import ImageBundle
+from augment.images.schema import ImageSchema
 from augment.tabular.bundle import TabularBundle
+from augment.tabular.schema import TableSchema
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,26 @@ def load_bundle(path: str | Path) -> TabularBundle | ImageBundle:
     if modality == TABULAR:
         return TabularBundle.load(path)
     raise AugmentError(f"{path}/schema.json names an unknown modality {modality!r}")
+
+
+def check_model_data(model: str | Path, data_schema: Any, data: str | Path, needs: str) -> None:
+    """The model folder ``model`` was trained on data like the prepared ``data`` (whose schema
+    is ``data_schema``): the same modality, then :func:`check_trained_on`. Read from the model's
+    config.json, so it costs no model load and runs before any work."""
+    trained = model_config(model).get("schema")
+    if not trained:
+        return
+    modality = data_schema.modality
+    trained_on = trained.get("modality", TABULAR) if isinstance(trained, dict) else None
+    if trained_on != modality:
+        kinds = {IMAGE: "images", TABULAR: "tables"}
+        raise AugmentError(
+            f"{model} was trained on {kinds.get(trained_on, trained_on)} but {data} holds"
+            f" {kinds.get(modality, modality)} ({needs})"
+        )
+    where = str(Path(model) / "config.json")
+    schema = (ImageSchema if modality == IMAGE else TableSchema).from_dict(trained, where)
+    check_trained_on(data_schema, schema, data, needs)
 
 
 def check_trained_on(data_schema: Any, model_schema: Any, data: str | Path, needs: str) -> None:

@@ -270,7 +270,7 @@ def test_evaluate_refuses_another_tables_data_before_any_fit(workdir, monkeypatc
     monkeypatch.setattr(augment.steps.evaluate, "evaluate_tabular", _never)
     line = error_line(run("evaluate", "--data", "other", "--model", "model", code=2))
     assert line.startswith("augment: error: other does not match the model: its classes are")
-    assert line.endswith("(evaluate the model with its own data)")
+    assert line.endswith("(evaluate a model with its own data)")
 
 
 def _never(*args, **kwargs):

@@ -260,6 +260,22 @@ def test_report_reads_the_modality_from_the_result(table_run, image_run):
         _image_report(image_run, metrics=table_run["x"] / "metrics.json", synthetic=None)
 
 
+def test_report_refuses_metrics_or_a_model_of_other_data(table_run, tmp_path):
+    """The page puts an evaluation and a model's samples beside the data's rows: all three must
+    be of one table. Before, another table's metrics made a page without a word, and another
+    table's model failed on its first unknown label."""
+    other = _table_frame(60, np.random.default_rng(1)).rename(columns={"label": "kind"})
+    other["kind"] = np.where(np.arange(60) % 2, "up", "down")
+    other.to_csv(tmp_path / "other.csv", index=False)
+    data = augment.ingest(tmp_path / "other.csv", "kind", tmp_path / "data", progress=False)
+    augment.train(data, tmp_path / "model", epochs=1, max_steps=2, device="cpu", progress=False)
+    metrics = table_run["x"] / "metrics.json"
+    with pytest.raises(AugmentError, match=r"metrics.json evaluates other data: its classes are"):
+        render_report(metrics=metrics, data=tmp_path / "data")
+    with pytest.raises(AugmentError, match=r"data does not match the model: its classes are"):
+        render_report(metrics=metrics, data=table_run["data"], model=tmp_path / "model")
+
+
 def test_table_report_samples_the_model_when_no_set_is_given(table_run):
     page = render_report(
         metrics=table_run["x"] / "metrics.json",

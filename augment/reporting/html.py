@@ -36,7 +36,7 @@ from augment.evaluation.results import (
 )
 from augment.evaluation.stats import metric_label
 from augment.evaluation.verdict import format_gain, interval_sentence
-from augment.registry import load_bundle
+from augment.registry import check_model_data, load_bundle
 from augment.reporting.inputs import (
     read_result,
     read_summary,
@@ -126,6 +126,14 @@ def render_report(
         raise AugmentError(
             f"{metrics} holds {_a(have)} evaluation but {data} is {_a(want)} dataset"
         )
+    _check_evaluated_on(result, bundle, metrics, data)
+    if model is not None:
+        check_model_data(
+            model,
+            bundle.schema,
+            data,
+            "the report compares its samples with the data it was trained on",
+        )
     if result.modality == TABULAR:
         samples = _table_samples(result, bundle, synthetic, model, seed)
     else:
@@ -174,6 +182,24 @@ def _environment() -> Any:
     )
     env.globals.update(REAL=REAL, TONE_WORDS=TONE_WORDS)
     return env
+
+
+def _check_evaluated_on(
+    result: EvaluationResult, bundle: Any, metrics: str | Path, data: str | Path
+) -> None:
+    """The metrics are an evaluation of this data: the same label and classes (the page puts
+    the evaluation's numbers beside the data's rows or images)."""
+    evaluated = {"classes": [str(c) for c in result.dataset.classes]}
+    ours = {"classes": [str(c) for c in bundle.schema.classes]}
+    if result.modality == TABULAR:
+        evaluated["label"], ours["label"] = result.dataset.label, bundle.schema.label
+    for key, value in evaluated.items():
+        if ours[key] != value:
+            verb = "are" if key.endswith("s") else "is"
+            raise AugmentError(
+                f"{metrics} evaluates other data: its {key} {verb} {value!r}, {data}'s"
+                f" {ours[key]!r}; give the data it was evaluated on"
+            )
 
 
 def _report_file(path: Path) -> bool:

@@ -12,21 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from augment.core.modalities import IMAGE, MODALITIES, TABULAR
-from augment.core.models import model_config
+from augment.core.modalities import IMAGE, MODALITIES
 from augment.core.tracking import RunLog
 from augment.core.validate import check_values, type_hints
 from augment.errors import AugmentError
 from augment.evaluation.output import check_outputs
 from augment.evaluation.results import EvaluationResult
-from augment.images.bundle import ImageBundle
-from augment.images.schema import ImageSchema
-from augment.registry import check_trained_on, load_bundle
+from augment.registry import check_model_data, load_bundle
 from augment.settings import EvaluateSettings
-from augment.tabular.bundle import TabularBundle
 from augment.tabular.evaluation.report import write_evaluation
 from augment.tabular.evaluation.runner import evaluate_tabular
-from augment.tabular.schema import TableSchema
 
 # Settings the runners take from params.yaml / the CLI (not the Python-only injections).
 _PYTHON_ONLY = {"bundle", "model_dir", "synthesizer", "factory", "progress", "device", "seed"}
@@ -92,7 +87,8 @@ def evaluate(
     check_outputs(metrics, report)  # before the work, not after it
     bundle = load_bundle(data)
     modality = bundle.schema.modality
-    _check_model_matches(model, bundle, data)
+    if isinstance(model, str | Path):  # not a fitted synthesizer handed in
+        check_model_data(model, bundle.schema, data, "evaluate a model with its own data")
     fanout = {"jobs": jobs, "backend": backend, "scheduler": scheduler}
     if modality == IMAGE:
         from augment.images.evaluation.report import write_image_evaluation
@@ -161,26 +157,3 @@ def _check_settings(
             f"{where} setting {unknown[0]!r} does not apply to {what}; known: {', '.join(known)}"
             " (settings for one modality go under evaluate.tabular or evaluate.image)"
         )
-
-
-def _check_model_matches(
-    model: str | Path, bundle: TabularBundle | ImageBundle, data: str | Path
-) -> None:
-    """The model was trained on this data: not on images when it holds a table (nor the other
-    way round), nor on another table's columns and classes. Checked before any work."""
-    if not isinstance(model, str | Path):
-        return
-    trained = model_config(model).get("schema")
-    if not trained:
-        return
-    modality = bundle.schema.modality
-    trained_on = trained.get("modality", TABULAR) if isinstance(trained, dict) else None
-    if trained_on != modality:
-        kinds = {IMAGE: "images", TABULAR: "tables"}
-        raise AugmentError(
-            f"{model} was trained on {kinds.get(trained_on, trained_on)} but {data} holds"
-            f" {kinds.get(modality, modality)}: evaluate a model with the data it was trained on"
-        )
-    where = str(Path(model) / "config.json")
-    schema = (ImageSchema if modality == IMAGE else TableSchema).from_dict(trained, where)
-    check_trained_on(bundle.schema, schema, data, "evaluate the model with its own data")
