@@ -165,6 +165,8 @@ class TabGANConfig:
             raise AugmentError("epochs and max_steps must be at least 1")
         if self.min_steps < 0:
             raise AugmentError(f"min_steps must be at least 0, got {self.min_steps}")
+        if self.max_seconds is not None and not self.max_seconds > 0:  # the image GAN's rule
+            raise AugmentError(f"max_seconds must be positive or null, got {self.max_seconds!r}")
         if self.label_weight is not None and not 0 <= self.label_weight <= 1:
             raise AugmentError(f"label_weight must be in [0, 1], got {self.label_weight}")
         if self.classifier_weight < 0:

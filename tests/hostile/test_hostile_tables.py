@@ -177,6 +177,7 @@ def test_wrong_types_in_params_yaml(section, words, tmp_path):
         ("pac=0", ["pac must be at least 1"]),
         ("generator_dims=wide", ["generator_dims", "'wide'"]),
         ("betas=[0.5]", ["betas", "2 numbers"]),
+        ("max_seconds=-1", ["max_seconds must be positive or null, got -1.0"]),
     ],
 )
 def test_wrong_types_in_set(assignment, words, tmp_path):
