@@ -152,6 +152,7 @@ class GANOverSampler(BaseOverSampler):
         if isinstance(X, pd.DataFrame) and X.columns.has_duplicates:
             dup = X.columns[X.columns.duplicated()][0]
             raise ValueError(f"X has duplicate column names ({dup!r}): rename them")
+        _check_no_infinity(X)
         validate_data(self, X=X, y=y, reset=True, skip_check_array=True)
         return X, y, binarize_y
 
@@ -335,3 +336,16 @@ def _cast(column: pd.Series, dtype: Any) -> pd.Series:
         return column.astype(dtype)
     except (TypeError, ValueError):
         return column  # e.g. a missing value the original integer dtype cannot hold
+
+
+def _check_no_infinity(X: Any) -> None:
+    """NaN is a missing value the GAN models; an infinity is not a value it can, and would only
+    surface as a training that diverges. Named by column, as ingest names a file's."""
+    columns = X.items() if isinstance(X, pd.DataFrame) else enumerate(np.asarray(X).T)
+    for name, column in columns:
+        values = np.asarray(column)
+        if values.dtype.kind == "f" and np.isinf(values).any():
+            raise ValueError(
+                f"X holds {int(np.isinf(values).sum())} infinite value(s) in column {name!r}:"
+                " replace them with numbers, or with NaN for missing"
+            )

@@ -301,3 +301,10 @@ def test_bad_input_is_a_clear_error():
     duplicated = pd.DataFrame(X[:, :2], columns=["a", "a"])
     with pytest.raises(ValueError, match="duplicate column"):
         GANOverSampler(**FAST).fit_resample(duplicated, y)
+    infinite = X.astype(float)
+    infinite[3, 1] = np.inf  # before: three rollbacks of a diverging GAN, then a training error
+    with pytest.raises(ValueError, match=r"X holds 1 infinite value\(s\) in column 1"):
+        GANOverSampler(**FAST).fit_resample(infinite, y)
+    frame = pd.DataFrame(infinite, columns=[f"c{i}" for i in range(X.shape[1])])
+    with pytest.raises(ValueError, match=r"in column 'c1'"):
+        GANOverSampler(**FAST).fit_resample(frame, y)
