@@ -64,7 +64,7 @@ def write_result(
     The long table is not written into ``plots`` by default: DVC renders every file of a plots
     folder, and a long table makes a meaningless default plot. Returns each file's path, keyed
     ``metrics``, ``summary``, ``gains`` and the plot file's stem."""
-    check_outputs(metrics, summary)
+    check_outputs(metrics, summary)  # again: the writers are public API, not only evaluate's
     plots = Path(plots)
     out = {"metrics": write_json(metrics, json_ready(result.to_dict()))}
     for name, content in plot_files.items():

@@ -36,6 +36,7 @@ from augment.evaluation.results import (
 )
 from augment.evaluation.stats import metric_label
 from augment.evaluation.verdict import format_gain, interval_sentence
+from augment.images.bundle import ImageBundle
 from augment.registry import check_model_data, load_bundle
 from augment.reporting.inputs import (
     read_result,
@@ -47,6 +48,7 @@ from augment.reporting.inputs import (
 )
 from augment.reporting.markdown import markdown_html
 from augment.tabular.batches import sample_positions
+from augment.tabular.bundle import TabularBundle
 
 MAX_ROWS = 20_000  # rows per side drawn in the column distributions (a seeded sample beyond)
 MODEL_ROWS = 5_000  # rows sampled from the model when no synthetic table is given
@@ -185,7 +187,10 @@ def _environment() -> Any:
 
 
 def _check_evaluated_on(
-    result: EvaluationResult, bundle: Any, metrics: str | Path, data: str | Path
+    result: EvaluationResult,
+    bundle: TabularBundle | ImageBundle,
+    metrics: str | Path,
+    data: str | Path,
 ) -> None:
     """The metrics are an evaluation of this data: the same label and classes (the page puts
     the evaluation's numbers beside the data's rows or images)."""
