@@ -550,7 +550,16 @@ def coerce_kinds(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     frame = frame.copy()
     for name, kind in kinds.items():
         if kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(frame[name]):
-            frame[name] = pd.to_datetime(frame[name], errors="coerce", format="mixed")
+            # A value that does not read as a date becomes missing (an inferred date column
+            # may hold 5% of those); a column of which none reads is no date column.
+            converted = pd.to_datetime(frame[name], errors="coerce", format="mixed")
+            given = frame[name].dropna()
+            if len(given) and converted.isna().all():
+                raise AugmentError(
+                    f"column {name!r} is set datetime but none of its values reads as a date,"
+                    f" e.g. {given.iloc[0]!r}"
+                )
+            frame[name] = converted
         elif kind == "continuous" and not pd.api.types.is_numeric_dtype(frame[name]):
             converted = pd.to_numeric(frame[name], errors="coerce")
             bad = converted.isna() & frame[name].notna()

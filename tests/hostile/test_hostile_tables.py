@@ -105,6 +105,17 @@ def test_a_nested_parquet_column(case, stream, tmp_path):
                  options=("--stream", stream))  # fmt: skip
 
 
+@pytest.mark.parametrize("stream", ["never", "always"])
+def test_a_text_column_set_as_dates(stream, tmp_path):
+    """Before: 'unexpected ValueError: zero-size array to reduction operation minimum'."""
+    source = tmp_path / "t.csv"
+    tiny_table(60).to_csv(source, index=False)
+    params = {"ingest": {"kinds": {"colour": "datetime"}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    ingest_fails(source, "column 'colour' is set datetime but none of its values reads as a date",
+                 options=("--stream", stream))  # fmt: skip
+
+
 def test_a_nested_column_in_a_dataframe():
     frame = tiny_table(60).assign(bag=[[1, 2]] * 60)
     with pytest.raises(AugmentError, match=r"column 'bag' in the DataFrame holds list values"):
