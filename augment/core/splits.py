@@ -5,6 +5,7 @@ The test split is held out: nothing that trains a GAN reads it, so evaluation st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from augment.core.files import PREPARED_DATA, output_kind
@@ -26,6 +27,30 @@ def schema_file(path: Path) -> Path:
             )
         raise AugmentError(f"{path} is not a prepared dataset: schema.json is missing")
     return schema_path
+
+
+def check_counts(
+    path: Path,
+    file: Path,
+    unit: str,
+    recorded: int | None,
+    held: int,
+    class_counts: Sequence[int] = (),
+    held_per_class: Sequence[int] = (),
+    classes: Sequence[object] = (),
+) -> None:
+    """A split ``file`` of the prepared data at ``path`` holds what its schema.json records:
+    ``recorded`` rows or images (``unit``; None: not recorded), and for the train split its
+    ``class_counts`` (generate's default mix), aligned with ``classes``."""
+    where = schema_file(path)
+    if recorded is not None and recorded != held:
+        raise AugmentError(f"{file} holds {held} {unit}, {where} says {recorded}")
+    for cls, expected, got in zip(classes, class_counts, held_per_class, strict=False):
+        if expected != got:
+            raise AugmentError(
+                f"{where} counts {expected} training {unit} of class {cls!r}, but {file} holds"
+                f" {got}"
+            )
 
 
 def check_split(name: str) -> None:

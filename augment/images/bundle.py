@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from augment.core.files import PREPARED_DATA, atomic_dir
-from augment.core.splits import SPLITS, check_split, schema_file
+from augment.core.splits import SPLITS, check_counts, check_split, schema_file
 from augment.errors import AugmentError
 from augment.images.schema import ImageSchema
 
@@ -72,7 +72,9 @@ class ImageBundle:
             images, labels = tensors["images"], tensors["labels"]
             _check_labels(labels, len(images), len(self.schema.classes), file)
             if name == "train":
-                self._check_class_counts(labels, file)
+                held = np.bincount(labels, minlength=len(self.schema.classes)).tolist()
+                check_counts(self.path, file, "images", None, len(images),
+                             self.schema.class_counts, held, self.schema.classes)  # fmt: skip
             self._splits[name] = ImageSplit(images, labels)
         return self._splits[name]
 
@@ -94,21 +96,8 @@ class ImageBundle:
                 f"{file} holds images of shape {images.shape[1:]}, schema.json says"
                 f" {self.schema.shape}"
             )
-        recorded = self.schema.splits.get(name)
-        if recorded is not None and recorded != len(images):
-            raise AugmentError(f"{file} holds {len(images)} images, schema.json says {recorded}")
+        check_counts(self.path, file, "images", self.schema.splits.get(name), len(images))
         return tensors
-
-    def _check_class_counts(self, labels: np.ndarray, file: Path) -> None:
-        """schema.json's ``class_counts`` (generate's default mix) are the train labels'."""
-        recorded = self.schema.class_counts
-        counts = np.bincount(labels, minlength=len(self.schema.classes)).tolist()
-        if recorded and recorded != counts:
-            i = next(i for i, (a, b) in enumerate(zip(recorded, counts, strict=True)) if a != b)
-            raise AugmentError(
-                f"{schema_file(self.path)} counts {recorded[i]} training images of class"
-                f" {self.schema.classes[i]!r}, but {file} holds {counts[i]}"
-            )
 
     def has_split(self, name: str) -> bool:
         """Whether the folder holds split ``name``'s file (a bundle may lack validation)."""

@@ -492,8 +492,7 @@ def array_pixels(x: np.ndarray, path: Path) -> np.ndarray:
             )
         if x.min() < 0 or x.max() > 1:
             raise AugmentError(
-                f"{path}: float images must hold values in [0, 1], found"
-                f" {np.nanmin(x):g} to {np.nanmax(x):g}"
+                f"{path}: float images must hold values in [0, 1], found {x.min():g} to {x.max():g}"
             )
         pixels = np.rint(x * 255.0).astype(np.uint8)
     elif x.dtype.kind in "iu":

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from augment.core.files import PREPARED_DATA, atomic_dir
-from augment.core.splits import SPLITS, check_split, schema_file
+from augment.core.splits import SPLITS, check_counts, check_split, schema_file
 from augment.errors import AugmentError
 from augment.tabular.batches import (
     ParquetRows,
@@ -77,9 +77,7 @@ class TabularBundle:
         with one of its classes, and the train split's per-class counts its ``class_counts``
         (generate's default mix). ``counts`` are the split's rows per label value."""
         schema, where = self.schema, schema_file(self.path)
-        recorded = schema.splits.get(name)
-        if recorded is not None and recorded != rows:
-            raise AugmentError(f"{file} holds {rows} rows, {where} says {recorded}")
+        check_counts(self.path, file, "rows", schema.splits.get(name), rows)
         if missing:
             raise AugmentError(
                 f"{file}: {missing} row(s) have no value in the label column {schema.label!r};"
@@ -92,13 +90,10 @@ class TabularBundle:
                 f"{file}: the label column {schema.label!r} holds {unknown[0]!r}, which is not"
                 f" among the classes {where} lists"
             )
-        if name == "train" and schema.class_counts:
-            for cls, expected in zip(schema.classes, schema.class_counts, strict=True):
-                if counts.get(cls, 0) != expected:
-                    raise AugmentError(
-                        f"{where} counts {expected} training rows of class {cls!r}, but {file}"
-                        f" holds {counts.get(cls, 0)}"
-                    )
+        if name == "train":
+            held = [counts.get(cls, 0) for cls in schema.classes]
+            check_counts(self.path, file, "rows", None, rows, schema.class_counts, held,
+                         schema.classes)  # fmt: skip
         self._counted.add(name)
 
     def _file(self, name: str) -> Path:
