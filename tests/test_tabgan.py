@@ -126,6 +126,44 @@ def test_save_load_round_trip_without_pickle(fitted, tmp_path):
     assert loaded.schema.to_dict() == gan.schema.to_dict()
 
 
+def test_a_numeric_column_of_a_few_values_is_a_condition(table, mixed_kinds, tmp_path):
+    schema = build_schema(table, "label", {**mixed_kinds, "rooms": "continuous"}, [], {})
+    config = TabGANConfig(**{**FAST, "label_weight": 0.0})
+    assert config.condition_discrete  # the default
+    encoder = make_encoder(config).fit(table, schema)
+    layout = encoder.layout(condition_discrete=True)
+    task = _TabGANTask(config, encoder.encode(table), layout, steps=5)
+    task.build(torch.device("cpu"))
+    drawn = task.sampler.sample(3000, torch.Generator().manual_seed(0))
+    # Some conditions fall on rooms' values (1, 2, 4), each with a real row of that value.
+    softmax = [s for s in encoder.spans if s.kind == "softmax"]
+    choices = layout.condition_choices
+    rooms = next(j for j, k in enumerate(choices.tolist()) if softmax[k].column == "rooms")
+    assert (drawn.column == rooms).any()
+    held = task.choices[drawn.rows, choices[drawn.column]].long()
+    assert torch.equal(held, drawn.category)
+    on_rooms = drawn.rows[drawn.column == rooms]
+    values = table["rooms"].to_numpy()[on_rooms.numpy()]
+    assert torch.equal(
+        torch.tensor(values), torch.tensor([1, 2, 4])[drawn.category[drawn.column == rooms]]
+    )
+
+    # The model reloads with its wider condition input, and one saved before the setting
+    # existed (trained without it) still loads as what it was.
+    for discrete in (True, False):
+        gan = TabGAN(**{**FAST, "condition_discrete": discrete})
+        gan.fit(table, schema, seed=0, device="cpu", progress=False)
+        gan.save(tmp_path / f"model{discrete}")
+        if not discrete:
+            path = tmp_path / "modelFalse" / "config.json"
+            config_file = json.loads(path.read_text())
+            del config_file["hyperparameters"]["condition_discrete"]
+            path.write_text(json.dumps(config_file))
+        loaded = load_synthesizer(tmp_path / f"model{discrete}", device="cpu")
+        labels = ["no", "rare", "yes"] * 30
+        pd.testing.assert_frame_equal(loaded.sample(labels, seed=3), gan.sample(labels, seed=3))
+
+
 def test_make_synthesizer_rejects_unknown_hyperparameters():
     assert isinstance(make_synthesizer("tabgan", {"epochs": 3}), TabGAN)
     with pytest.raises(AugmentError, match="epoch_count"):

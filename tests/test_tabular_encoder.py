@@ -177,6 +177,41 @@ def test_layout_drives_activation_and_condition_loss(table, encoder):
     torch.testing.assert_close(condition_loss(raw, layout, column, category), expected)
 
 
+def test_condition_discrete_adds_numeric_columns_of_a_few_values_to_the_conditions():
+    rng = np.random.default_rng(3)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "grade": rng.integers(1, 13, n),  # 12 whole numbers: every one a point mass
+            "gain": np.where(rng.random(n) < 0.8, 0.0, rng.normal(5e3, 1e3, n)),  # spike + spread
+            "city": rng.choice(["Oslo", "Lima", "Pune"], n).astype(object),
+            "label": rng.choice(["no", "yes"], n).astype(object),
+        }
+    )
+    kinds = {"grade": "continuous", "gain": "continuous"}
+    kinds |= {"city": "categorical", "label": "categorical"}
+    encoder = TableEncoder().fit(frame, build_schema(frame, "label", kinds, [], {}))
+    categories = [s for s in encoder.spans if s.role == "category"]
+    assert encoder.layout().cond_dim == sum(s.width for s in categories)
+
+    layout = encoder.layout(condition_discrete=True)
+    cond = [
+        s for s in encoder.spans if s.role == "category" or (s.column, s.role) == ("grade", "mode")
+    ]
+    grade = next(i for i, s in enumerate(cond) if s.column == "grade")
+    assert cond[grade].role == "mode" and cond[grade].width == 12  # gain's modes stay out
+    assert layout.cond_dim == sum(s.width for s in cond)
+    assert cond[layout.label_span].column == "label"
+    # condition j is the softmax span it conditions on: its choices column, its logits
+    starts = [start for start, _ in layout.choice_spans]
+    assert [starts[int(i)] for i in layout.condition_choices] == [s.start for s in cond]
+    raw = torch.randn(8, layout.data_dim)
+    column, category = torch.full((8,), grade), torch.full((8,), 4)
+    span = cond[grade]
+    expected = torch.nn.functional.cross_entropy(raw[:, span.start : span.stop], category)
+    torch.testing.assert_close(condition_loss(raw, layout, column, category), expected)
+
+
 def test_spikes_and_few_valued_columns_become_exact_point_masses():
     rng = np.random.default_rng(2)
     n = 1000

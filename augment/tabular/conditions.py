@@ -1,7 +1,8 @@
 """Training-by-sampling (Xu et al. 2019), entirely with tensor ops on the training device.
 
-Each draw picks a categorical column, then one of its categories by log-frequency, then a real
-row holding that category. The rows of every (column, category) pair are one flat index tensor
+Each draw picks a condition column (categorical, or numeric of a few values: see
+``TableEncoder.layout``), then one of its categories (or values) by log-frequency, then a real
+row holding it. The rows of every (column, category) pair are one flat index tensor
 sorted by pair, with offsets and counts, so a batch is a handful of gathers: no numpy, no
 per-row Python, no host sync.
 """
@@ -29,8 +30,8 @@ class Conditions:
 class ConditionSampler:
     """Draws condition vectors (and matching real rows) for a batch.
 
-    ``codes`` is ``(rows, categorical columns)`` category indices, any integer type
-    (``EncodedRows.choices`` at the layout's ``category_choices``), on the device.
+    ``codes`` is ``(rows, condition columns)`` category indices, any integer type
+    (``EncodedRows.choices`` at the layout's ``condition_choices``), on the device.
     ``label_weight``: probability of conditioning on the label column; ``None`` means uniform
     over columns, as in the paper.
     """

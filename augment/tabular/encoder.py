@@ -59,13 +59,13 @@ class SpanLayout:
     ``(batch, spans, width)`` block for one fused softmax per group (a handful of groups, however
     many columns); ``assemble`` maps every matrix column back into
     ``cat([tanh(raw), block_0.flatten(1), block_1.flatten(1), ...])``.
-    The ``cond_*`` tensors pad the categorical (condition) spans alike, in one group, in condition
-    order: condition slot ``cond_offset[j] + category`` belongs to categorical span ``j``.
+    The ``cond_*`` tensors pad the condition spans alike, in one group, in condition order:
+    condition slot ``cond_offset[j] + category`` belongs to condition span ``j``.
     For sampling (:func:`augment.tabular.networks.draw_spans`), ``value_rows`` are the ``tanh``
     columns, ``choice_spans`` the ``(start, stop)`` of every softmax span in matrix order, and
     ``label_choice`` the label's position among them. ``choice_starts`` (those starts as a
     tensor) and ``value_rows`` rebuild matrix rows from :class:`EncodedRows` (:meth:`dense`);
-    ``category_choices`` are the categorical spans' positions among the softmax spans, the
+    ``condition_choices`` are the condition spans' positions among the softmax spans, the
     columns of ``EncodedRows.choices`` that training-by-sampling conditions on.
     """
 
@@ -82,7 +82,7 @@ class SpanLayout:
     value_rows: torch.Tensor
     choice_spans: list[tuple[int, int]]
     choice_starts: torch.Tensor
-    category_choices: torch.Tensor
+    condition_choices: torch.Tensor
     label_choice: int
 
     def to(self, device: torch.device | str) -> SpanLayout:
@@ -454,10 +454,24 @@ class TableEncoder:
         return _restore_numeric(values, dtype)
 
     # ------------------------------------------------------------ span layout
-    def layout(self, device: torch.device | str = "cpu") -> SpanLayout:
-        """Span metadata as tensors on ``device`` (see :class:`SpanLayout`)."""
+    def layout(
+        self, device: torch.device | str = "cpu", *, condition_discrete: bool = False
+    ) -> SpanLayout:
+        """Span metadata as tensors on ``device`` (see :class:`SpanLayout`). The condition spans
+        are the categorical columns', and with ``condition_discrete`` also the modes of every
+        numeric column of a few values (each value a point mass, see ``max_point_masses``)."""
         self._check_fitted()
-        cond = [s for s in self.spans if s.role == "category"]
+        discrete = {
+            c["name"]
+            for c in self.columns
+            if c["kind"] != "categorical" and not c["means"] and len(c["point_masses"]) > 1
+        }
+        cond = [
+            s
+            for s in self.spans
+            if s.role == "category"
+            or (condition_discrete and s.role == "mode" and s.column in discrete)
+        ]
         cond_index, cond_bias = _padded(cond)
         soft_index, soft_bias = [], []
         assemble = torch.arange(self.output_dim)  # tanh columns read tanh(raw) in place
@@ -477,7 +491,9 @@ class TableEncoder:
         return SpanLayout(
             data_dim=self.output_dim,
             cond_dim=int(widths.sum()),
-            label_span=next(i for i, s in enumerate(cond) if s.column == label),
+            label_span=next(
+                i for i, s in enumerate(cond) if s.column == label and s.role == "category"
+            ),
             soft_index=soft_index,
             soft_bias=soft_bias,
             assemble=assemble,
@@ -490,9 +506,7 @@ class TableEncoder:
             ),
             choice_spans=[(s.start, s.stop) for s in choices],
             choice_starts=torch.tensor([s.start for s in choices], dtype=torch.long),
-            category_choices=torch.tensor(
-                [i for i, s in enumerate(choices) if s.role == "category"], dtype=torch.long
-            ),
+            condition_choices=torch.tensor([choices.index(s) for s in cond], dtype=torch.long),
             label_choice=next(i for i, s in enumerate(choices) if s.column == label),
         ).to(device)
 
