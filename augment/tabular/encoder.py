@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ import torch
 
 from augment.core.validate import from_json, prefixed
 from augment.errors import AugmentError
+from augment.tabular.dependencies import Derived, apply, check_rules, find_derived
 from augment.tabular.schema import TableSchema
 
 ENCODER_VERSION = 1
@@ -142,6 +143,7 @@ class TableEncoder:
         mode_assignment: str = "argmax",
         max_point_masses: int = 20,
         point_mass_fraction: float = 0.05,
+        derive_columns: bool = True,
         seed: int = 0,
     ) -> None:
         if mode_assignment not in ("sample", "argmax"):
@@ -154,10 +156,12 @@ class TableEncoder:
         self.mode_assignment = mode_assignment
         self.max_point_masses = max_point_masses
         self.point_mass_fraction = point_mass_fraction
+        self.derive_columns = derive_columns
         self.seed = seed
         self.schema: TableSchema | None = None
         self.columns: list[dict[str, Any]] = []
         self.spans: list[Span] = []
+        self.derived: list[Derived] = []  # columns set from another (see dependencies.py)
 
     # ----------------------------------------------------------------- fitting
     def fit(self, data: pd.DataFrame, schema: TableSchema) -> TableEncoder:
@@ -176,7 +180,18 @@ class TableEncoder:
             else:
                 self.columns.append(self._fit_continuous(series, spec, rng))
         self.spans = _build_spans(self.columns)
+        self.derived = []
+        if self.derive_columns:
+            raw = {col["name"]: self._raw(data[col["name"]], col) for col in self.columns}
+            self.derived = find_derived(self.columns, raw, schema.label)
         return self
+
+    @staticmethod
+    def _raw(series: pd.Series, col: dict[str, Any]) -> np.ndarray:
+        """A column as category indices (categorical) or floats (numeric), NaN for missing."""
+        if col["kind"] == "categorical":
+            return _category_codes(series, col)
+        return _as_float(series, col["kind"])
 
     def _fit_categorical(self, series: pd.Series, spec: Any) -> dict[str, Any]:
         categories = list(spec.categories or [])
@@ -417,16 +432,25 @@ class TableEncoder:
         self._check_fitted()
         values_at = iter(values)
         choices_at = iter(choices)
-        columns: dict[str, Any] = {}
-        for col, spec in zip(self.columns, self.schema.columns, strict=True):
+        raw: dict[str, np.ndarray] = {}
+        for col in self.columns:
             if col["kind"] == "categorical":
-                columns[col["name"]] = _restore_categorical(
-                    next(choices_at), col, spec.dtype, categorical
-                )
+                raw[col["name"]] = next(choices_at)
                 continue
             scalar, modes = next(values_at), next(choices_at)
             absent = next(choices_at) == 1 if col["missing"] else None
-            columns[col["name"]] = self._decode_continuous(scalar, modes, absent, col, spec.dtype)
+            raw[col["name"]] = self._decode_continuous(scalar, modes, absent, col)
+        for rule in self.derived:
+            raw[rule.column] = apply(rule, raw[rule.source], raw[rule.column])
+        columns: dict[str, Any] = {}
+        for col, spec in zip(self.columns, self.schema.columns, strict=True):
+            values_of = raw[col["name"]]
+            if col["kind"] == "categorical":
+                columns[col["name"]] = _restore_categorical(values_of, col, spec.dtype, categorical)
+            elif col["kind"] == "datetime":
+                columns[col["name"]] = _restore_datetime(values_of, spec.dtype)
+            else:
+                columns[col["name"]] = _restore_numeric(values_of, spec.dtype)
         return pd.DataFrame(columns, columns=self.schema.names, copy=False)
 
     def _decode_continuous(
@@ -435,8 +459,8 @@ class TableEncoder:
         modes: np.ndarray,
         absent: np.ndarray | None,
         col: dict[str, Any],
-        dtype: str,
-    ) -> pd.Series:
+    ) -> np.ndarray:
+        """The column's float values (NaN: missing; datetimes: epoch nanoseconds)."""
         means, stds = np.asarray(col["means"]), np.asarray(col["stds"])
         masses = np.asarray(col["point_masses"], dtype=np.float64)
         # One lookup table per mode (Gaussian: scale and offset; point mass: 0 and its value),
@@ -449,9 +473,7 @@ class TableEncoder:
             values = np.round(values)
         if absent is not None:
             values[absent] = np.nan
-        if col["kind"] == "datetime":
-            return _restore_datetime(values, dtype)
-        return _restore_numeric(values, dtype)
+        return values
 
     # ------------------------------------------------------------ span layout
     def layout(
@@ -529,10 +551,12 @@ class TableEncoder:
                 "mode_assignment": self.mode_assignment,
                 "max_point_masses": self.max_point_masses,
                 "point_mass_fraction": self.point_mass_fraction,
+                "derive_columns": self.derive_columns,
                 "seed": self.seed,
             },
             "schema": self.schema.to_dict(),
             "columns": self.columns,
+            "derived": [asdict(rule) for rule in self.derived],
         }
 
     @classmethod
@@ -550,6 +574,8 @@ class TableEncoder:
             for col, spec in _pair_columns(state.columns, encoder.schema, where)
         ]
         encoder.spans = _build_spans(encoder.columns)
+        label = encoder.schema.label
+        encoder.derived = check_rules(state.derived, encoder.columns, label, where)
         return encoder
 
     # ---------------------------------------------------------------- helpers
@@ -725,6 +751,7 @@ class _EncoderSettings:
     mode_assignment: Literal["sample", "argmax"] = "argmax"
     max_point_masses: int = 20
     point_mass_fraction: float = 0.05
+    derive_columns: bool = True
     seed: int = 0
 
 
@@ -734,6 +761,7 @@ class _EncoderFile:
     settings: _EncoderSettings
     schema: dict[str, Any]
     columns: list[dict[str, Any]]
+    derived: list[Derived] = field(default_factory=list)  # none in files before it existed
 
 
 @dataclass

@@ -114,6 +114,10 @@ class TabGANConfig:
     # education-num 1 (0.14% of rows) was never generated without it. Adult, validation split,
     # seeds 0-3: train-on-synthetic macro-F1 0.776 -> 0.781 at 7,950 steps (BENCHMARKS.md).
     condition_discrete: bool = True
+    # Set a column from the categorical column that determines it in the training rows, as
+    # education-num from education (augment/tabular/dependencies.py): a generated code then
+    # always matches its meaning, where 27% of Adult's rows did not.
+    derive_columns: bool = True
     # Sample from an exponential moving average of the generator's weights: the last iterate
     # oscillates (quality and F1 swung by 0.02-0.04 between checkpoints); the average less so.
     # Its warm-up, (1 + step) / (10 + step), stays below 0.999 until step 8,990: runs shorter
@@ -553,6 +557,7 @@ def make_encoder(cfg: TabGANConfig, seed: int = 0) -> TableEncoder:
         mode_assignment=cfg.mode_assignment,
         max_point_masses=cfg.max_point_masses,
         point_mass_fraction=cfg.point_mass_fraction,
+        derive_columns=cfg.derive_columns,
         seed=seed,
     )
 
