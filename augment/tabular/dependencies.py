@@ -9,7 +9,9 @@ another column, generation sets that value from the category, as the real rows d
 A rule is kept only if chance cannot explain it: under independence, the probability that every
 category's rows agree on one value (``sum_v p_v ** n`` per category of ``n`` rows) must be below
 ``MAX_CHANCE``, so a few rows per category, or a column that is nearly constant anyway, make no
-rule. A category the fitted rows never hold keeps the generated value.
+rule. A category the fitted rows never hold keeps the generated value. The rows are those the
+encoder is fitted on: a streamed table's seeded sample, so a rule it finds may have exceptions
+elsewhere in the table, which generated rows then lack.
 """
 
 from __future__ import annotations
