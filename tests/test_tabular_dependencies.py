@@ -104,6 +104,7 @@ def test_rules_round_trip_and_a_tampered_rule_is_one_line():
         (tampered(source="income"), r"categorical source"),
         (tampered(column="label"), r"the label, a source or itself cannot be derived"),
         (tampered(codes=[0, 1, 2, 3, 4, 57]), r"one value per code of 'level'"),
+        (tampered(codes=[], values=[]), r"one value per code of 'level'"),
     ]
     for bad, message in cases:
         with pytest.raises(AugmentError, match=rf"m/encoder.json: .*{message}"):

@@ -127,7 +127,8 @@ def check_rules(
         if rule.column == label or rule.column in sources or rule.column == rule.source:
             raise AugmentError(f"{path}: the label, a source or itself cannot be derived")
         n_codes = len(source["categories"]) + 1
-        if len(rule.codes) != len(rule.values) or not all(0 <= c < n_codes for c in rule.codes):
+        codes_fit = rule.codes and all(0 <= c < n_codes for c in rule.codes)
+        if len(rule.codes) != len(rule.values) or not codes_fit:
             raise AugmentError(f"{path}: needs one value per code of {rule.source!r}")
         for value in rule.values:
             if col["kind"] == "categorical":
