@@ -25,6 +25,7 @@ import torch
 
 from augment.core.validate import from_json, prefixed
 from augment.errors import AugmentError
+from augment.tabular.calibration import MarginalCalibration
 from augment.tabular.dependencies import Derived, apply, check_rules, find_derived
 from augment.tabular.schema import TableSchema
 
@@ -182,9 +183,30 @@ class TableEncoder:
         self.spans = _build_spans(self.columns)
         self.derived = []
         if self.derive_columns:
-            raw = {col["name"]: self._raw(data[col["name"]], col) for col in self.columns}
-            self.derived = find_derived(self.columns, raw, schema.label)
+            self.derived = find_derived(self.columns, self.raw_frame(data), schema.label)
         return self
+
+    def raw_frame(
+        self, data: pd.DataFrame, names: Iterable[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """``data``'s columns (or those ``names``) as :meth:`raw_columns` holds generated ones:
+        category indices (categorical) or floats (numeric), NaN for missing."""
+        wanted = None if names is None else set(names)
+        return {
+            col["name"]: self._raw(data[col["name"]], col)
+            for col in self.columns
+            if wanted is None or col["name"] in wanted
+        }
+
+    def calibrated_columns(self) -> list[str]:
+        """The numeric and datetime columns that no rule sets: those a
+        :class:`MarginalCalibration` maps, in column order."""
+        derived = {rule.column for rule in self.derived}
+        return [
+            col["name"]
+            for col in self.columns
+            if col["kind"] != "categorical" and col["name"] not in derived
+        ]
 
     @staticmethod
     def _raw(series: pd.Series, col: dict[str, Any]) -> np.ndarray:
@@ -420,6 +442,8 @@ class TableEncoder:
         choices: np.ndarray | list[np.ndarray],
         *,
         categorical: bool = False,
+        calibration: MarginalCalibration | None = None,
+        rng: np.random.Generator | None = None,
     ) -> pd.DataFrame:
         """Rows from their decoded spans, one array per span: ``values`` ``(tanh spans, rows)``
         holds the scalars in [-1, 1], ``choices`` ``(softmax spans, rows)`` each one-hot
@@ -428,7 +452,33 @@ class TableEncoder:
 
         ``categorical``: categorical columns of Python objects (strings) come as pandas
         Categoricals of the same values, built from the codes without a Python object per
-        row (for writers that store dictionaries)."""
+        row (for writers that store dictionaries). ``calibration`` maps the numeric columns
+        per class before derived columns are set and whole numbers rounded; ``rng`` (seeded by
+        the caller) breaks its ties."""
+        raw = self.raw_columns(values, choices)
+        if calibration is not None:
+            calibration.apply(raw, raw[self.schema.label], rng or np.random.default_rng(0))
+        for rule in self.derived:
+            raw[rule.column] = apply(rule, raw[rule.source], raw[rule.column])
+        columns: dict[str, Any] = {}
+        for col, spec in zip(self.columns, self.schema.columns, strict=True):
+            values_of = raw[col["name"]]
+            if col["kind"] != "categorical" and col["integer"]:
+                values_of = np.round(values_of)
+            if col["kind"] == "categorical":
+                columns[col["name"]] = _restore_categorical(values_of, col, spec.dtype, categorical)
+            elif col["kind"] == "datetime":
+                columns[col["name"]] = _restore_datetime(values_of, spec.dtype)
+            else:
+                columns[col["name"]] = _restore_numeric(values_of, spec.dtype)
+        return pd.DataFrame(columns, columns=self.schema.names, copy=False)
+
+    def raw_columns(
+        self, values: np.ndarray, choices: np.ndarray | list[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Decoded spans (as :meth:`decode` takes them) as one array per column: category
+        indices for categorical columns, unrounded floats (NaN: missing; datetimes: epoch
+        nanoseconds) for the others. Derived columns hold what was generated."""
         self._check_fitted()
         values_at = iter(values)
         choices_at = iter(choices)
@@ -440,18 +490,7 @@ class TableEncoder:
             scalar, modes = next(values_at), next(choices_at)
             absent = next(choices_at) == 1 if col["missing"] else None
             raw[col["name"]] = self._decode_continuous(scalar, modes, absent, col)
-        for rule in self.derived:
-            raw[rule.column] = apply(rule, raw[rule.source], raw[rule.column])
-        columns: dict[str, Any] = {}
-        for col, spec in zip(self.columns, self.schema.columns, strict=True):
-            values_of = raw[col["name"]]
-            if col["kind"] == "categorical":
-                columns[col["name"]] = _restore_categorical(values_of, col, spec.dtype, categorical)
-            elif col["kind"] == "datetime":
-                columns[col["name"]] = _restore_datetime(values_of, spec.dtype)
-            else:
-                columns[col["name"]] = _restore_numeric(values_of, spec.dtype)
-        return pd.DataFrame(columns, columns=self.schema.names, copy=False)
+        return raw
 
     def _decode_continuous(
         self,
@@ -460,7 +499,7 @@ class TableEncoder:
         absent: np.ndarray | None,
         col: dict[str, Any],
     ) -> np.ndarray:
-        """The column's float values (NaN: missing; datetimes: epoch nanoseconds)."""
+        """The column's float values, unrounded (NaN: missing; datetimes: epoch nanoseconds)."""
         means, stds = np.asarray(col["means"]), np.asarray(col["stds"])
         masses = np.asarray(col["point_masses"], dtype=np.float64)
         # One lookup table per mode (Gaussian: scale and offset; point mass: 0 and its value),
@@ -469,8 +508,6 @@ class TableEncoder:
         offset = np.concatenate([means * col["scale"] + col["loc"], masses])
         values = np.clip(scalar.astype(np.float64), -1, 1) * slope[modes] + offset[modes]
         values = np.clip(values, col["min"], col["max"])
-        if col["integer"]:
-            values = np.round(values)
         if absent is not None:
             values[absent] = np.nan
         return values

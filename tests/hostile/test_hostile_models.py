@@ -215,6 +215,30 @@ def test_damaged_weights(case, which, table_model, image_model, copy_model, tmp_
     generate_fails(model, tmp_path, *words)
 
 
+def _calibration_out_of_order(path: Path) -> None:
+    tensors = load_file(path)
+    tensors["calibration.real"] = tensors["calibration.real"].flip(-1)
+    save_file(tensors, path)
+
+
+def _calibration_dropped(path: Path) -> None:
+    tensors = load_file(path)
+    save_file({k: v for k, v in tensors.items() if not k.startswith("calibration.")}, path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (_calibration_out_of_order, ["weights.safetensors", "calibration.real", "out of order"]),
+        (_calibration_dropped, ["weights.safetensors", "lack", "calibration.real"]),
+    ],
+)
+def test_damaged_calibration(damage, words, table_model, copy_model, tmp_path):
+    model = copy_model(table_model)
+    damage(model / "weights.safetensors")
+    generate_fails(model, tmp_path, *words)
+
+
 def _one_class_more(data: Any) -> Any:
     data["schema"]["classes"].append("x")
     data["schema"]["class_counts"].append(1)
