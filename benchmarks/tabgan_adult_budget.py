@@ -9,6 +9,10 @@ HistGradientBoosting on the held-out 20%.
     python3 benchmarks/tabgan_adult_budget.py --seeds 0 \\
         --configs '{"default": {}, "3000 steps": {"max_steps": 3000}}'
 
+``--calibration-knots 0,100,1000`` also scores each fit's rows sampled again with its marginal
+calibration (``augment/tabular/calibration.py``) refitted at that many knots (0: none), the
+same generator and seed: an exact pairing of the calibration's effect.
+
 ``--snapshots EVERY`` also scores the EMA generator every EVERY steps while it trains (as it
 would be kept if training stopped there): train-on-synthetic macro-F1 on the rows it trains on (a
 criterion that model selection may use) and on the validation split; then the snapshot that
@@ -22,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +65,7 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         validation: pd.DataFrame, schema: Any, curated: bool,
-        snapshots: int = 0) -> dict[str, Any]:  # fmt: skip
+        snapshots: int = 0, knots: Sequence[int] = ()) -> dict[str, Any]:  # fmt: skip
     labels = np.random.default_rng(seed).permutation(train[LABEL].to_numpy(dtype=object))
     kept: dict[int, Any] = {}
     synth = _Snapshotting(kept, **params) if snapshots else make_synthesizer("tabgan", params)
@@ -83,7 +89,27 @@ def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         record["curated"] = curated_tstr(synth, labels, seed, train, validation, schema)
     if snapshots:
         record["snapshots"] = score_snapshots(kept, synth, labels, seed, train, validation, schema)
+    if knots:
+        record["calibrations"] = score_calibrations(knots, synth, labels, seed, train,
+                                                    validation, schema)  # fmt: skip
     return record
+
+
+def score_calibrations(knots: Sequence[int], synth: Any, labels: np.ndarray, seed: int,
+                       train: pd.DataFrame, validation: pd.DataFrame,
+                       schema: Any) -> dict[str, Any]:  # fmt: skip
+    """Quality and TSTR of the fit's rows sampled again (same seed) with its calibration
+    refitted at each count of ``knots`` (0: none), as fit() fits it (same rows, same seed)."""
+    out = {}
+    for count in knots:
+        synth.calibration = None
+        if count:
+            config = dataclasses.replace(synth.config, calibration_knots=count)
+            synth.calibration = tabgan._calibrate(synth.encoder, synth.layout, synth.generator,
+                                                  train, config, seed)  # fmt: skip
+        rows = synth.sample(labels, seed=seed)
+        out[str(count)] = {**quality(train, rows, schema), **tstr(rows, validation, schema)}
+    return out
 
 
 class _NoCurves:
@@ -160,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         "--snapshots", type=int, default=0, metavar="EVERY",
         help="also score the EMA generator every EVERY steps, and mixtures of its last snapshots",
     )  # fmt: skip
+    parser.add_argument(
+        "--calibration-knots", default="", metavar="K,...",
+        help="also score each fit resampled with its calibration at K knots (0: none)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    knots = [int(k) for k in args.calibration_knots.split(",") if k]
     configs = json.loads(args.configs)
     seeds = [int(s) for s in args.seeds.split(",")]
     full, _test, source = load_data(args.adult_dir)  # adult.test is never read here
@@ -177,14 +208,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, params in configs.items():
         for seed in seeds:
             record = run(name, params, seed, train, validation, schema, args.curated,
-                         args.snapshots)  # fmt: skip
+                         args.snapshots, knots)  # fmt: skip
             results["runs"].append(record)
             print(
                 f"{name} seed {seed}: {record['steps']} steps, {record['fit_seconds']} s, "
                 f"quality {record['quality']:.3f} (pairs {record['pair_trends']:.3f}), "
                 f"TSTR macro-F1 {record['macro_f1']:.3f}"
                 + (f", curated {record['curated']['macro_f1']:.3f}" if args.curated else "")
-                + (_snapshot_brief(record["snapshots"]) if args.snapshots else ""),
+                + (_snapshot_brief(record["snapshots"]) if args.snapshots else "")
+                + "".join(
+                    f"; {k} knots {c['quality']:.3f} / {c['macro_f1']:.3f}"
+                    for k, c in record.get("calibrations", {}).items()
+                ),
                 flush=True,
             )
             write_json(args.out, results)
