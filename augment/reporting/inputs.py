@@ -125,10 +125,15 @@ def read_synthetic_images(
     base = root.resolve()
     try:
         with open(manifest, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
+            for line, row in enumerate(csv.DictReader(handle), start=2):
                 label = index.get(str(row.get("label")))
                 name = row.get("file") or ""
-                if label is None or len(files[label]) >= per_class:
+                if label is None:  # images of another data set: judged against the wrong one
+                    raise AugmentError(
+                        f"{manifest} line {line}: label {row.get('label')!r} is not a class of"
+                        f" the data ({', '.join(map(str, schema.classes))})"
+                    )
+                if len(files[label]) >= per_class:
                     continue
                 file = (root / name).resolve()
                 if not file.is_relative_to(base):

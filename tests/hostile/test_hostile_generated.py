@@ -59,6 +59,11 @@ def test_tampered_manifest_for_the_report(generated):
     (generated / "manifest.csv").write_text("file,label\n../outside.png,cat\n")
     with pytest.raises(AugmentError, match="manifest.csv names a file outside its folder"):
         read_synthetic_images(generated, schema, per_class=2)
+    # Images of a class the data lacks (a folder generated from other data) are refused.
+    rows = "file,label\ncat/000000.png,cat\nbird/000000.png,bird\n"
+    (generated / "manifest.csv").write_text(rows)
+    with pytest.raises(AugmentError, match=r"manifest.csv line 3: label 'bird' is not a class"):
+        read_synthetic_images(generated, schema, per_class=2)
     (generated / "manifest.csv").write_bytes(b"file,label\n\xff\xfe,cat\n")
     with pytest.raises(AugmentError, match="cannot read .*manifest.csv"):
         read_synthetic_images(generated, schema, per_class=2)
