@@ -128,8 +128,8 @@ class TabGANConfig:
     # quantiles (augment/tabular/calibration.py): the generator's marginals lag its joint
     # structure. Adult, validation split, same fits (BENCHMARKS.md): quality 0.908 -> 0.925 at
     # 5,000 steps, 0.929 -> 0.945 at 7,950; train-on-synthetic macro-F1 -0.004 and -0.007;
-    # eight tables of 200 rows: real + synthetic to balance +0.039 -> +0.044. More knots:
-    # higher quality, slightly lower macro-F1 (100 knots: +0.010 quality, -0.002 macro-F1).
+    # eight tables of 200 rows: real + synthetic to balance +0.039 -> +0.044. Fewer knots
+    # gave less quality (100: +0.010-0.012 at the full budget) and cost as much macro-F1.
     calibrate_marginals: bool = True
     calibration_knots: int = 1000
     # Sample from an exponential moving average of the generator's weights: the last iterate
