@@ -68,10 +68,12 @@ class MarginalCalibration(nn.Module):
         ``generated`` (floats per column, NaN for missing), with their class indices."""
         calibration = cls(list(real), classes, knots)
         levels = calibration.levels()
+        real_rows = [np.flatnonzero(real_classes == c) for c in range(classes)]
+        drawn_rows = [np.flatnonzero(generated_classes == c) for c in range(classes)]
         for j, name in enumerate(calibration.columns):
             for c in range(classes):
-                observed = _observed(real[name][real_classes == c])
-                drawn = _observed(generated[name][generated_classes == c])
+                observed = _observed(real[name][real_rows[c]])
+                drawn = _observed(generated[name][drawn_rows[c]])
                 if min(len(observed), len(drawn)) < MIN_ROWS:
                     continue
                 calibration.real[c, j] = torch.from_numpy(np.quantile(observed, levels))
