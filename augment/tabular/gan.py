@@ -476,7 +476,7 @@ class TabGAN:
         gan.layout = layout.to(gan.device)
         gan.generator = generator.to(gan.device).eval()
         if gan.config.calibrate_marginals:
-            classes = len(gan.encoder.category_index(gan.schema.label)["categories"])
+            classes = _class_count(gan.encoder)
             columns, knots = gan.encoder.calibrated_columns(), gan.config.calibration_knots
             gan.calibration = load_network(
                 lambda: MarginalCalibration(columns, classes, knots), files.weights, "calibration"
@@ -585,8 +585,7 @@ def _calibrate(
 ) -> MarginalCalibration:
     """The quantile maps from the training rows ``real`` (a streamed table's: the encoder's
     sample) and ``CALIBRATION_ROWS`` rows of ``generator``, in equal shares per class."""
-    label = encoder.schema.label
-    classes = len(encoder.category_index(label)["categories"])
+    label, classes = encoder.schema.label, _class_count(encoder)
     codes = np.repeat(np.arange(classes), max(1000, CALIBRATION_ROWS // classes))
     network = sampling_network(generator, layout, cfg.precision)
     drawn = encoder.raw_columns(
@@ -602,6 +601,11 @@ def _calibrate(
         classes,
         cfg.calibration_knots,
     )
+
+
+def _class_count(encoder: TableEncoder) -> int:
+    """How many classes the label has (the calibration's first dimension)."""
+    return len(encoder.category_index(encoder.schema.label)["categories"])
 
 
 def _joined(
