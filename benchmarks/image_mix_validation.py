@@ -20,11 +20,13 @@ import json
 import shlex
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.model_selection import train_test_split
 
 try:
@@ -33,8 +35,13 @@ except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from augment.core.files import write_json
+from augment.evaluation.stats import classification_scores
 from augment.images.bundle import ImageBundle, write_image_bundle
+from augment.images.evaluation.classifiers import predict_proba, steps_cap, train_classifier
 from augment.images.evaluation.runner import evaluate_images
+
+# The settings `augment evaluate` trains its CNN with (evaluate_images' defaults).
+BATCH, EPOCHS, FLOOR, CEILING, PATIENCE = 128, 100, 300, 3000, 5
 
 
 def validation_as_test(bundle: ImageBundle, out: Path, seed: int) -> ImageBundle:
@@ -50,6 +57,68 @@ def validation_as_test(bundle: ImageBundle, out: Path, seed: int) -> ImageBundle
         "test": validation.subset(np.sort(score)),
     }
     return write_image_bundle(out, bundle.schema, splits)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A bundle's images as the CNN scripts train on them: the training images and labels
+    (tensors), the early-stopping images (tensors) and the scored ones (arrays)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    stop: torch.Tensor
+    stop_labels: torch.Tensor
+    scored: np.ndarray
+    scored_labels: np.ndarray
+    num_classes: int
+
+    def train(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        seed: int,
+        *,
+        steps: int | None = None,
+        init: torch.nn.Module | None = None,
+    ) -> torch.nn.Module:
+        """The CNN as ``augment evaluate`` trains it on ``x`` / ``y`` (class indices, or a
+        target distribution per image): classic augmentation, early-stopped on the stop images
+        within EPOCHS passes; with ``steps``, that many fixed steps instead. ``init``: the
+        weights to start from."""
+        common: dict[str, Any] = {
+            "arch": "cnn", "num_classes": self.num_classes, "batch_size": BATCH, "seed": seed,
+            "augment": True, "init": init,
+        }  # fmt: skip
+        if steps is not None:
+            return train_classifier(x, y, steps=steps, **common)
+        return train_classifier(
+            x, y, steps=steps_cap(len(x), BATCH, epochs=EPOCHS, floor=FLOOR, ceiling=CEILING),
+            validation_images=self.stop, validation_labels=self.stop_labels, patience=PATIENCE,
+            min_steps=FLOOR, **common,
+        )  # fmt: skip
+
+    def macro_f1(self, model: torch.nn.Module) -> float:
+        """``model``'s macro-F1 on the scored images."""
+        proba = predict_proba(model, torch.from_numpy(self.scored))
+        return classification_scores(self.scored_labels, proba, minority=0)["macro_f1"]
+
+
+def load_splits(data: Path, *, halve: bool, seed: int) -> Splits:
+    """The bundle at ``data``; with ``halve`` its validation split halved as in
+    :func:`validation_as_test` (the test split unread), else validation stops and test scores."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = ImageBundle.load(data)
+        if halve:
+            bundle = validation_as_test(bundle, Path(tmp) / "data", seed)
+        return Splits(
+            torch.tensor(bundle.train.images),
+            torch.tensor(bundle.train.labels).long(),
+            torch.tensor(bundle.validation.images),
+            torch.tensor(bundle.validation.labels).long(),
+            np.array(bundle.test.images),
+            np.array(bundle.test.labels),
+            len(bundle.schema.classes),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

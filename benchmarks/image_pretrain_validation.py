@@ -27,7 +27,6 @@ import argparse
 import json
 import shlex
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,55 +38,30 @@ try:
 except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from image_mix_validation import validation_as_test  # benchmarks/, beside this script
+from image_mix_validation import load_splits  # benchmarks/, beside this script
 
 from augment.core.files import write_json
-from augment.evaluation.stats import classification_scores, mean_ci
-from augment.images.bundle import ImageBundle
-from augment.images.evaluation.classifiers import predict_proba, steps_cap, train_classifier
+from augment.evaluation.stats import mean_ci
 from augment.registry import load_synthesizer
-
-# The settings `augment evaluate` trains its CNN with (evaluate_images' defaults).
-BATCH, EPOCHS, FLOOR, CEILING, PATIENCE = 128, 100, 300, 3000, 5
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = ImageBundle.load(args.data)
-        if args.score == "validation":
-            bundle = validation_as_test(bundle, Path(tmp) / "data", args.seed)
-        images = torch.tensor(bundle.train.images)
-        labels = torch.tensor(bundle.train.labels).long()
-        stop = torch.tensor(bundle.validation.images)
-        stop_labels = torch.tensor(bundle.validation.labels).long()
-        scored, scored_labels = np.array(bundle.test.images), np.array(bundle.test.labels)
-        num_classes = len(bundle.schema.classes)
+    splits = load_splits(args.data, halve=args.score == "validation", seed=args.seed)
     gan = load_synthesizer(args.model, "cpu")
-    cap = steps_cap(len(images), BATCH, epochs=EPOCHS, floor=FLOOR, ceiling=CEILING)
-
-    def fit(x: torch.Tensor, y: torch.Tensor, seed: int, **kw: object) -> torch.nn.Module:
-        return train_classifier(
-            x, y, arch="cnn", num_classes=num_classes, batch_size=BATCH, seed=seed, augment=True,
-            **kw,
-        )  # fmt: skip
+    macro_f1 = splits.macro_f1
 
     def real_classic(seed: int, init: torch.nn.Module | None = None) -> torch.nn.Module:
-        return fit(
-            images, labels, seed, steps=cap, validation_images=stop,
-            validation_labels=stop_labels, patience=PATIENCE, min_steps=FLOOR, init=init,
-        )  # fmt: skip
-
-    def macro_f1(model: torch.nn.Module) -> float:
-        proba = predict_proba(model, torch.from_numpy(scored))
-        return classification_scores(scored_labels, proba, minority=0)["macro_f1"]
+        return splits.train(splits.images, splits.labels, seed, init=init)
 
     rows = []
     for seed in range(args.seed, args.seed + args.seeds):
-        classes = np.arange(args.synthetic) % num_classes
+        classes = np.arange(args.synthetic) % splits.num_classes
         synthetic = torch.from_numpy(gan.sample(classes, seed=10_000 + seed))
-        pretrained = fit(synthetic, torch.from_numpy(classes), seed, steps=args.pretrain_steps)
+        pretrained = splits.train(
+            synthetic, torch.from_numpy(classes), seed, steps=args.pretrain_steps
+        )
         tuned = real_classic(seed, init=pretrained)
         row = {
             "seed": seed,

@@ -1,0 +1,126 @@
+"""Which labels and how many synthetic images beside real + classic? Chosen on the validation
+split, never the test.
+
+Given a prepared image bundle and an image GAN trained on its training split (e.g. the data and
+model ``images_mnist.py --work`` keeps), the validation images are halved as in
+``image_mix_validation.py`` (one half early-stops the CNN, the other scores it). Per seed:
+
+* **real + classic**: the CNN as ``augment evaluate`` trains it (classic augmentation, early
+  stopping, 100 passes at most). It is also the *teacher* of that seed: a network trained on
+  the real training images only;
+* one fit per ``--variants`` entry ``LABELS@RATIO``: real + classic with ``RATIO`` x as many
+  class-balanced GAN images (classic augmentation on them too), labelled by
+
+  - ``hard``: the class each image was generated for (what ``augment evaluate`` does);
+  - ``soft``: the teacher's class probabilities for the image (distillation);
+  - ``half``: half of each: the generated class's one-hot plus the teacher's probabilities,
+    halved (an image the teacher reads as another class gets a split label);
+  - ``argmax``: the teacher's most likely class.
+
+Prints each seed's macro-F1 and each variant's paired gain over real + classic with a 95%
+t-interval, and writes them as JSON.
+
+Usage:
+    python3 benchmarks/image_synthetic_labels_validation.py --data DATA --model MODEL \\
+        --variants hard@1,soft@1,soft@4,half@4 --seeds 10 --out /tmp/labels.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+try:
+    import augment  # noqa: F401
+except ModuleNotFoundError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from image_mix_validation import load_splits  # benchmarks/, beside this script
+from machine import cpu_model
+
+from augment.core.files import write_json
+from augment.evaluation.stats import mean_ci
+from augment.images.evaluation.classifiers import predict_proba
+from augment.registry import load_synthesizer
+
+LABELS = ("hard", "soft", "half", "argmax")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    variants = [_variant(v) for v in args.variants.split(",")]
+    splits = load_splits(args.data, halve=True, seed=args.split_seed)
+    images, labels, num_classes = splits.images, splits.labels, splits.num_classes
+    gan = load_synthesizer(args.model, "cpu")
+    fit, macro_f1 = splits.train, splits.macro_f1  # fit's y: class indices or distributions
+
+    real_targets = F.one_hot(labels, num_classes).float()
+    rows = []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        started = time.perf_counter()
+        teacher = fit(images, labels, seed)
+        row: dict[str, float | int] = {"seed": seed, "real_classic": macro_f1(teacher)}
+        for name, kind, ratio in variants:
+            classes = np.arange(round(ratio * len(images))) % num_classes
+            synthetic = torch.from_numpy(gan.sample(classes, seed=10_000 + seed))
+            generated = F.one_hot(torch.from_numpy(classes).long(), num_classes).float()
+            read = torch.from_numpy(predict_proba(teacher, synthetic)).float()
+            targets = {
+                "hard": generated,
+                "soft": read,
+                "half": 0.5 * generated + 0.5 * read,
+                "argmax": F.one_hot(read.argmax(1), num_classes).float(),
+            }[kind]
+            x, y = torch.cat([images, synthetic]), torch.cat([real_targets, targets])
+            row[name] = macro_f1(fit(x, y, seed))
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    gains = {name: mean_ci([r[name] - r["real_classic"] for r in rows]) for name, _, _ in variants}
+    result = {
+        "machine": cpu_model(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": shlex.join(["python3", *sys.argv]),
+        "scored_on": "half of the validation split (the other half early-stops)",
+        "gain_over_real_classic": gains,
+        "real_classic": float(np.mean([r["real_classic"] for r in rows])),
+        "seeds": rows,
+    }
+    print(json.dumps(gains, indent=1))
+    if args.out:
+        write_json(args.out, result)
+    return 0
+
+
+def _variant(text: str) -> tuple[str, str, float]:
+    kind, _, ratio = text.partition("@")
+    if kind not in LABELS or not ratio:
+        raise SystemExit(f"a variant is LABELS@RATIO with LABELS one of {LABELS}, got {text!r}")
+    return text, kind, float(ratio)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="a prepared image bundle")
+    p.add_argument("--model", type=Path, required=True, help="an image GAN trained on its train")
+    p.add_argument("--variants", default="hard@1,soft@1,soft@4,half@4", help="LABELS@RATIO,...")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the validation halves")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--out", type=Path, default=None, help="JSON results")
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
