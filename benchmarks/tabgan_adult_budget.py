@@ -13,6 +13,12 @@ HistGradientBoosting on the held-out 20%.
 calibration (``augment/tabular/calibration.py``) refitted at that many knots (0: none), the
 same generator and seed: an exact pairing of the calibration's effect.
 
+``--rake-pool P`` also scores rows drawn as shipped (conditioned on the label) from a pool of P
+times as many, then kept per class without replacement with raking weights: iterative
+proportional fitting over the categorical columns, so that each one's shares within each class
+match the training rows' (:func:`rake`). A screen of a sampling-time correction, not TabGAN's
+sampler.
+
 ``--snapshots EVERY`` also scores the EMA generator every EVERY steps while it trains (as it
 would be kept if training stopped there): train-on-synthetic macro-F1 on the rows it trains on (a
 criterion that model selection may use) and on the validation split; then the snapshot that
@@ -65,7 +71,8 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         validation: pd.DataFrame, schema: Any, curated: bool,
-        snapshots: int = 0, knots: Sequence[int] = ()) -> dict[str, Any]:  # fmt: skip
+        snapshots: int = 0, knots: Sequence[int] = (),
+        rake_pool: int = 0) -> dict[str, Any]:  # fmt: skip
     labels = np.random.default_rng(seed).permutation(train[LABEL].to_numpy(dtype=object))
     kept: dict[int, Any] = {}
     synth = _Snapshotting(kept, **params) if snapshots else make_synthesizer("tabgan", params)
@@ -89,6 +96,11 @@ def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         record["curated"] = curated_tstr(synth, labels, seed, train, validation, schema)
     if snapshots:
         record["snapshots"] = score_snapshots(kept, synth, labels, seed, train, validation, schema)
+    if rake_pool:
+        pool = synth.sample(np.tile(labels, rake_pool), seed=seed + 1)
+        raked = rake(pool, labels, train, schema, np.random.default_rng(seed))
+        record["raked"] = {"pool": rake_pool, **quality(train, raked, schema),
+                           **tstr(raked, validation, schema)}  # fmt: skip
     if knots:
         record["calibrations"] = score_calibrations(knots, synth, labels, seed, train,
                                                     validation, schema)  # fmt: skip
@@ -110,6 +122,36 @@ def score_calibrations(knots: Sequence[int], synth: Any, labels: np.ndarray, see
         rows = synth.sample(labels, seed=seed)
         out[str(count)] = {**quality(train, rows, schema), **tstr(rows, validation, schema)}
     return out
+
+
+RAKE_ITERATIONS = 10
+RAKE_CAP = 20.0  # a row's weight is at most this many times the mean
+
+
+def rake(pool: pd.DataFrame, labels: np.ndarray, real: pd.DataFrame, schema: Any,
+         rng: np.random.Generator) -> pd.DataFrame:  # fmt: skip
+    """As many rows of each class as ``labels`` holds, drawn without replacement from ``pool``
+    with raking weights: per class, every categorical column's weighted category shares are
+    matched to ``real``'s in turn, ``RAKE_ITERATIONS`` times (weights capped at ``RAKE_CAP``
+    times their mean); the rows in a seeded shuffle."""
+    columns = [c.name for c in schema.columns if c.kind == "categorical" and c.name != LABEL]
+    parts = []
+    for label, count in pd.Series(labels).value_counts().items():
+        rows = pool[pool[LABEL] == label].reset_index(drop=True)
+        target = real[real[LABEL] == label]
+        weight = np.ones(len(rows))
+        for _ in range(RAKE_ITERATIONS):
+            for column in columns:
+                codes = rows[column].to_numpy()
+                share = pd.Series(weight).groupby(codes).sum() / weight.sum()
+                wanted = target[column].value_counts(normalize=True)
+                ratio = (wanted / share).reindex(share.index).fillna(1.0)  # absent: left as is
+                factor = pd.Series(codes).map(ratio).to_numpy(dtype=float)
+                weight = weight * np.nan_to_num(factor, nan=1.0)  # missing values: left as is
+                weight = np.minimum(weight / weight.mean(), RAKE_CAP)
+        pick = rng.choice(len(rows), size=count, replace=False, p=weight / weight.sum())
+        parts.append(rows.iloc[np.sort(pick)])
+    return pd.concat(parts).sample(frac=1, random_state=rng).reset_index(drop=True)
 
 
 class _NoCurves:
@@ -190,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         "--calibration-knots", default="", metavar="K,...",
         help="also score each fit resampled with its calibration at K knots (0: none)",
     )  # fmt: skip
+    parser.add_argument(
+        "--rake-pool", type=int, default=0, metavar="P",
+        help="also score rows raked to the per-class categorical shares from a P-times pool",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     knots = [int(k) for k in args.calibration_knots.split(",") if k]
     configs = json.loads(args.configs)
@@ -208,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, params in configs.items():
         for seed in seeds:
             record = run(name, params, seed, train, validation, schema, args.curated,
-                         args.snapshots, knots)  # fmt: skip
+                         args.snapshots, knots, args.rake_pool)  # fmt: skip
             results["runs"].append(record)
             print(
                 f"{name} seed {seed}: {record['steps']} steps, {record['fit_seconds']} s, "
@@ -216,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"TSTR macro-F1 {record['macro_f1']:.3f}"
                 + (f", curated {record['curated']['macro_f1']:.3f}" if args.curated else "")
                 + (_snapshot_brief(record["snapshots"]) if args.snapshots else "")
+                + (
+                    f"; raked {record['raked']['quality']:.3f} / {record['raked']['macro_f1']:.3f}"
+                    if args.rake_pool
+                    else ""
+                )
                 + "".join(
                     f"; {k} knots {c['quality']:.3f} / {c['macro_f1']:.3f}"
                     for k, c in record.get("calibrations", {}).items()
