@@ -129,16 +129,17 @@ RAKE_CAP = 20.0  # a row's weight is at most this many times the mean
 
 
 def rake(pool: pd.DataFrame, labels: np.ndarray, real: pd.DataFrame, schema: Any,
-         rng: np.random.Generator) -> pd.DataFrame:  # fmt: skip
+         rng: np.random.Generator, label: str = LABEL) -> pd.DataFrame:  # fmt: skip
     """As many rows of each class as ``labels`` holds, drawn without replacement from ``pool``
     with raking weights: per class, every categorical column's weighted category shares are
     matched to ``real``'s in turn, ``RAKE_ITERATIONS`` times (weights capped at ``RAKE_CAP``
-    times their mean); the rows in a seeded shuffle."""
-    columns = [c.name for c in schema.columns if c.kind == "categorical" and c.name != LABEL]
+    times their mean; a category the class's real rows lack is left as is); the rows in a
+    seeded shuffle. ``label``: the class column."""
+    columns = [c.name for c in schema.columns if c.kind == "categorical" and c.name != label]
     parts = []
-    for label, count in pd.Series(labels).value_counts().items():
-        rows = pool[pool[LABEL] == label].reset_index(drop=True)
-        target = real[real[LABEL] == label]
+    for value, count in pd.Series(labels).value_counts().items():
+        rows = pool[pool[label] == value].reset_index(drop=True)
+        target = real[real[label] == value]
         weight = np.ones(len(rows))
         for _ in range(RAKE_ITERATIONS):
             for column in columns:
