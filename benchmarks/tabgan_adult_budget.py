@@ -72,7 +72,7 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         validation: pd.DataFrame, schema: Any, curated: bool,
         snapshots: int = 0, knots: Sequence[int] = (),
-        rake_pool: int = 0) -> dict[str, Any]:  # fmt: skip
+        rake_pool: int = 0, rake_prior: float = 0.0) -> dict[str, Any]:  # fmt: skip
     labels = np.random.default_rng(seed).permutation(train[LABEL].to_numpy(dtype=object))
     kept: dict[int, Any] = {}
     synth = _Snapshotting(kept, **params) if snapshots else make_synthesizer("tabgan", params)
@@ -98,8 +98,10 @@ def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         record["snapshots"] = score_snapshots(kept, synth, labels, seed, train, validation, schema)
     if rake_pool:
         pool = synth.sample(np.tile(labels, rake_pool), seed=seed + 1)
-        raked = rake(pool, labels, train, schema, np.random.default_rng(seed))
-        record["raked"] = {"pool": rake_pool, **quality(train, raked, schema),
+        raked = rake(pool, labels, train, schema, np.random.default_rng(seed),
+                     prior_rows=rake_prior)  # fmt: skip
+        record["raked"] = {"pool": rake_pool, "prior_rows": rake_prior,
+                           **quality(train, raked, schema),
                            **tstr(raked, validation, schema)}  # fmt: skip
     if knots:
         record["calibrations"] = score_calibrations(knots, synth, labels, seed, train,
@@ -129,12 +131,15 @@ RAKE_CAP = 20.0  # a row's weight is at most this many times the mean
 
 
 def rake(pool: pd.DataFrame, labels: np.ndarray, real: pd.DataFrame, schema: Any,
-         rng: np.random.Generator, label: str = LABEL) -> pd.DataFrame:  # fmt: skip
+         rng: np.random.Generator, label: str = LABEL,
+         prior_rows: float = 0.0) -> pd.DataFrame:  # fmt: skip
     """As many rows of each class as ``labels`` holds, drawn without replacement from ``pool``
     with raking weights: per class, every categorical column's weighted category shares are
     matched to ``real``'s in turn, ``RAKE_ITERATIONS`` times (weights capped at ``RAKE_CAP``
     times their mean; a category the class's real rows lack is left as is); the rows in a
-    seeded shuffle. ``label``: the class column."""
+    seeded shuffle. ``label``: the class column. ``prior_rows``: the targets are the real
+    shares shrunk towards the pool's own, as if ``prior_rows`` rows of the pool's shares were
+    added to the class's real rows (0: the real shares)."""
     columns = [c.name for c in schema.columns if c.kind == "categorical" and c.name != label]
     parts = []
     for value, count in pd.Series(labels).value_counts().items():
@@ -145,7 +150,7 @@ def rake(pool: pd.DataFrame, labels: np.ndarray, real: pd.DataFrame, schema: Any
             for column in columns:
                 codes = rows[column].to_numpy()
                 share = pd.Series(weight).groupby(codes).sum() / weight.sum()
-                wanted = target[column].value_counts(normalize=True)
+                wanted = _shrunk(target[column], rows[column], prior_rows)
                 ratio = (wanted / share).reindex(share.index).fillna(1.0)  # absent: left as is
                 factor = pd.Series(codes).map(ratio).to_numpy(dtype=float)
                 weight = weight * np.nan_to_num(factor, nan=1.0)  # missing values: left as is
@@ -153,6 +158,15 @@ def rake(pool: pd.DataFrame, labels: np.ndarray, real: pd.DataFrame, schema: Any
         pick = rng.choice(len(rows), size=count, replace=False, p=weight / weight.sum())
         parts.append(rows.iloc[np.sort(pick)])
     return pd.concat(parts).sample(frac=1, random_state=rng).reset_index(drop=True)
+
+
+def _shrunk(real: pd.Series, drawn: pd.Series, prior_rows: float) -> pd.Series:
+    """Category shares of ``real`` shrunk towards those of ``drawn`` by ``prior_rows`` rows."""
+    counts = real.value_counts()
+    if not prior_rows:
+        return counts / counts.sum()
+    prior = drawn.value_counts(normalize=True) * prior_rows
+    return counts.add(prior, fill_value=0.0) / (counts.sum() + prior_rows)
 
 
 class _NoCurves:
@@ -237,6 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         "--rake-pool", type=int, default=0, metavar="P",
         help="also score rows raked to the per-class categorical shares from a P-times pool",
     )  # fmt: skip
+    parser.add_argument(
+        "--rake-prior", type=float, default=0.0, metavar="ROWS",
+        help="raking targets shrunk towards the pool's shares by this many rows",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     knots = [int(k) for k in args.calibration_knots.split(",") if k]
     configs = json.loads(args.configs)
@@ -255,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, params in configs.items():
         for seed in seeds:
             record = run(name, params, seed, train, validation, schema, args.curated,
-                         args.snapshots, knots, args.rake_pool)  # fmt: skip
+                         args.snapshots, knots, args.rake_pool, args.rake_prior)  # fmt: skip
             results["runs"].append(record)
             print(
                 f"{name} seed {seed}: {record['steps']} steps, {record['fit_seconds']} s, "

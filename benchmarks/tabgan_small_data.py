@@ -42,7 +42,15 @@ from augment.tabular.evaluation.recipes import (
 from augment.tabular.gan import TabGAN
 
 
-def run(name: str, config: dict, seeds: int, rows: int, cache: Path, rake_pool: int = 0) -> dict:
+def run(
+    name: str,
+    config: dict,
+    seeds: int,
+    rows: int,
+    cache: Path,
+    rake_pool: int = 0,
+    rake_prior: float = 0.0,
+) -> dict:
     bundle = prepared(name, cache)
     schema, label = bundle.schema, bundle.schema.label
     train, validation = bundle.train, bundle.validation
@@ -70,9 +78,11 @@ def run(name: str, config: dict, seeds: int, rows: int, cache: Path, rake_pool: 
         }
         if rake_pool:
             draw = np.random.default_rng(derive_seed(seed, "rake"))
-            synthetic_raked = _raked(gan, wanted, real, schema, rake_pool, seed + 2000, draw)
+            synthetic_raked = _raked(
+                gan, wanted, real, schema, rake_pool, seed + 2000, draw, rake_prior
+            )
             balanced_raked = (
-                _raked(gan, deficit, real, schema, rake_pool, seed + 3000, draw)
+                _raked(gan, deficit, real, schema, rake_pool, seed + 3000, draw, rake_prior)
                 if len(deficit)
                 else real.iloc[:0]
             )
@@ -110,10 +120,10 @@ def run(name: str, config: dict, seeds: int, rows: int, cache: Path, rake_pool: 
 
 
 def _raked(gan: TabGAN, labels: np.ndarray, real: pd.DataFrame, schema: Any, pool: int,
-           seed: int, rng: np.random.Generator) -> pd.DataFrame:  # fmt: skip
+           seed: int, rng: np.random.Generator, prior: float) -> pd.DataFrame:  # fmt: skip
     """Rows of the classes ``labels`` kept by raking from ``pool`` times as many."""
     drawn = gan.sample(np.tile(labels, pool), seed=seed)
-    return rake(drawn, labels, real, schema, rng, label=schema.label)
+    return rake(drawn, labels, real, schema, rng, label=schema.label, prior_rows=prior)
 
 
 def main() -> None:
@@ -123,13 +133,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--rake-pool", type=int, default=0, help="also score raked rows (pool P)")
+    parser.add_argument(
+        "--rake-prior", type=float, default=0.0, help="raking targets shrunk by this many rows"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = json.loads(args.config)
     with tempfile.TemporaryDirectory() as cache:
         table = pd.DataFrame(
             [
-                run(t, config, args.seeds, args.rows, Path(cache), args.rake_pool)
+                run(t, config, args.seeds, args.rows, Path(cache), args.rake_pool, args.rake_prior)
                 for t in args.tables.split(",")
             ]
         )

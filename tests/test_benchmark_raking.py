@@ -56,3 +56,27 @@ def test_raking_matches_each_class_shares_without_repeating_a_row(monkeypatch):
     assert (low["degree"] == "masters").sum() >= 20
     high = kept[kept["income"] == ">50K"]
     assert abs((high["degree"] == "masters").mean() - 0.6) < 0.15
+
+
+def test_raking_targets_shrink_towards_the_pool_with_prior_rows(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from tabgan_adult_budget import rake
+
+    real = pd.DataFrame({"degree": ["masters"] * 30 + ["school"] * 70, "income": ["<=50K"] * 100})
+    pool = pd.DataFrame(
+        {
+            "degree": ["masters"] * 30 + ["school"] * 970,
+            "age": np.arange(1000.0),
+            "income": ["<=50K"] * 1000,
+        }
+    )
+    labels = real["income"].to_numpy(dtype=object)
+
+    def masters(prior_rows: float) -> int:
+        kept = rake(pool, labels, real, SCHEMA, np.random.default_rng(1), prior_rows=prior_rows)
+        return int((kept["degree"] == "masters").sum())
+
+    # The real shares (30%) pull the kept rows' masters far above the pool's 3%; a prior of
+    # many rows leaves the pool's shares as the target, so about 3 of 100 are kept.
+    assert masters(0.0) >= 20
+    assert masters(1e9) <= 10
