@@ -70,11 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         teacher = fit(images, labels, seed)
         row: dict[str, float | int] = {"seed": seed, "real_classic": macro_f1(teacher)}
+        drawn: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         for name, kind, ratio in variants:
-            classes = np.arange(round(ratio * len(images))) % num_classes
-            synthetic = torch.from_numpy(gan.sample(classes, seed=10_000 + seed))
-            generated = F.one_hot(torch.from_numpy(classes).long(), num_classes).float()
-            read = torch.from_numpy(predict_proba(teacher, synthetic)).float()
+            count = round(ratio * len(images))
+            if count not in drawn:  # variants of one ratio share the seed's images
+                classes = np.arange(count) % num_classes
+                synthetic = torch.from_numpy(gan.sample(classes, seed=10_000 + seed))
+                generated = F.one_hot(torch.from_numpy(classes).long(), num_classes).float()
+                read = torch.from_numpy(predict_proba(teacher, synthetic)).float()
+                drawn[count] = synthetic, generated, read
+            synthetic, generated, read = drawn[count]
             targets = {
                 "hard": generated,
                 "soft": read,

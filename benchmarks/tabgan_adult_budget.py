@@ -145,14 +145,15 @@ def rake(pool: pd.DataFrame, labels: np.ndarray, real: pd.DataFrame, schema: Any
     for value, count in pd.Series(labels).value_counts().items():
         rows = pool[pool[label] == value].reset_index(drop=True)
         target = real[real[label] == value]
+        # The codes and the target shares do not change with the weights: found once.
+        codes = {column: rows[column].to_numpy() for column in columns}
+        wanted = {column: _shrunk(target[column], rows[column], prior_rows) for column in columns}
         weight = np.ones(len(rows))
         for _ in range(RAKE_ITERATIONS):
             for column in columns:
-                codes = rows[column].to_numpy()
-                share = pd.Series(weight).groupby(codes).sum() / weight.sum()
-                wanted = _shrunk(target[column], rows[column], prior_rows)
-                ratio = (wanted / share).reindex(share.index).fillna(1.0)  # absent: left as is
-                factor = pd.Series(codes).map(ratio).to_numpy(dtype=float)
+                share = pd.Series(weight).groupby(codes[column]).sum() / weight.sum()
+                ratio = (wanted[column] / share).reindex(share.index).fillna(1.0)  # absent: as is
+                factor = pd.Series(codes[column]).map(ratio).to_numpy(dtype=float)
                 weight = weight * np.nan_to_num(factor, nan=1.0)  # missing values: left as is
                 weight = np.minimum(weight / weight.mean(), RAKE_CAP)
         pick = rng.choice(len(rows), size=count, replace=False, p=weight / weight.sum())
