@@ -73,9 +73,9 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "efficacy_tables.jso
 OWN_GAN = "tabgan"
 SDV_MODELS = ("sdv-ctgan", "sdv-tvae")
 FULL = "full"
-# TabGAN's budgets, measured in BENCHMARKS.md ("Small tables"): at 200 rows the default 150
-# epochs are 150 steps and hurt; a floor of 1,500 steps (batch 100, half the rows) did not. The
-# full tables keep the default epochs (Adult: 8,850 steps of batch 500), with the same floor
+# TabGAN's budgets, measured in BENCHMARKS.md ("Small tables"): at 200 rows 150 epochs were
+# 150 steps and hurt; a floor of 1,500 steps (batch 100, half the rows) did not. The full
+# tables keep the default epochs (Adult: 2,950 steps of batch 500), with the same floor
 # for the small ones (biopsy has 489 training rows).
 GAN_PARAMS = {"min_steps": 1500}
 SMALL_GAN_PARAMS = {"min_steps": 1500}

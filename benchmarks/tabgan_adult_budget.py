@@ -13,11 +13,9 @@ HistGradientBoosting on the held-out 20%.
 calibration (``augment/tabular/calibration.py``) refitted at that many knots (0: none), the
 same generator and seed: an exact pairing of the calibration's effect.
 
-``--rake-pool P`` also scores rows drawn as shipped (conditioned on the label) from a pool of P
-times as many, then kept per class without replacement with raking weights: iterative
-proportional fitting over the categorical columns, so that each one's shares within each class
-match the training rows' (:func:`rake`). A screen of a sampling-time correction, not TabGAN's
-sampler.
+``--unraked`` also scores each fit's rows drawn without TabGAN's categorical raking
+(``rake_pool`` 1, the same seed): an exact pairing of the raking's effect
+(``augment/tabular/raking.py``; its pool and prior are settings in ``--configs``).
 
 ``--snapshots EVERY`` also scores the EMA generator every EVERY steps while it trains (as it
 would be kept if training stopped there): train-on-synthetic macro-F1 on the rows it trains on (a
@@ -72,7 +70,7 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         validation: pd.DataFrame, schema: Any, curated: bool,
         snapshots: int = 0, knots: Sequence[int] = (),
-        rake_pool: int = 0, rake_prior: float = 0.0) -> dict[str, Any]:  # fmt: skip
+        unraked: bool = False) -> dict[str, Any]:  # fmt: skip
     labels = np.random.default_rng(seed).permutation(train[LABEL].to_numpy(dtype=object))
     kept: dict[int, Any] = {}
     synth = _Snapshotting(kept, **params) if snapshots else make_synthesizer("tabgan", params)
@@ -96,13 +94,9 @@ def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         record["curated"] = curated_tstr(synth, labels, seed, train, validation, schema)
     if snapshots:
         record["snapshots"] = score_snapshots(kept, synth, labels, seed, train, validation, schema)
-    if rake_pool:
-        pool = synth.sample(np.tile(labels, rake_pool), seed=seed + 1)
-        raked = rake(pool, labels, train, schema, np.random.default_rng(seed),
-                     prior_rows=rake_prior)  # fmt: skip
-        record["raked"] = {"pool": rake_pool, "prior_rows": rake_prior,
-                           **quality(train, raked, schema),
-                           **tstr(raked, validation, schema)}  # fmt: skip
+    if unraked:
+        drawn = synth.sampling_with(rake_pool=1).sample(labels, seed=seed)
+        record["unraked"] = {**quality(train, drawn, schema), **tstr(drawn, validation, schema)}
     if knots:
         record["calibrations"] = score_calibrations(knots, synth, labels, seed, train,
                                                     validation, schema)  # fmt: skip
@@ -119,55 +113,13 @@ def score_calibrations(knots: Sequence[int], synth: Any, labels: np.ndarray, see
         synth.calibration = None
         if count:
             config = dataclasses.replace(synth.config, calibration_knots=count)
-            synth.calibration = tabgan._calibrate(synth.encoder, synth.layout, synth.generator,
-                                                  train, config, seed)  # fmt: skip
+            choices = synth.encoder.encode(train).choices.T
+            synth.calibration, _ = tabgan._corrections(synth.encoder, synth.layout,
+                                                       synth.generator, train, choices, config,
+                                                       seed)  # fmt: skip
         rows = synth.sample(labels, seed=seed)
         out[str(count)] = {**quality(train, rows, schema), **tstr(rows, validation, schema)}
     return out
-
-
-RAKE_ITERATIONS = 10
-RAKE_CAP = 20.0  # a row's weight is at most this many times the mean
-
-
-def rake(pool: pd.DataFrame, labels: np.ndarray, real: pd.DataFrame, schema: Any,
-         rng: np.random.Generator, label: str = LABEL,
-         prior_rows: float = 0.0) -> pd.DataFrame:  # fmt: skip
-    """As many rows of each class as ``labels`` holds, drawn without replacement from ``pool``
-    with raking weights: per class, every categorical column's weighted category shares are
-    matched to ``real``'s in turn, ``RAKE_ITERATIONS`` times (weights capped at ``RAKE_CAP``
-    times their mean; a category the class's real rows lack is left as is); the rows in a
-    seeded shuffle. ``label``: the class column. ``prior_rows``: the targets are the real
-    shares shrunk towards the pool's own, as if ``prior_rows`` rows of the pool's shares were
-    added to the class's real rows (0: the real shares)."""
-    columns = [c.name for c in schema.columns if c.kind == "categorical" and c.name != label]
-    parts = []
-    for value, count in pd.Series(labels).value_counts().items():
-        rows = pool[pool[label] == value].reset_index(drop=True)
-        target = real[real[label] == value]
-        # The codes and the target shares do not change with the weights: found once.
-        codes = {column: rows[column].to_numpy() for column in columns}
-        wanted = {column: _shrunk(target[column], rows[column], prior_rows) for column in columns}
-        weight = np.ones(len(rows))
-        for _ in range(RAKE_ITERATIONS):
-            for column in columns:
-                share = pd.Series(weight).groupby(codes[column]).sum() / weight.sum()
-                ratio = (wanted[column] / share).reindex(share.index).fillna(1.0)  # absent: as is
-                factor = pd.Series(codes[column]).map(ratio).to_numpy(dtype=float)
-                weight = weight * np.nan_to_num(factor, nan=1.0)  # missing values: left as is
-                weight = np.minimum(weight / weight.mean(), RAKE_CAP)
-        pick = rng.choice(len(rows), size=count, replace=False, p=weight / weight.sum())
-        parts.append(rows.iloc[np.sort(pick)])
-    return pd.concat(parts).sample(frac=1, random_state=rng).reset_index(drop=True)
-
-
-def _shrunk(real: pd.Series, drawn: pd.Series, prior_rows: float) -> pd.Series:
-    """Category shares of ``real`` shrunk towards those of ``drawn`` by ``prior_rows`` rows."""
-    counts = real.value_counts()
-    if not prior_rows:
-        return counts / counts.sum()
-    prior = drawn.value_counts(normalize=True) * prior_rows
-    return counts.add(prior, fill_value=0.0) / (counts.sum() + prior_rows)
 
 
 class _NoCurves:
@@ -249,13 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         help="also score each fit resampled with its calibration at K knots (0: none)",
     )  # fmt: skip
     parser.add_argument(
-        "--rake-pool", type=int, default=0, metavar="P",
-        help="also score rows raked to the per-class categorical shares from a P-times pool",
-    )  # fmt: skip
-    parser.add_argument(
-        "--rake-prior", type=float, default=0.0, metavar="ROWS",
-        help="raking targets shrunk towards the pool's shares by this many rows",
-    )  # fmt: skip
+        "--unraked", action="store_true", help="also score each fit's rows drawn without raking"
+    )
     args = parser.parse_args(argv)
     knots = [int(k) for k in args.calibration_knots.split(",") if k]
     configs = json.loads(args.configs)
@@ -274,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, params in configs.items():
         for seed in seeds:
             record = run(name, params, seed, train, validation, schema, args.curated,
-                         args.snapshots, knots, args.rake_pool, args.rake_prior)  # fmt: skip
+                         args.snapshots, knots, args.unraked)  # fmt: skip
             results["runs"].append(record)
             print(
                 f"{name} seed {seed}: {record['steps']} steps, {record['fit_seconds']} s, "
@@ -283,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                 + (f", curated {record['curated']['macro_f1']:.3f}" if args.curated else "")
                 + (_snapshot_brief(record["snapshots"]) if args.snapshots else "")
                 + (
-                    f"; raked {record['raked']['quality']:.3f} / {record['raked']['macro_f1']:.3f}"
-                    if args.rake_pool
+                    f"; unraked {record['unraked']['quality']:.3f}"
+                    f" / {record['unraked']['macro_f1']:.3f}"
+                    if args.unraked
                     else ""
                 )
                 + "".join(

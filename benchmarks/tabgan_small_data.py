@@ -6,9 +6,9 @@ hyper-parameters on it, add as many synthetic rows as real ones (labels drawn li
 rows), and score HistGradientBoosting on the *validation* split (never test: this script is for
 choosing defaults). Prints the mean paired gain over real only of real + synthetic (the real
 label mix), of real + synthetic rows that bring every class up to the majority's count
-(``balanced``) and of SMOTE-NC, and train-on-synthetic macro-F1. ``--rake-pool P`` adds the
-same for rows drawn from a pool P times as large and kept by ``tabgan_adult_budget.rake``
-(each categorical column's per-class shares matched to the 200 real rows').
+(``balanced``) and of SMOTE-NC, and train-on-synthetic macro-F1. ``--unraked`` adds the same
+for rows of the same fits drawn without TabGAN's raking (``rake_pool`` 1, the same seeds): an
+exact pairing of the raking's effect (``augment/tabular/raking.py``).
 
     python3 benchmarks/tabgan_small_data.py --config '{"max_steps": 1500, "batch_size": 100}'
 
@@ -22,12 +22,10 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from tabgan_adult_budget import rake
 from table_sources import prepared  # benchmarks/table_sources.py, beside this script
 
 from augment.core.runtime import derive_seed
@@ -48,8 +46,7 @@ def run(
     seeds: int,
     rows: int,
     cache: Path,
-    rake_pool: int = 0,
-    rake_prior: float = 0.0,
+    unraked: bool = False,
 ) -> dict:
     bundle = prepared(name, cache)
     schema, label = bundle.schema, bundle.schema.label
@@ -76,19 +73,15 @@ def run(
             "real+balanced": mix(real, balanced),
             "real+smote": smote_oversample(real, schema, seed=seed),
         }
-        if rake_pool:
-            draw = np.random.default_rng(derive_seed(seed, "rake"))
-            synthetic_raked = _raked(
-                gan, wanted, real, schema, rake_pool, seed + 2000, draw, rake_prior
+        if unraked:
+            drawn = gan.sampling_with(rake_pool=1)
+            synthetic_drawn = drawn.sample(wanted, seed=seed)
+            balanced_drawn = (
+                drawn.sample(deficit, seed=seed + 1000) if len(deficit) else real.iloc[:0]
             )
-            balanced_raked = (
-                _raked(gan, deficit, real, schema, rake_pool, seed + 3000, draw, rake_prior)
-                if len(deficit)
-                else real.iloc[:0]
-            )
-            recipes["synthetic raked"] = synthetic_raked
-            recipes["real+synthetic raked"] = mix(real, synthetic_raked)
-            recipes["real+balanced raked"] = mix(real, balanced_raked)
+            recipes["synthetic unraked"] = synthetic_drawn
+            recipes["real+synthetic unraked"] = mix(real, synthetic_drawn)
+            recipes["real+balanced unraked"] = mix(real, balanced_drawn)
         scores = {}
         for recipe, frame in recipes.items():
             clf = make_classifier("hgb", schema, seed=seed).fit(frame)
@@ -107,23 +100,16 @@ def run(
         "tstr": frame["synthetic"].mean(),
         **(
             {
-                "gain_raked": (frame["real+synthetic raked"] - frame["real"]).mean(),
-                "balanced_raked": (frame["real+balanced raked"] - frame["real"]).mean(),
-                "tstr_raked": frame["synthetic raked"].mean(),
+                "gain_unraked": (frame["real+synthetic unraked"] - frame["real"]).mean(),
+                "balanced_unraked": (frame["real+balanced unraked"] - frame["real"]).mean(),
+                "tstr_unraked": frame["synthetic unraked"].mean(),
             }
-            if rake_pool
+            if unraked
             else {}
         ),
         "fit_s": frame["fit_s"].mean(),
         "steps": int(frame["steps"].mean()),
     }
-
-
-def _raked(gan: TabGAN, labels: np.ndarray, real: pd.DataFrame, schema: Any, pool: int,
-           seed: int, rng: np.random.Generator, prior: float) -> pd.DataFrame:  # fmt: skip
-    """Rows of the classes ``labels`` kept by raking from ``pool`` times as many."""
-    drawn = gan.sample(np.tile(labels, pool), seed=seed)
-    return rake(drawn, labels, real, schema, rng, label=schema.label, prior_rows=prior)
 
 
 def main() -> None:
@@ -132,9 +118,8 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="TabGAN hyper-parameters as JSON")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--rake-pool", type=int, default=0, help="also score raked rows (pool P)")
     parser.add_argument(
-        "--rake-prior", type=float, default=0.0, help="raking targets shrunk by this many rows"
+        "--unraked", action="store_true", help="also score the fits' rows drawn without raking"
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -142,7 +127,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         table = pd.DataFrame(
             [
-                run(t, config, args.seeds, args.rows, Path(cache), args.rake_pool, args.rake_prior)
+                run(t, config, args.seeds, args.rows, Path(cache), args.unraked)
                 for t in args.tables.split(",")
             ]
         )
@@ -153,11 +138,11 @@ def main() -> None:
         f"SMOTE-NC gain {table.smote_gain.mean():+.4f}, "
         f"train-on-synthetic macro-F1 {table.tstr.mean():.3f}"
     )
-    if args.rake_pool:
+    if args.unraked:
         print(
-            f"raked: gain {table.gain_raked.mean():+.4f}, "
-            f"balanced {table.balanced_raked.mean():+.4f}, "
-            f"train-on-synthetic macro-F1 {table.tstr_raked.mean():.3f}"
+            f"unraked: gain {table.gain_unraked.mean():+.4f}, "
+            f"balanced {table.balanced_unraked.mean():+.4f}, "
+            f"train-on-synthetic macro-F1 {table.tstr_unraked.mean():.3f}"
         )
 
 

@@ -226,14 +226,34 @@ def _calibration_dropped(path: Path) -> None:
     save_file({k: v for k, v in tensors.items() if not k.startswith("calibration.")}, path)
 
 
+def _raking_negative(path: Path) -> None:
+    tensors = load_file(path)
+    tensors["raking.target"] = -tensors["raking.target"]
+    save_file(tensors, path)
+
+
+def _raking_unnormalised(path: Path) -> None:
+    tensors = load_file(path)
+    tensors["raking.target"] = tensors["raking.target"] * 2
+    save_file(tensors, path)
+
+
+def _raking_dropped(path: Path) -> None:
+    tensors = load_file(path)
+    save_file({k: v for k, v in tensors.items() if not k.startswith("raking.")}, path)
+
+
 @pytest.mark.parametrize(
     ("damage", "words"),
     [
         (_calibration_out_of_order, ["weights.safetensors", "calibration.real", "out of order"]),
         (_calibration_dropped, ["weights.safetensors", "lack", "calibration.real"]),
+        (_raking_negative, ["weights.safetensors", "raking.target", "negative"]),
+        (_raking_unnormalised, ["weights.safetensors", "raking.target", "do not sum to 1"]),
+        (_raking_dropped, ["weights.safetensors", "lack", "raking.target"]),
     ],
 )
-def test_damaged_calibration(damage, words, table_model, copy_model, tmp_path):
+def test_damaged_corrections(damage, words, table_model, copy_model, tmp_path):
     model = copy_model(table_model)
     damage(model / "weights.safetensors")
     generate_fails(model, tmp_path, *words)
