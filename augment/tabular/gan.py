@@ -148,10 +148,10 @@ class TabGANConfig:
     # (augment/tabular/raking.py): given its class the generator draws that class's typical
     # categories (Adult: P(>50K | Masters) 0.565 real, 0.985 generated). The targets are shrunk
     # towards the generator's own shares by ``rake_prior_rows`` rows. Adult, validation split,
-    # same fits: train-on-synthetic macro-F1 0.758 -> 0.788 at 2,300 steps, 0.774 -> 0.787 at
-    # 7,950, quality +0.02-0.04; neutral on eight tables of 200 rows (BENCHMARKS.md). Sampling
-    # costs about ``rake_pool`` times as much (1: rows as drawn, fastest); a pool of 4 did as
-    # well as 10.
+    # same fits (seeds 0-3): train-on-synthetic macro-F1 0.758 -> 0.786 at 2,300 steps, 0.772
+    # -> 0.781 at 7,950, quality +0.02-0.04; in a screen, neutral on eight tables of 200 rows
+    # and a pool of 4 as good as 10 (BENCHMARKS.md). Sampling costs about ``rake_pool`` times
+    # as much (1: rows as drawn, fastest).
     rake_categories: bool = True
     rake_pool: int = 4
     rake_prior_rows: float = 500.0
@@ -606,15 +606,19 @@ def sampling_network(
 
 @torch.inference_mode()
 def generate_rows(
-    network: SamplingNetwork, layout: SpanLayout, codes: np.ndarray, seed: int
+    network: SamplingNetwork,
+    layout: SpanLayout,
+    codes: np.ndarray,
+    seed: int,
+    chunk: int = SAMPLE_CHUNK,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Rows of the classes ``codes`` in chunks, as decoded spans (``TableEncoder.decode``'s
-    ``values`` and ``choices``); the label's category is the condition's, so every row has
-    exactly the class asked for."""
+    """Rows of the classes ``codes`` in chunks of ``chunk`` (one generator forward each), as
+    decoded spans (``TableEncoder.decode``'s ``values`` and ``choices``); the label's category
+    is the condition's, so every row has exactly the class asked for."""
     device = network.input_output.device
     gen = torch_generator(seed, device)
-    for start in range(0, len(codes), SAMPLE_CHUNK):
-        classes = torch.as_tensor(codes[start : start + SAMPLE_CHUNK], device=device)
+    for start in range(0, len(codes), chunk):
+        classes = torch.as_tensor(codes[start : start + chunk], device=device)
         noise = torch.randn(len(classes), network.noise_dim, device=device, generator=gen)
         values, choices = draw_spans(network(noise, classes), layout, classes, gen)
         yield values.cpu().numpy(), choices.cpu().numpy()
@@ -630,13 +634,17 @@ def raked_rows(
     pool: int,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """As :func:`generate_rows`, each row kept by ``raking`` from ``pool`` candidates of its
-    class: chunks of ``SAMPLE_CHUNK // pool`` rows, each from one generator forward."""
+    class: chunks of ``SAMPLE_CHUNK // pool`` rows, raked together, whose candidates are drawn
+    in forwards of at most the chunk's rows (a forward's activations dominate the memory of
+    sampling: 50,000-row forwards took 10 million Adult rows to 1.2 GiB peak RSS)."""
     rng = np.random.default_rng(derive_seed(seed, "raking"))
     step = max(1, SAMPLE_CHUNK // pool)
     for number, start in enumerate(range(0, len(codes), step)):
         wanted = codes[start : start + step]
         candidates = np.tile(wanted, pool)
-        drawn = generate_rows(network, layout, candidates, derive_seed(seed, "candidates", number))
+        drawn = generate_rows(
+            network, layout, candidates, derive_seed(seed, "candidates", number), len(wanted)
+        )
         values, choices = (np.concatenate(p, axis=1) for p in zip(*drawn, strict=True))
         keep = raking.select(choices, candidates, wanted, rng)
         yield values[:, keep], choices[:, keep]
