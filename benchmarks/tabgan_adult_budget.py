@@ -112,10 +112,11 @@ def score_calibrations(knots: Sequence[int], synth: Any, labels: np.ndarray, see
     for count in knots:
         synth.calibration = None
         if count:
-            config = dataclasses.replace(synth.config, calibration_knots=count)
-            choices = synth.encoder.encode(train).choices.T
+            config = dataclasses.replace(
+                synth.config, calibration_knots=count, rake_categories=False
+            )  # the model keeps its own
             synth.calibration, _ = tabgan._corrections(synth.encoder, synth.layout,
-                                                       synth.generator, train, choices, config,
+                                                       synth.generator, train, None, config,
                                                        seed)  # fmt: skip
         rows = synth.sample(labels, seed=seed)
         out[str(count)] = {**quality(train, rows, schema), **tstr(rows, validation, schema)}

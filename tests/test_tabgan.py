@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,15 @@ FAST = {
     "max_steps": 30,
     "log_every": 10,
 }
+
+
+def saved_before(model: Path, setting: str) -> None:
+    """Make the saved ``model`` look as if saved before ``setting`` existed: its config.json
+    without that hyper-parameter."""
+    path = model / "config.json"
+    config_file = json.loads(path.read_text())
+    del config_file["hyperparameters"][setting]
+    path.write_text(json.dumps(config_file))
 
 
 def make_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -155,10 +165,7 @@ def test_a_numeric_column_of_a_few_values_is_a_condition(table, mixed_kinds, tmp
         gan.fit(table, schema, seed=0, device="cpu", progress=False)
         gan.save(tmp_path / f"model{discrete}")
         if not discrete:
-            path = tmp_path / "modelFalse" / "config.json"
-            config_file = json.loads(path.read_text())
-            del config_file["hyperparameters"]["condition_discrete"]
-            path.write_text(json.dumps(config_file))
+            saved_before(tmp_path / "modelFalse", "condition_discrete")
         loaded = load_synthesizer(tmp_path / f"model{discrete}", device="cpu")
         labels = ["no", "rare", "yes"] * 30
         pd.testing.assert_frame_equal(loaded.sample(labels, seed=3), gan.sample(labels, seed=3))
@@ -193,10 +200,7 @@ def test_numeric_marginals_are_calibrated_per_class_and_saved(table, mixed_kinds
     loaded = load_synthesizer(tmp_path / "model", device="cpu")
     pd.testing.assert_frame_equal(loaded.sample(labels, seed=2), calibrated.sample(labels, seed=2))
     runs[False].save(tmp_path / "old")
-    path = tmp_path / "old" / "config.json"
-    config_file = json.loads(path.read_text())
-    del config_file["hyperparameters"]["calibrate_marginals"]
-    path.write_text(json.dumps(config_file))
+    saved_before(tmp_path / "old", "calibrate_marginals")
     old = load_synthesizer(tmp_path / "old", device="cpu")
     assert old.calibration is None
     pd.testing.assert_frame_equal(old.sample(labels, seed=2), runs[False].sample(labels, seed=2))

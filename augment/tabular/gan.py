@@ -360,10 +360,10 @@ class TabGAN:
             self.schema, self.encoder, self.summary = schema, encoder, summary
             with cpu_thread_limit(task.device, cfg.threads):  # the EMA re-norm runs many small ops
                 generator = task.final_generator()
-                streamed = isinstance(data, ParquetRows)  # whose rows are on disk: the sample
-                real_choices = (encoder.encode(sample) if streamed else rows).choices
+                # A streamed table's encoded rows are on disk: its sample stands for them.
+                encoded = None if isinstance(data, ParquetRows) else rows
                 self.calibration, self.raking = _corrections(
-                    encoder, task.layout, generator, sample, real_choices.T, cfg, seed
+                    encoder, task.layout, generator, sample, encoded, cfg, seed
                 )
             self.generator, self.layout, self.device = generator, task.layout, task.device
             return summary
@@ -535,13 +535,12 @@ class TabGAN:
                 lambda: MarginalCalibration(columns, classes, knots), files.weights, "calibration"
             )
             gan.calibration.check(str(files.weights))
-        raking = CategoryRaking.for_encoder(gan.encoder, _class_count(gan.encoder))
-        if gan.config.rake_categories and raking.active:  # saved only where there is any
-            gan.raking = load_network(
-                lambda: CategoryRaking.for_encoder(gan.encoder, raking.target.shape[0]),
-                files.weights,
-                "raking",
-            )
+
+        def raking() -> CategoryRaking:
+            return CategoryRaking.for_encoder(gan.encoder, _class_count(gan.encoder))
+
+        if gan.config.rake_categories and raking().active:  # saved only where there is any
+            gan.raking = load_network(raking, files.weights, "raking")
             gan.raking.check(str(files.weights))
         return gan
 
@@ -671,14 +670,14 @@ def _corrections(
     layout: SpanLayout,
     generator: Generator,
     real: pd.DataFrame,
-    real_choices: np.ndarray,
+    encoded: EncodedRows | None,
     cfg: TabGANConfig,
     seed: int,
 ) -> tuple[MarginalCalibration | None, CategoryRaking | None]:
     """The corrections the config asks for, fitted on the training rows ``real`` (a streamed
-    table's: the encoder's sample; ``real_choices``: the decoded choices ``(softmax spans,
-    rows)`` of those rows or of all of them) and ``CALIBRATION_ROWS`` rows of ``generator``,
-    in equal shares per class: the numeric quantile maps and the categorical raking targets."""
+    table's: the encoder's sample) and ``CALIBRATION_ROWS`` rows of ``generator``, in equal
+    shares per class: the numeric quantile maps and the categorical raking targets. The raking
+    counts ``encoded``, the training rows already encoded, or else ``real`` encoded here."""
     if not (cfg.calibrate_marginals or cfg.rake_categories):
         return None, None
     label, classes = encoder.schema.label, _class_count(encoder)
@@ -687,7 +686,7 @@ def _corrections(
     values, choices = _joined(
         encoder, generate_rows(network, layout, codes, derive_seed(seed, "calibration"))
     )
-    calibration = raking = None
+    calibration = None
     if cfg.calibrate_marginals:
         drawn = encoder.raw_columns(values, choices)
         names = encoder.calibrated_columns()
@@ -701,11 +700,11 @@ def _corrections(
             cfg.calibration_knots,
         )
     raking = CategoryRaking.for_encoder(encoder, classes)
-    if cfg.rake_categories and raking.active:  # a table without categorical columns: nothing
-        at = int(layout.label_choice)
-        raking.fit(real_choices, real_choices[at], choices, choices[at], cfg.rake_prior_rows)
-    else:
-        raking = None
+    if not (cfg.rake_categories and raking.active):  # a table without categorical columns
+        return calibration, None
+    real_choices = (encoder.encode(real) if encoded is None else encoded).choices.T
+    at = int(layout.label_choice)
+    raking.fit(real_choices, real_choices[at], choices, choices[at], cfg.rake_prior_rows)
     return calibration, raking
 
 
