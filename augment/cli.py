@@ -420,13 +420,6 @@ def generate(
         help="Prepared data the model was trained on; only read with --curate."
         + _default(GenerateSettings, "data"),
     ),
-    rake_pool: int = typer.Option(
-        None,
-        "--rake-pool",
-        help="Tables (TabGAN): candidates drawn per row, the row kept by raking each class's"
-        " categories onto the training rows' shares; 1: rows as the generator draws them,"
-        " about 4x faster. (default: the model's, 4)",
-    ),
     params: Path = ParamsOption,
     pipeline: str = PipelineOption,
 ) -> None:
@@ -456,7 +449,6 @@ def generate(
                 "data": data,
                 "curate": curate,
                 "curate_threshold": curate_threshold,
-                "rake_pool": rake_pool,
             },
         )
         run_generate(**settings.arguments(), progress=_STATE["progress"])

@@ -208,9 +208,6 @@ class GenerateSettings(StageSettings):
     data: str | Path = "data/prepared"  # read only with curate; must be the model's data
     curate: bool = False
     curate_threshold: float = 0.5
-    # TabGAN: candidates drawn per row, the row kept by raking (see TabGANConfig.rake_pool).
-    # None: the model's setting; 1: rows as the generator draws them, about 4x faster.
-    rake_pool: int | None = None
 
 
 @dataclass(frozen=True)

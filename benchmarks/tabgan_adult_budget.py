@@ -13,9 +13,9 @@ HistGradientBoosting on the held-out 20%.
 calibration (``augment/tabular/calibration.py``) refitted at that many knots (0: none), the
 same generator and seed: an exact pairing of the calibration's effect.
 
-``--unraked`` also scores each fit's rows drawn without TabGAN's categorical raking
-(``rake_pool`` 1, the same seed): an exact pairing of the raking's effect
-(``augment/tabular/raking.py``; its pool and prior are settings in ``--configs``).
+``--untilted`` also scores each fit's rows drawn without TabGAN's categorical tilt (the same
+seed): an exact pairing of the tilt's effect (``augment/tabular/tilting.py``; its prior is a
+setting in ``--configs``).
 
 ``--snapshots EVERY`` also scores the EMA generator every EVERY steps while it trains (as it
 would be kept if training stopped there): train-on-synthetic macro-F1 on the rows it trains on (a
@@ -70,7 +70,7 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         validation: pd.DataFrame, schema: Any, curated: bool,
         snapshots: int = 0, knots: Sequence[int] = (),
-        unraked: bool = False) -> dict[str, Any]:  # fmt: skip
+        untilted: bool = False) -> dict[str, Any]:  # fmt: skip
     labels = np.random.default_rng(seed).permutation(train[LABEL].to_numpy(dtype=object))
     kept: dict[int, Any] = {}
     synth = _Snapshotting(kept, **params) if snapshots else make_synthesizer("tabgan", params)
@@ -94,9 +94,9 @@ def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         record["curated"] = curated_tstr(synth, labels, seed, train, validation, schema)
     if snapshots:
         record["snapshots"] = score_snapshots(kept, synth, labels, seed, train, validation, schema)
-    if unraked:
-        drawn = synth.sampling_with(rake_pool=1).sample(labels, seed=seed)
-        record["unraked"] = {**quality(train, drawn, schema), **tstr(drawn, validation, schema)}
+    if untilted:
+        drawn = synth.without_tilt().sample(labels, seed=seed)
+        record["untilted"] = {**quality(train, drawn, schema), **tstr(drawn, validation, schema)}
     if knots:
         record["calibrations"] = score_calibrations(knots, synth, labels, seed, train,
                                                     validation, schema)  # fmt: skip
@@ -113,7 +113,7 @@ def score_calibrations(knots: Sequence[int], synth: Any, labels: np.ndarray, see
         synth.calibration = None
         if count:
             config = dataclasses.replace(
-                synth.config, calibration_knots=count, rake_categories=False
+                synth.config, calibration_knots=count, tilt_categories=False
             )  # the model keeps its own
             synth.calibration, _ = tabgan._corrections(synth.encoder, synth.layout,
                                                        synth.generator, train, None, config,
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also score each fit resampled with its calibration at K knots (0: none)",
     )  # fmt: skip
     parser.add_argument(
-        "--unraked", action="store_true", help="also score each fit's rows drawn without raking"
+        "--untilted", action="store_true", help="also score each fit's rows drawn without the tilt"
     )
     args = parser.parse_args(argv)
     knots = [int(k) for k in args.calibration_knots.split(",") if k]
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, params in configs.items():
         for seed in seeds:
             record = run(name, params, seed, train, validation, schema, args.curated,
-                         args.snapshots, knots, args.unraked)  # fmt: skip
+                         args.snapshots, knots, args.untilted)  # fmt: skip
             results["runs"].append(record)
             print(
                 f"{name} seed {seed}: {record['steps']} steps, {record['fit_seconds']} s, "
@@ -231,9 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                 + (f", curated {record['curated']['macro_f1']:.3f}" if args.curated else "")
                 + (_snapshot_brief(record["snapshots"]) if args.snapshots else "")
                 + (
-                    f"; unraked {record['unraked']['quality']:.3f}"
-                    f" / {record['unraked']['macro_f1']:.3f}"
-                    if args.unraked
+                    f"; untilted {record['untilted']['quality']:.3f}"
+                    f" / {record['untilted']['macro_f1']:.3f}"
+                    if args.untilted
                     else ""
                 )
                 + "".join(

@@ -6,9 +6,9 @@ hyper-parameters on it, add as many synthetic rows as real ones (labels drawn li
 rows), and score HistGradientBoosting on the *validation* split (never test: this script is for
 choosing defaults). Prints the mean paired gain over real only of real + synthetic (the real
 label mix), of real + synthetic rows that bring every class up to the majority's count
-(``balanced``) and of SMOTE-NC, and train-on-synthetic macro-F1. ``--unraked`` adds the same
-for rows of the same fits drawn without TabGAN's raking (``rake_pool`` 1, the same seeds): an
-exact pairing of the raking's effect (``augment/tabular/raking.py``).
+(``balanced``) and of SMOTE-NC, and train-on-synthetic macro-F1. ``--untilted`` adds the same
+for rows of the same fits drawn without TabGAN's categorical tilt (the same seeds): an exact
+pairing of the tilt's effect (``augment/tabular/tilting.py``).
 
     python3 benchmarks/tabgan_small_data.py --config '{"max_steps": 1500, "batch_size": 100}'
 
@@ -46,7 +46,7 @@ def run(
     seeds: int,
     rows: int,
     cache: Path,
-    unraked: bool = False,
+    untilted: bool = False,
 ) -> dict:
     bundle = prepared(name, cache)
     schema, label = bundle.schema, bundle.schema.label
@@ -73,15 +73,15 @@ def run(
             "real+balanced": mix(real, balanced),
             "real+smote": smote_oversample(real, schema, seed=seed),
         }
-        if unraked:
-            drawn = gan.sampling_with(rake_pool=1)
+        if untilted:
+            drawn = gan.without_tilt()
             synthetic_drawn = drawn.sample(wanted, seed=seed)
             balanced_drawn = (
                 drawn.sample(deficit, seed=seed + 1000) if len(deficit) else real.iloc[:0]
             )
-            recipes["synthetic unraked"] = synthetic_drawn
-            recipes["real+synthetic unraked"] = mix(real, synthetic_drawn)
-            recipes["real+balanced unraked"] = mix(real, balanced_drawn)
+            recipes["synthetic untilted"] = synthetic_drawn
+            recipes["real+synthetic untilted"] = mix(real, synthetic_drawn)
+            recipes["real+balanced untilted"] = mix(real, balanced_drawn)
         scores = {}
         for recipe, frame in recipes.items():
             clf = make_classifier("hgb", schema, seed=seed).fit(frame)
@@ -100,11 +100,11 @@ def run(
         "tstr": frame["synthetic"].mean(),
         **(
             {
-                "gain_unraked": (frame["real+synthetic unraked"] - frame["real"]).mean(),
-                "balanced_unraked": (frame["real+balanced unraked"] - frame["real"]).mean(),
-                "tstr_unraked": frame["synthetic unraked"].mean(),
+                "gain_untilted": (frame["real+synthetic untilted"] - frame["real"]).mean(),
+                "balanced_untilted": (frame["real+balanced untilted"] - frame["real"]).mean(),
+                "tstr_untilted": frame["synthetic untilted"].mean(),
             }
-            if unraked
+            if untilted
             else {}
         ),
         "fit_s": frame["fit_s"].mean(),
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument(
-        "--unraked", action="store_true", help="also score the fits' rows drawn without raking"
+        "--untilted", action="store_true", help="also score the fits' rows drawn without the tilt"
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -127,7 +127,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         table = pd.DataFrame(
             [
-                run(t, config, args.seeds, args.rows, Path(cache), args.unraked)
+                run(t, config, args.seeds, args.rows, Path(cache), args.untilted)
                 for t in args.tables.split(",")
             ]
         )
@@ -138,11 +138,11 @@ def main() -> None:
         f"SMOTE-NC gain {table.smote_gain.mean():+.4f}, "
         f"train-on-synthetic macro-F1 {table.tstr.mean():.3f}"
     )
-    if args.unraked:
+    if args.untilted:
         print(
-            f"unraked: gain {table.gain_unraked.mean():+.4f}, "
-            f"balanced {table.balanced_unraked.mean():+.4f}, "
-            f"train-on-synthetic macro-F1 {table.tstr_unraked.mean():.3f}"
+            f"untilted: gain {table.gain_untilted.mean():+.4f}, "
+            f"balanced {table.balanced_untilted.mean():+.4f}, "
+            f"train-on-synthetic macro-F1 {table.tstr_untilted.mean():.3f}"
         )
 
 

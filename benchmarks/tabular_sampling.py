@@ -8,9 +8,7 @@ process, set up once (TabGAN: imports; CTGAN: fitted on the same training split 
 each draws 1,000 rows once untimed (first-call imports), and both use the intra-op threads of
 ``cpu_threads`` (every core this process may use); the parent then alternates the two for
 ``--repeats`` rounds and reports medians, rows/s, the ratio, each worker's peak RSS (its own
-``ru_maxrss``, setup included) and the load average. ``--rake-pools 4,1`` runs a TabGAN side
-per ``augment generate --rake-pool`` value (candidates per row kept by raking; 1: rows as the
-generator draws them), side by side in the same rounds; without it, one side at the model's own.
+``ru_maxrss``, setup included) and the load average.
 
 Usage (see benchmarks/README.md):
     python benchmarks/tabular_sampling.py --model models/tabular --data data/prepared
@@ -51,9 +49,7 @@ TARGET_RATIO = 4.0
 # -- workers: one process per side, driven over stdin/stdout ------------------------------------
 
 
-def worker(
-    side: str, model: str, data: str, sdv_epochs: int, seed: int, rake_pool: int | None
-) -> None:
+def worker(side: str, model: str, data: str, sdv_epochs: int, seed: int) -> None:
     """Set up ``side``, print ``ready``, then time one sampling per ``rows`` line read."""
     import torch
 
@@ -61,11 +57,7 @@ def worker(
 
     # Both sides get the same intra-op threads, the count augment samples with.
     torch.set_num_threads(cpu_threads())
-    sample = (
-        _tabgan_sampler(model, seed, rake_pool)
-        if side == "tabgan"
-        else _sdv_sampler(data, sdv_epochs)
-    )
+    sample = _tabgan_sampler(model, seed) if side == "tabgan" else _sdv_sampler(data, sdv_epochs)
     sample(1000)  # warm-up: first-call imports and allocations are not sampling speed
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
@@ -77,14 +69,14 @@ def worker(
         print(json.dumps({"seconds": seconds, "peak_rss_mib": peak}), flush=True)
 
 
-def _tabgan_sampler(model: str, seed: int, rake_pool: int | None) -> Any:
+def _tabgan_sampler(model: str, seed: int) -> Any:
     import augment
 
     scratch = Path(tempfile.mkdtemp(prefix="tabgan-sampling-"))
 
     def sample(rows: int) -> None:
         out = scratch / "synth"
-        augment.generate(model, rows, out, seed=seed, rake_pool=rake_pool, progress=False)
+        augment.generate(model, rows, out, seed=seed, progress=False)
         shutil.rmtree(out)
 
     return sample
@@ -110,14 +102,13 @@ def _sdv_sampler(data: str, epochs: int) -> Any:
 
 
 class Worker:
-    def __init__(self, side: str, args: argparse.Namespace, rake_pool: int | None = None) -> None:
+    def __init__(self, side: str, args: argparse.Namespace) -> None:
         command = [
             sys.executable, __file__, "--worker", side, "--model", str(args.model),
             "--data", str(args.data), "--sdv-epochs", str(args.sdv_epochs),
             "--seed", str(args.seed),
-            *(["--rake-pool", str(rake_pool)] if rake_pool is not None else []),
         ]  # fmt: skip
-        self.side = side if rake_pool is None else f"{side} rake_pool={rake_pool}"
+        self.side = side
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -156,9 +147,7 @@ def prepare(args: argparse.Namespace, scratch: Path) -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
-    pools = [int(p) for p in args.rake_pools.split(",") if p] or [None]
-    workers = {w.side: w for w in [*(Worker("tabgan", args, p) for p in pools),
-                                   Worker("sdv-ctgan", args)]}  # fmt: skip
+    workers = {side: Worker(side, args) for side in ("tabgan", "sdv-ctgan")}
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in workers}
     try:
         for repeat in range(args.repeats):  # interleaved: both sides see the same load
@@ -177,24 +166,17 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "rows_per_second": round(args.rows / seconds),
             "peak_rss_mib": round(max(r["peak_rss_mib"] for r in side_runs), 1),
         }
-    theirs = sides["sdv-ctgan"]["rows_per_second"]
-    ratios = {
-        side: round(sides[side]["rows_per_second"] / theirs, 2)
-        for side in sides if side.startswith("tabgan")
-    }  # fmt: skip
+    ours, theirs = sides["tabgan"]["rows_per_second"], sides["sdv-ctgan"]["rows_per_second"]
     return {
         "rows": args.rows,
         "repeats": args.repeats,
         "sides": sides,
-        "ratio": ratios,
+        "ratio": round(ours / theirs, 2),
         "targets": {
-            side: {
-                "rows_per_second": TARGET_ROWS_PER_SECOND,
-                "rows_per_second_met": sides[side]["rows_per_second"] >= TARGET_ROWS_PER_SECOND,
-                "ratio": TARGET_RATIO,
-                "ratio_met": ratio >= TARGET_RATIO,
-            }
-            for side, ratio in ratios.items()
+            "rows_per_second": TARGET_ROWS_PER_SECOND,
+            "rows_per_second_met": ours >= TARGET_ROWS_PER_SECOND,
+            "ratio": TARGET_RATIO,
+            "ratio_met": ours / theirs >= TARGET_RATIO,
         },
         "load_average": {"before": load_before, "after": os.getloadavg()},
     }
@@ -230,11 +212,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sdv-epochs", type=int, default=1, help="CTGAN epochs (fit untimed)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument(
-        "--rake-pools", default="", metavar="P,...",
-        help="a TabGAN side per generate --rake-pool value (default: the model's own)",
-    )  # fmt: skip
-    parser.add_argument("--rake-pool", type=int, help=argparse.SUPPRESS)  # a worker's
     parser.add_argument("--worker", choices=("tabgan", "sdv-ctgan"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -242,10 +219,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:
-        worker(
-            args.worker, str(args.model), str(args.data), args.sdv_epochs, args.seed,
-            args.rake_pool,
-        )  # fmt: skip
+        worker(args.worker, str(args.model), str(args.data), args.sdv_epochs, args.seed)
         return
     from augment.core.files import write_json
 
@@ -256,14 +230,13 @@ def main(argv: list[str] | None = None) -> None:
     result["machine"] = machine_info()
     result["sdv_epochs"] = args.sdv_epochs
     write_json(args.out, result)
-    for side, side_result in result["sides"].items():
-        print(
-            f"{args.rows:,} rows, {side}: {side_result['median_seconds']} s"
-            f" ({side_result['rows_per_second']:,} rows/s, peak RSS"
-            f" {side_result['peak_rss_mib']} MiB)"
-            + (f", {result['ratio'][side]}x SDV" if side in result["ratio"] else "")
-        )
-    print(f"load {result['load_average']} -> {args.out}")
+    tab, sdv = result["sides"]["tabgan"], result["sides"]["sdv-ctgan"]
+    print(
+        f"{args.rows:,} rows: TabGAN {tab['median_seconds']} s ({tab['rows_per_second']:,} rows/s,"
+        f" peak RSS {tab['peak_rss_mib']} MiB), SDV CTGAN {sdv['median_seconds']} s"
+        f" ({sdv['rows_per_second']:,} rows/s, peak RSS {sdv['peak_rss_mib']} MiB):"
+        f" {result['ratio']}x; load {result['load_average']} -> {args.out}"
+    )
 
 
 if __name__ == "__main__":

@@ -99,7 +99,6 @@ def generate(
     data: str | Path = DEFAULTS.data,
     curate: bool = DEFAULTS.curate,
     curate_threshold: float = DEFAULTS.curate_threshold,
-    rake_pool: int | None = DEFAULTS.rake_pool,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write ``n`` synthetic rows to ``out/synthetic.<format>/part-00000.<format>``, ... (read the
@@ -127,9 +126,6 @@ def generate(
     pass keeps fewer than asked, with a warning, and ``generation.json``'s ``curation`` block
     says per class what was asked, drawn and kept.
 
-    ``rake_pool`` (a TabGAN model): candidates drawn per row, instead of the model's setting
-    (:class:`augment.tabular.gan.TabGANConfig`); 1 gives the rows as the generator draws them.
-
     Returns ``generation.json``'s content, or, for a shard that leaves parts to others, its
     ``generation.shard-I-of-N.json`` (``"complete": false``).
 
@@ -146,7 +142,7 @@ def generate(
         dict(
             n=n, out=out, seed=seed, format=format, balance=balance, counts=counts or {},
             chunk_size=chunk_size, part_size=part_size, shard=shard, device=device, data=data,
-            curate=curate, curate_threshold=curate_threshold, rake_pool=rake_pool,
+            curate=curate, curate_threshold=curate_threshold,
         )
     )  # fmt: skip
     threshold = check_threshold(checked["curate_threshold"], "--curate-threshold")
@@ -163,11 +159,6 @@ def generate(
     schema = synth.schema
     if schema is None:
         raise AugmentError("the synthesizer is not fitted: train it before generating")
-    if checked["rake_pool"] is not None:
-        if not hasattr(synth, "sampling_with"):
-            name = getattr(synth, "name", type(synth).__name__)
-            raise AugmentError(f"--rake-pool applies to TabGAN models, not to {name}")
-        synth = synth.sampling_with(rake_pool=checked["rake_pool"])
     images = getattr(schema, "modality", TABULAR) == IMAGE
     format = format or ("png" if images else "parquet")
     allowed = IMAGE_FORMATS if images else FORMATS
@@ -308,8 +299,6 @@ class _Job:
         # writer stores them as Parquet dictionaries from their codes.
         accepts = inspect.signature(self.synth.sample).parameters
         self.sample_options = {"categorical": True} if "categorical" in accepts else {}
-        # TabGAN's candidates per row (the output depends on it); None for other models.
-        self.rake_pool = getattr(self.synth, "rake_pool", None)
 
     @property
     def unit(self) -> str:
@@ -322,7 +311,7 @@ class _Job:
             "seed": self.seed, "format": self.format, "part_size": self.part_size,
             "chunk_size": self.chunk_size,
             "curate": None if self.curator is None else self.curator.report.threshold,
-            "data": None if data is None else str(data), "rake_pool": self.rake_pool,
+            "data": None if data is None else str(data),
         }  # fmt: skip
 
     def parts_folder(self, work: Path) -> Path:
@@ -494,8 +483,6 @@ class _Job:
             "parts": self.parts,
             "model": getattr(self.synth, "name", type(self.synth).__name__),
         }
-        if self.rake_pool is not None:
-            summary["rake_pool"] = self.rake_pool
         if self.curator is not None:
             report = _report(records[0]["curation"])
             for record in records[1:]:

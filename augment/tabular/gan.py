@@ -53,8 +53,8 @@ from augment.tabular.networks import (
     condition_loss,
     draw_spans,
 )
-from augment.tabular.raking import CategoryRaking
 from augment.tabular.schema import TableSchema
+from augment.tabular.tilting import CategoryTilt, RakingTargets
 
 SAMPLE_CHUNK = 50_000  # rows per generator forward when sampling
 # Rows the final generator draws, in equal shares per class (at least 1,000 each), for the
@@ -64,7 +64,6 @@ CALIBRATION_ROWS = 100_000
 # ``fit_sample`` of them per column either way.
 ENCODER_SAMPLE_ROWS = 100_000
 ENCODER = "encoder.json"
-MAX_RAKE_POOL = 100  # candidates per sampled row; a pool is drawn in one generator forward
 # The auxiliary classifier's hidden widths: on Adult as good as (256, 256) and cheaper per step
 # (14.9 against 16.3 ms for (128, 128)): its dropout noise is much of its cost on the CPU.
 CLASSIFIER_DIMS = (64, 64)
@@ -72,13 +71,7 @@ CLASSIFIER_DIMS = (64, 64)
 # written under other values of these is still this run's.
 RUN_ONLY = ("max_seconds", "threads", "log_every")
 # Settings of what is done after training (the checkpointed state does not depend on them).
-AFTER_TRAINING = (
-    "calibrate_marginals",
-    "calibration_knots",
-    "rake_categories",
-    "rake_pool",
-    "rake_prior_rows",
-)
+AFTER_TRAINING = ("calibrate_marginals", "calibration_knots", "tilt_categories", "tilt_prior_rows")
 
 
 @dataclass
@@ -87,11 +80,12 @@ class TabGANConfig:
 
     Defaults were tuned on UCI Adult (32,561 rows) on a 2-core CPU, on a validation split: 50
     epochs (3,300 steps of batch 500) fit in about half a minute to SDMetrics quality about 0.95
-    and train-on-synthetic macro-F1 about 0.78 with the sampler's raking. With raking the budget
-    barely matters beyond 2,300 steps (seeds 0-3, mean macro-F1 0.786 at 2,300 steps, 0.782 at
-    3,200, 0.783 at 4,500, 0.781 at 7,950; quality 0.955 -> 0.969) and falls below it (0.771 at
-    1,500), so the default is the shorter one (BENCHMARKS.md). The CTGAN paper's values are
-    kept where tuning did not beat them.
+    and train-on-synthetic macro-F1 about 0.79 with the categorical tilt. With the raking that the
+    tilt replaced (a correction of the same aim) the budget barely mattered beyond 2,300 steps
+    (seeds 0-3, mean macro-F1 0.786 at 2,300 steps, 0.782 at 3,200, 0.783 at 4,500, 0.781 at
+    7,950; quality 0.955 -> 0.969) and fell below it (0.771 at 1,500), so the default is the
+    shorter one (BENCHMARKS.md). The CTGAN paper's values are kept where tuning did not beat
+    them.
 
     Training length is a step budget: ``epochs`` passes over the rows, but never fewer than
     ``min_steps`` optimiser steps, and a batch is at most half the rows (rounded down to a
@@ -143,18 +137,15 @@ class TabGANConfig:
     # gave less quality (100: +0.010-0.012 at the full budget) and cost as much macro-F1.
     calibrate_marginals: bool = True
     calibration_knots: int = 1000
-    # Sample each row as one of ``rake_pool`` candidates of its class, kept by raking weights
-    # that match each categorical column's shares per class to the training rows'
-    # (augment/tabular/raking.py): given its class the generator draws that class's typical
-    # categories (Adult: P(>50K | Masters) 0.565 real, 0.985 generated). The targets are shrunk
-    # towards the generator's own shares by ``rake_prior_rows`` rows. Adult, validation split,
-    # same fits (seeds 0-3): train-on-synthetic macro-F1 0.758 -> 0.786 at 2,300 steps, 0.772
-    # -> 0.781 at 7,950, quality +0.02-0.04; in a screen, neutral on eight tables of 200 rows
-    # and a pool of 4 as good as 10 (BENCHMARKS.md). Sampling costs about ``rake_pool`` times
-    # as much (1: rows as drawn, fastest).
-    rake_categories: bool = True
-    rake_pool: int = 4
-    rake_prior_rows: float = 500.0
+    # Tilt each categorical column's logits per class (a per-class bias fitted after training)
+    # so that its expected shares match the training rows' (augment/tabular/tilting.py):
+    # given its class the generator draws that class's typical categories (Adult: P(>50K |
+    # Masters) 0.565 real, 0.985 generated). The targets are shrunk towards the generator's own
+    # shares by ``tilt_prior_rows`` rows. Adult, validation split, same fits (seeds 0-7):
+    # train-on-synthetic macro-F1 0.760 -> 0.787, quality 0.910 -> 0.962, at no sampling cost
+    # (BENCHMARKS.md, "Tilting").
+    tilt_categories: bool = True
+    tilt_prior_rows: float = 500.0
     # Sample from an exponential moving average of the generator's weights: the last iterate
     # oscillates (quality and F1 swung by 0.02-0.04 between checkpoints); the average less so.
     # Its warm-up, (1 + step) / (10 + step), stays below 0.999 until step 8,990: runs shorter
@@ -229,11 +220,9 @@ class TabGANConfig:
             raise AugmentError(
                 f"calibration_knots must be at least 2, got {self.calibration_knots}"
             )
-        if not 1 <= self.rake_pool <= MAX_RAKE_POOL:
-            raise AugmentError(f"rake_pool must be from 1 to {MAX_RAKE_POOL}, got {self.rake_pool}")
-        if not self.rake_prior_rows >= 0 or not math.isfinite(self.rake_prior_rows):
+        if not self.tilt_prior_rows >= 0 or not math.isfinite(self.tilt_prior_rows):
             raise AugmentError(
-                f"rake_prior_rows must be a finite number >= 0, got {self.rake_prior_rows!r}"
+                f"tilt_prior_rows must be a finite number >= 0, got {self.tilt_prior_rows!r}"
             )
         if self.gp_every < 1 or self.discriminator_steps < 1:
             raise AugmentError("gp_every and discriminator_steps must be at least 1")
@@ -271,8 +260,8 @@ class TabGAN:
         self.device = torch.device("cpu")
         self.summary: dict[str, Any] = {}
         self.calibration: MarginalCalibration | None = None
-        self.raking: CategoryRaking | None = None
-        self._sampler: tuple[Generator, SamplingNetwork] | None = None
+        self.tilt: CategoryTilt | None = None
+        self._sampler: tuple[Generator, CategoryTilt | None, SamplingNetwork] | None = None
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -362,7 +351,7 @@ class TabGAN:
                 generator = task.final_generator()
                 # A streamed table's encoded rows are on disk: its sample stands for them.
                 encoded = None if isinstance(data, ParquetRows) else rows
-                self.calibration, self.raking = _corrections(
+                self.calibration, self.tilt = _corrections(
                     encoder, task.layout, generator, sample, encoded, cfg, seed
                 )
             self.generator, self.layout, self.device = generator, task.layout, task.device
@@ -444,29 +433,21 @@ class TabGAN:
     @torch.inference_mode()
     def _generate(self, codes: np.ndarray, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         sampler = self._sampler
-        if sampler is None or sampler[0] is not self.generator:
-            # Built once per generator (fit and load set a new one), not per call. Threads
-            # sampling at once may each build it: the same network, whichever is kept.
-            network = sampling_network(self.generator, self.layout, self.config.precision)
-            sampler = self._sampler = (self.generator, network)
-        pool = self.rake_pool
+        if sampler is None or sampler[:2] != (self.generator, self.tilt):
+            # Built once per generator and tilt (fit and load set new ones), not per call.
+            # Threads sampling at once may each build it: the same network, whichever is kept.
+            network = sampling_network(
+                self.generator, self.layout, self.config.precision, self.tilt
+            )
+            sampler = self._sampler = (self.generator, self.tilt, network)
         with cpu_thread_limit(self.device, self.config.threads):
-            if pool == 1:
-                yield from generate_rows(sampler[1], self.layout, codes, seed)
-            else:
-                yield from raked_rows(sampler[1], self.layout, codes, seed, self.raking, pool)
+            yield from generate_rows(sampler[2], self.layout, codes, seed)
 
-    @property
-    def rake_pool(self) -> int:
-        """Candidates drawn per sampled row: the config's, or 1 where there is no raking (a
-        table without categorical columns, a model saved before it existed)."""
-        return 1 if self.raking is None else self.config.rake_pool
-
-    def sampling_with(self, *, rake_pool: int) -> TabGAN:
-        """This model, sampling with another ``rake_pool`` (1: rows as the generator draws
-        them); the networks are shared, not copied."""
+    def without_tilt(self) -> TabGAN:
+        """This model, sampling as its generator draws (no categorical tilt), as a model
+        trained with ``tilt_categories`` false would; the networks are shared, not copied."""
         other = copy.copy(self)
-        other.config = dataclasses.replace(self.config, rake_pool=rake_pool)
+        other.tilt = None
         return other
 
     @property
@@ -493,8 +474,8 @@ class TabGAN:
         networks: dict[str, torch.nn.Module] = {"generator": self.generator}
         if self.calibration is not None:
             networks["calibration"] = self.calibration
-        if self.raking is not None:
-            networks["raking"] = self.raking
+        if self.tilt is not None:
+            networks["tilt"] = self.tilt
         save_model(directory, networks, config, extra_json=encoder)
 
     @classmethod
@@ -512,9 +493,10 @@ class TabGAN:
         before = {
             "condition_discrete": False,
             "calibrate_marginals": False,
-            "rake_categories": False,
+            "tilt_categories": False,
         }
         hyperparameters = {**before, **files.config.hyperparameters}
+        raked = _from_raking(hyperparameters)
         gan.config = checked_config(
             TabGANConfig, cls.name, hyperparameters, f"{where}: hyperparameters"
         )
@@ -536,13 +518,37 @@ class TabGAN:
             )
             gan.calibration.check(str(files.weights))
 
-        def raking() -> CategoryRaking:
-            return CategoryRaking.for_encoder(gan.encoder, _class_count(gan.encoder))
+        def tilt() -> CategoryTilt:
+            return CategoryTilt.for_encoder(gan.encoder, _class_count(gan.encoder))
 
-        if gan.config.rake_categories and raking().active:  # saved only where there is any
-            gan.raking = load_network(raking, files.weights, "raking")
-            gan.raking.check(str(files.weights))
+        if gan.config.tilt_categories and tilt().active:  # saved only where there is any
+            if raked:
+                blank = tilt()
+                saved = load_network(lambda: RakingTargets(blank), files.weights, "raking")
+                saved.check(str(files.weights))
+                network = sampling_network(gan.generator, gan.layout, gan.config.precision)
+                rows = _rows_per_class(blank.classes)
+                gan.tilt = blank.from_targets(
+                    class_logits(network, rows, derive_seed(0, "tilt")), gan.layout, saved.target
+                )
+            else:
+                gan.tilt = load_network(tilt, files.weights, "tilt")
+            gan.tilt.check(str(files.weights))
         return gan
+
+
+def _from_raking(hyperparameters: dict[str, Any]) -> bool:
+    """Rename, in place, the settings of a model saved with the categorical raking that
+    tilting replaced (each row kept from ``rake_pool`` candidates): its targets are then tilted
+    to instead. Whether it was saved raked."""
+    if "rake_categories" not in hyperparameters:
+        return False
+    raked = hyperparameters.pop("rake_categories")
+    hyperparameters.pop("rake_pool", None)
+    hyperparameters["tilt_categories"] = raked
+    if "rake_prior_rows" in hyperparameters:
+        hyperparameters["tilt_prior_rows"] = hyperparameters.pop("rake_prior_rows")
+    return raked is True
 
 
 def _check_same_table(
@@ -590,63 +596,59 @@ def label_codes(
 
 
 def sampling_network(
-    generator: Generator, layout: SpanLayout, precision: str = "fp32"
+    generator: Generator,
+    layout: SpanLayout,
+    precision: str = "fp32",
+    tilt: CategoryTilt | None = None,
 ) -> SamplingNetwork:
     """An eval-mode ``generator`` rewritten for sampling, conditioned on the label, in the
-    training ``precision`` resolved for its device: a model trained in bf16 samples in bf16."""
+    training ``precision`` resolved for its device (a model trained in bf16 samples in bf16),
+    its categorical logits offset by ``tilt``."""
     label = layout.label_span
     start = int(layout.cond_offset[label])
     slots = torch.arange(start, start + int(layout.cond_width[label]))
     device = next(generator.parameters()).device
     bf16 = resolve_precision(precision, device) == "bf16"
     dtype = torch.bfloat16 if bf16 else torch.float32
-    return SamplingNetwork(generator, slots, dtype).to(device)
+    bias = None if tilt is None else tilt.output_offsets(layout)
+    return SamplingNetwork(generator, slots, dtype, bias).to(device)
 
 
 @torch.inference_mode()
 def generate_rows(
-    network: SamplingNetwork,
-    layout: SpanLayout,
-    codes: np.ndarray,
-    seed: int,
-    chunk: int = SAMPLE_CHUNK,
+    network: SamplingNetwork, layout: SpanLayout, codes: np.ndarray, seed: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Rows of the classes ``codes`` in chunks of ``chunk`` (one generator forward each), as
-    decoded spans (``TableEncoder.decode``'s ``values`` and ``choices``); the label's category
-    is the condition's, so every row has exactly the class asked for."""
+    """Rows of the classes ``codes`` in chunks, as decoded spans (``TableEncoder.decode``'s
+    ``values`` and ``choices``); the label's category is the condition's, so every row has
+    exactly the class asked for."""
     device = network.input_output.device
     gen = torch_generator(seed, device)
-    for start in range(0, len(codes), chunk):
-        classes = torch.as_tensor(codes[start : start + chunk], device=device)
+    for start in range(0, len(codes), SAMPLE_CHUNK):
+        classes = torch.as_tensor(codes[start : start + SAMPLE_CHUNK], device=device)
         noise = torch.randn(len(classes), network.noise_dim, device=device, generator=gen)
         values, choices = draw_spans(network(noise, classes), layout, classes, gen)
         yield values.cpu().numpy(), choices.cpu().numpy()
 
 
-@torch.inference_mode()
-def raked_rows(
-    network: SamplingNetwork,
-    layout: SpanLayout,
-    codes: np.ndarray,
-    seed: int,
-    raking: CategoryRaking,
-    pool: int,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """As :func:`generate_rows`, each row kept by ``raking`` from ``pool`` candidates of its
-    class: chunks of ``SAMPLE_CHUNK // pool`` rows, raked together, whose candidates are drawn
-    in forwards of at most the chunk's rows (a forward's activations dominate the memory of
-    sampling: 50,000-row forwards took 10 million Adult rows to 1.2 GiB peak RSS)."""
-    rng = np.random.default_rng(derive_seed(seed, "raking"))
-    step = max(1, SAMPLE_CHUNK // pool)
-    for number, start in enumerate(range(0, len(codes), step)):
-        wanted = codes[start : start + step]
-        candidates = np.tile(wanted, pool)
-        drawn = generate_rows(
-            network, layout, candidates, derive_seed(seed, "candidates", number), len(wanted)
-        )
-        values, choices = (np.concatenate(p, axis=1) for p in zip(*drawn, strict=True))
-        keep = raking.select(choices, candidates, wanted, rng)
-        yield values[:, keep], choices[:, keep]
+def class_logits(network: SamplingNetwork, rows: int, seed: int) -> Callable[[int], torch.Tensor]:
+    """``logits(c)``: the raw outputs ``(data_dim, rows)`` of ``rows`` fresh draws of class
+    ``c`` (on the CPU), one seeded stream across calls."""
+    device = network.input_output.device
+    gen = torch_generator(seed, device)
+
+    def logits(c: int) -> torch.Tensor:
+        with torch.inference_mode():
+            classes = torch.full((rows,), c, dtype=torch.int64, device=device)
+            noise = torch.randn(rows, network.noise_dim, device=device, generator=gen)
+            return network(noise, classes).cpu()
+
+    return logits
+
+
+def _rows_per_class(classes: int) -> int:
+    """Draws per class the corrections are fitted on: ``CALIBRATION_ROWS`` in equal shares,
+    at least 1,000."""
+    return max(1000, CALIBRATION_ROWS // classes)
 
 
 def decode_rows(
@@ -673,21 +675,20 @@ def _corrections(
     encoded: EncodedRows | None,
     cfg: TabGANConfig,
     seed: int,
-) -> tuple[MarginalCalibration | None, CategoryRaking | None]:
+) -> tuple[MarginalCalibration | None, CategoryTilt | None]:
     """The corrections the config asks for, fitted on the training rows ``real`` (a streamed
-    table's: the encoder's sample) and ``CALIBRATION_ROWS`` rows of ``generator``, in equal
-    shares per class: the numeric quantile maps and the categorical raking targets. The raking
-    counts ``encoded``, the training rows already encoded, or else ``real`` encoded here."""
-    if not (cfg.calibrate_marginals or cfg.rake_categories):
-        return None, None
+    table's: the encoder's sample) and ``CALIBRATION_ROWS`` rows of ``generator`` in equal
+    shares per class (each correction its own draw): the numeric quantile maps and the
+    categorical tilt. The tilt counts ``encoded``, the training rows already encoded, or else
+    ``real`` encoded here."""
     label, classes = encoder.schema.label, _class_count(encoder)
-    codes = np.repeat(np.arange(classes), max(1000, CALIBRATION_ROWS // classes))
     network = sampling_network(generator, layout, cfg.precision)
-    values, choices = _joined(
-        encoder, generate_rows(network, layout, codes, derive_seed(seed, "calibration"))
-    )
     calibration = None
     if cfg.calibrate_marginals:
+        codes = np.repeat(np.arange(classes), _rows_per_class(classes))
+        values, choices = _joined(
+            encoder, generate_rows(network, layout, codes, derive_seed(seed, "calibration"))
+        )
         drawn = encoder.raw_columns(values, choices)
         names = encoder.calibrated_columns()
         observed = encoder.raw_frame(real, [*names, label])
@@ -699,13 +700,13 @@ def _corrections(
             classes,
             cfg.calibration_knots,
         )
-    raking = CategoryRaking.for_encoder(encoder, classes)
-    if not (cfg.rake_categories and raking.active):  # a table without categorical columns
+    tilt = CategoryTilt.for_encoder(encoder, classes)
+    if not (cfg.tilt_categories and tilt.active):  # a table without categorical columns
         return calibration, None
     real_choices = (encoder.encode(real) if encoded is None else encoded).choices.T
-    at = int(layout.label_choice)
-    raking.fit(real_choices, real_choices[at], choices, choices[at], cfg.rake_prior_rows)
-    return calibration, raking
+    logits = class_logits(network, _rows_per_class(classes), derive_seed(seed, "tilt"))
+    tilt.fit(logits, layout, real_choices, real_choices[layout.label_choice], cfg.tilt_prior_rows)
+    return calibration, tilt
 
 
 def _class_count(encoder: TableEncoder) -> int:

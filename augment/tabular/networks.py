@@ -68,10 +68,17 @@ class SamplingNetwork:
 
     ``dtype`` is the products' precision: bf16 where training ran in bf16 (hardware that
     multiplies it natively, where it is about twice as fast here); the output is fp32 either way.
+    ``class_bias`` ``(data_dim, classes)``, if given, is added to each class's outputs (the
+    categorical tilt, :mod:`augment.tabular.tilting`): it costs nothing, being part of the
+    per-class bias.
     """
 
     def __init__(
-        self, generator: Generator, class_slots: torch.Tensor, dtype: torch.dtype = torch.float32
+        self,
+        generator: Generator,
+        class_slots: torch.Tensor,
+        dtype: torch.dtype = torch.float32,
+        class_bias: torch.Tensor | None = None,
     ) -> None:
         blocks = generator.residuals()
         linears = [block.fc for block in blocks] + [generator.head]
@@ -102,6 +109,8 @@ class SamplingNetwork:
         inputs = noise_dim + len(slots)
         self.input_hidden = torch.cat(terms).T.contiguous() if terms else torch.zeros(inputs, 0)
         self.input_output = input_terms(len(blocks)).contiguous()
+        if class_bias is not None:
+            self.input_output[:, noise_dim:] += class_bias.to(self.input_output)
         self.hidden_weights = [
             weights[i][:, : sum(widths[:i])].T.contiguous() for i in range(len(blocks))
         ]

@@ -226,21 +226,15 @@ def _calibration_dropped(path: Path) -> None:
     save_file({k: v for k, v in tensors.items() if not k.startswith("calibration.")}, path)
 
 
-def _raking_negative(path: Path) -> None:
+def _tilt_too_large(path: Path) -> None:
     tensors = load_file(path)
-    tensors["raking.target"] = -tensors["raking.target"]
+    tensors["tilt.offsets"] = tensors["tilt.offsets"] + 1e6
     save_file(tensors, path)
 
 
-def _raking_unnormalised(path: Path) -> None:
+def _tilt_dropped(path: Path) -> None:
     tensors = load_file(path)
-    tensors["raking.target"] = tensors["raking.target"] * 2
-    save_file(tensors, path)
-
-
-def _raking_dropped(path: Path) -> None:
-    tensors = load_file(path)
-    save_file({k: v for k, v in tensors.items() if not k.startswith("raking.")}, path)
+    save_file({k: v for k, v in tensors.items() if not k.startswith("tilt.")}, path)
 
 
 @pytest.mark.parametrize(
@@ -248,9 +242,8 @@ def _raking_dropped(path: Path) -> None:
     [
         (_calibration_out_of_order, ["weights.safetensors", "calibration.real", "out of order"]),
         (_calibration_dropped, ["weights.safetensors", "lack", "calibration.real"]),
-        (_raking_negative, ["weights.safetensors", "raking.target", "negative"]),
-        (_raking_unnormalised, ["weights.safetensors", "raking.target", "do not sum to 1"]),
-        (_raking_dropped, ["weights.safetensors", "lack", "raking.target"]),
+        (_tilt_too_large, ["weights.safetensors", "tilt.offsets", "not a number within"]),
+        (_tilt_dropped, ["weights.safetensors", "lack", "tilt.offsets"]),
     ],
 )
 def test_damaged_corrections(damage, words, table_model, copy_model, tmp_path):
