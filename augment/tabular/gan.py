@@ -78,14 +78,13 @@ AFTER_TRAINING = ("calibrate_marginals", "calibration_knots", "tilt_categories",
 class TabGANConfig:
     """Hyper-parameters (all JSON-serialisable; saved in ``config.json``).
 
-    Defaults were tuned on UCI Adult (32,561 rows) on a 2-core CPU, on a validation split: 50
-    epochs (3,300 steps of batch 500) fit in about half a minute to SDMetrics quality about 0.95
-    and train-on-synthetic macro-F1 about 0.79 with the categorical tilt. With the raking that the
-    tilt replaced (a correction of the same aim) the budget barely mattered beyond 2,300 steps
-    (seeds 0-3, mean macro-F1 0.786 at 2,300 steps, 0.782 at 3,200, 0.783 at 4,500, 0.781 at
-    7,950; quality 0.955 -> 0.969) and fell below it (0.771 at 1,500), so the default is the
-    shorter one (BENCHMARKS.md). The CTGAN paper's values are kept where tuning did not beat
-    them.
+    Defaults were tuned on UCI Adult (32,561 rows) on a 2-core CPU, on a validation split: 35
+    epochs (2,310 steps of batch 500) fit in about 25 s to SDMetrics quality about 0.95 and
+    train-on-synthetic macro-F1 about 0.79 with the categorical tilt, which is flat from about
+    1,600 steps on (seeds 0-3: 0.782 at 1,300 steps, 0.787 at 1,600, 0.790 at 1,900, 0.789 at
+    2,300, 0.785 at 2,650; seeds 0-1, 7,950: 0.789) while quality rises (0.950 -> 0.977), so the
+    default is the shortest budget at the top (BENCHMARKS.md, "Tilting"). The CTGAN paper's
+    values are kept where tuning did not beat them.
 
     Training length is a step budget: ``epochs`` passes over the rows, but never fewer than
     ``min_steps`` optimiser steps, and a batch is at most half the rows (rounded down to a
@@ -94,11 +93,11 @@ class TabGANConfig:
     train-on-synthetic macro-F1 from 0.46 to 0.61 and real + synthetic from -0.047 to -0.000
     against real only (BENCHMARKS.md, "Small tables"); the eight-table benchmark's 200-row
     results (BENCHMARKS.md, "Efficacy over tables") were measured with this floor. Tables of
-    more than about ``min_steps * batch_size / epochs`` rows (15,000 with the defaults) never
+    more than about ``min_steps * batch_size / epochs`` rows (21,400 with the defaults) never
     reach it.
     """
 
-    epochs: int = 50  # passes over the rows (in batches drawn by training-by-sampling)
+    epochs: int = 35  # passes over the rows (in batches drawn by training-by-sampling)
     batch_size: int = 500  # at most half the rows, see run_budget()
     min_steps: int = 1500  # the step budget's floor, for small tables (0: epochs alone)
     max_steps: int | None = None  # cap on optimiser steps, whatever ``epochs`` says
@@ -149,7 +148,7 @@ class TabGANConfig:
     # Sample from an exponential moving average of the generator's weights: the last iterate
     # oscillates (quality and F1 swung by 0.02-0.04 between checkpoints); the average less so.
     # Its warm-up, (1 + step) / (10 + step), stays below 0.999 until step 8,990: runs shorter
-    # than that (Adult's 2,950 steps) average over about the last ninth of their steps whatever
+    # than that (Adult's 2,065 steps) average over about the last ninth of their steps whatever
     # this says.
     ema_decay: float | None = 0.999
     # P(a training condition is on the label). The paper picks columns uniformly (1/9 for Adult);
