@@ -89,29 +89,41 @@ class CategoryTilt(nn.Module):
         """Offsets from the training rows' choices ``real`` (``(softmax spans, rows)``, as
         decoded) and their classes, and ``logits(c)``: the generator's raw outputs
         ``(data_dim, rows)`` for rows of class ``c``."""
-        for c in range(self.classes):
-            raw = logits(c)
-            real_rows = real[:, real_classes == c]
-            for position, (lo, hi) in zip(self.positions, self.blocks, strict=True):
-                start, stop = layout.choice_spans[position]
-                column = raw[start:stop].double()
-                own = torch.softmax(column, 0).mean(1)
-                counts = np.bincount(real_rows[position], minlength=hi - lo)
-                target = shrunk_shares(torch.from_numpy(counts).double(), own, prior_rows)
-                self.offsets[c, lo:hi] = solve_offsets(column, target).float()
-        return self
+
+        def target(c: int, position: int, own: torch.Tensor) -> torch.Tensor:
+            counts = np.bincount(real[position, real_classes == c], minlength=len(own))
+            return shrunk_shares(torch.from_numpy(counts).double(), own, prior_rows)
+
+        return self._solve(logits, layout, target)
 
     def from_targets(
         self, logits: Callable[[int], torch.Tensor], layout: SpanLayout, target: torch.Tensor
     ) -> CategoryTilt:
         """Offsets for given target shares ``(classes, sum(widths))``: a model saved with the
         raking that tilting replaced kept its targets only."""
+        blocks = dict(zip(self.positions, self.blocks, strict=True))
+
+        def saved(c: int, position: int, own: torch.Tensor) -> torch.Tensor:
+            lo, hi = blocks[position]
+            return target[c, lo:hi].double()
+
+        return self._solve(logits, layout, saved)
+
+    def _solve(
+        self,
+        logits: Callable[[int], torch.Tensor],
+        layout: SpanLayout,
+        target: Callable[[int, int, torch.Tensor], torch.Tensor],
+    ) -> CategoryTilt:
+        """Each column's offsets for each class ``c``, onto ``target(c, position, own)``
+        (``own``: the generator's expected shares of the column)."""
         for c in range(self.classes):
             raw = logits(c)
             for position, (lo, hi) in zip(self.positions, self.blocks, strict=True):
                 start, stop = layout.choice_spans[position]
                 column = raw[start:stop].double()
-                self.offsets[c, lo:hi] = solve_offsets(column, target[c, lo:hi]).float()
+                own = torch.softmax(column, 0).mean(1)
+                self.offsets[c, lo:hi] = solve_offsets(column, target(c, position, own)).float()
         return self
 
     def check(self, where: str) -> None:
