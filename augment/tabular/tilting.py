@@ -184,7 +184,8 @@ def solve_offsets(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         shares = torch.softmax(logits + offsets[:, None], 0).mean(1)
         if float((shares - target)[live].abs().max()) < TOLERANCE:
             break
-        offsets[live] += torch.log(target[live] / shares[live])
+        # A share that underflowed to 0 is raised as far as a pass can, not to infinity.
+        offsets[live] += torch.log(target[live] / shares[live].clamp_min(1e-300))
         offsets -= offsets[live].max()  # softmax ignores a common shift
         offsets.clamp_(-MAX_OFFSET, 0)
     return offsets
