@@ -522,14 +522,7 @@ class TabGAN:
 
         if gan.config.tilt_categories and tilt().active:  # saved only where there is any
             if raked:
-                blank = tilt()
-                saved = load_network(lambda: RakingTargets(blank), files.weights, "raking")
-                saved.check(str(files.weights))
-                network = sampling_network(gan.generator, gan.layout, gan.config.precision)
-                rows = _rows_per_class(blank.classes)
-                gan.tilt = blank.from_targets(
-                    class_logits(network, rows, derive_seed(0, "tilt")), gan.layout, saved.target
-                )
+                gan.tilt = _tilt_from_raking(gan, tilt(), files.weights)
             else:
                 gan.tilt = load_network(tilt, files.weights, "tilt")
             gan.tilt.check(str(files.weights))
@@ -548,6 +541,16 @@ def _from_raking(hyperparameters: dict[str, Any]) -> bool:
     if "rake_prior_rows" in hyperparameters:
         hyperparameters["tilt_prior_rows"] = hyperparameters.pop("rake_prior_rows")
     return raked is True
+
+
+def _tilt_from_raking(gan: TabGAN, blank: CategoryTilt, weights: Path) -> CategoryTilt:
+    """The tilt of a model saved with the raking that tilting replaced: solved onto the
+    targets it saved (``raking.target``, checked), on a seeded draw of its generator."""
+    saved = load_network(lambda: RakingTargets(blank), weights, "raking")
+    saved.check(str(weights))
+    network = sampling_network(gan.generator, gan.layout, gan.config.precision)
+    logits = class_logits(network, _rows_per_class(blank.classes), derive_seed(0, "tilt"))
+    return blank.from_targets(logits, gan.layout, saved.target)
 
 
 def _check_same_table(
@@ -680,6 +683,8 @@ def _corrections(
     shares per class (each correction its own draw): the numeric quantile maps and the
     categorical tilt. The tilt counts ``encoded``, the training rows already encoded, or else
     ``real`` encoded here."""
+    if not (cfg.calibrate_marginals or cfg.tilt_categories):
+        return None, None
     label, classes = encoder.schema.label, _class_count(encoder)
     network = sampling_network(generator, layout, cfg.precision)
     calibration = None

@@ -51,7 +51,7 @@ class CategoryTilt(nn.Module):
         self, columns: list[str], positions: list[int], widths: list[int], classes: int
     ) -> None:
         super().__init__()
-        self.columns, self.positions, self.widths = list(columns), list(positions), list(widths)
+        self.columns, self.positions = list(columns), list(positions)
         edges = np.cumsum([0, *widths])
         self.blocks = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
         self.register_buffer("offsets", torch.zeros(classes, int(edges[-1])))
@@ -90,8 +90,8 @@ class CategoryTilt(nn.Module):
         decoded) and their classes, and ``logits(c)``: the generator's raw outputs
         ``(data_dim, rows)`` for rows of class ``c``."""
 
-        def target(c: int, position: int, own: torch.Tensor) -> torch.Tensor:
-            counts = np.bincount(real[position, real_classes == c], minlength=len(own))
+        def target(c: int, position: int, lo: int, hi: int, own: torch.Tensor) -> torch.Tensor:
+            counts = np.bincount(real[position, real_classes == c], minlength=hi - lo)
             return shrunk_shares(torch.from_numpy(counts).double(), own, prior_rows)
 
         return self._solve(logits, layout, target)
@@ -101,29 +101,25 @@ class CategoryTilt(nn.Module):
     ) -> CategoryTilt:
         """Offsets for given target shares ``(classes, sum(widths))``: a model saved with the
         raking that tilting replaced kept its targets only."""
-        blocks = dict(zip(self.positions, self.blocks, strict=True))
-
-        def saved(c: int, position: int, own: torch.Tensor) -> torch.Tensor:
-            lo, hi = blocks[position]
-            return target[c, lo:hi].double()
-
-        return self._solve(logits, layout, saved)
+        return self._solve(logits, layout, lambda c, _, lo, hi, own: target[c, lo:hi].double())
 
     def _solve(
         self,
         logits: Callable[[int], torch.Tensor],
         layout: SpanLayout,
-        target: Callable[[int, int, torch.Tensor], torch.Tensor],
+        target: Callable[[int, int, int, int, torch.Tensor], torch.Tensor],
     ) -> CategoryTilt:
-        """Each column's offsets for each class ``c``, onto ``target(c, position, own)``
-        (``own``: the generator's expected shares of the column)."""
+        """Each column's offsets for each class ``c``, onto ``target(c, position, lo, hi,
+        own)`` (the column's place among the softmax spans, its block of the offsets, and
+        ``own``, the generator's expected shares of it)."""
         for c in range(self.classes):
             raw = logits(c)
             for position, (lo, hi) in zip(self.positions, self.blocks, strict=True):
                 start, stop = layout.choice_spans[position]
                 column = raw[start:stop].double()
                 own = torch.softmax(column, 0).mean(1)
-                self.offsets[c, lo:hi] = solve_offsets(column, target(c, position, own)).float()
+                shares = target(c, position, lo, hi, own)
+                self.offsets[c, lo:hi] = solve_offsets(column, shares).float()
         return self
 
     def check(self, where: str) -> None:
