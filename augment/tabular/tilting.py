@@ -37,6 +37,8 @@ PASSES = 200  # the most passes of the offsets' solver (see solve_offsets)
 TOLERANCE = 1e-6  # largest share error at which the solver stops
 # Largest offset in a model file: e^30 is beyond any share a float can tell from 0 or 1.
 MAX_OFFSET = 30.0
+# How far a column's saved raking target shares may sum away from 1 (models saved before tilting).
+SUM_TOLERANCE = 1e-6
 
 
 class CategoryTilt(nn.Module):
@@ -155,7 +157,7 @@ class RakingTargets(nn.Module):
         if not bool((target >= 0).all()):  # NaN too
             raise AugmentError(f"{where}: raking.target holds a negative share")
         for (lo, hi), column in zip(self.blocks, self.columns, strict=True):
-            if bool(((target[:, lo:hi].sum(dim=1) - 1).abs() > 1e-6).any()):
+            if bool(((target[:, lo:hi].sum(dim=1) - 1).abs() > SUM_TOLERANCE).any()):
                 raise AugmentError(
                     f"{where}: raking.target's shares of column {column!r} do not sum to 1"
                 )
