@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from augment.core import checkpoint, training
+from augment.core import checkpoint, heap, training
 from augment.core.checkpoint import Checkpointing
 from augment.core.files import OWNER_MARKER
 from augment.core.training import LoopConfig, TrainingInterrupted, train_gan
@@ -291,3 +291,56 @@ def test_threads_stay_put_when_the_other_count_is_not_clearly_faster(monkeypatch
     clock = _Clock({2: 0.05, 1: 0.01})
     _run_chooser(monkeypatch, clock, 200, fixed)
     assert clock.threads == 2 and fixed.choices == []
+
+
+class _FakeLibc:
+    """Records the heap calls the loop makes, instead of changing this process's heap."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, ...]] = []
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append(("mallopt", parameter, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_cpu_training_sets_the_heap_thresholds_before_its_first_step_and_trims_after(
+    monkeypatch,
+):
+    libc = _FakeLibc()
+    monkeypatch.setattr(heap, "_glibc", lambda: libc)
+    task = _ToyTask()
+    seen_at_first_step: list[tuple] = []
+    task.on_end = lambda step: seen_at_first_step.extend(libc.calls) if step == 1 else None
+    train_gan(task, _config())
+    assert seen_at_first_step == [
+        ("mallopt", -3, heap.MMAP_THRESHOLD),  # M_MMAP_THRESHOLD
+        ("mallopt", -1, heap.TRIM_THRESHOLD),  # M_TRIM_THRESHOLD
+    ]
+    assert libc.calls == [*seen_at_first_step, ("malloc_trim", 0)]
+    # Training that fails still trims what it held.
+    libc.calls.clear()
+    with pytest.raises(AugmentError, match="diverged"):
+        train_gan(_ToyTask(nan_at=3, nan_while_lr_above=0.0), _config(max_rollbacks=0))
+    assert libc.calls[-1] == ("malloc_trim", 0)
+
+
+def test_the_heap_is_left_alone_off_the_cpu_and_off_glibc(monkeypatch):
+    libc = _FakeLibc()
+    monkeypatch.setattr(heap, "_glibc", lambda: libc)
+    with heap.reuse_freed_memory(torch.device("cuda")) as reused:
+        assert not reused
+    assert libc.calls == []
+    monkeypatch.undo()
+    monkeypatch.setattr(heap.platform, "libc_ver", lambda: ("musl", "1.2"))
+    heap._glibc.cache_clear()
+    try:
+        assert heap._glibc() is None
+        with heap.reuse_freed_memory(torch.device("cpu")) as reused:
+            assert not reused
+    finally:
+        heap._glibc.cache_clear()

@@ -5,7 +5,8 @@ chose, supplies a discriminator step and a generator step that return loss tenso
 its state (networks, optimizers, schedules, counters) for checkpoints. The loop owns the rest,
 once for both GANs:
 
-- device, precision, CPU threads, seeds, progress and the summary;
+- device, precision, CPU threads, the C heap's thresholds (:mod:`augment.core.heap`), seeds,
+  progress and the summary;
 - checkpoints every ``every`` steps and on SIGINT/SIGTERM, and an exact resume from them
   (:mod:`augment.core.checkpoint`): same seed, same final weights on the CPU, interrupted or not;
 - a divergence guard: a NaN or infinite loss rolls training back to the last good state with
@@ -37,6 +38,7 @@ from tqdm.auto import tqdm
 from augment.core import checkpoint, distributed
 from augment.core.checkpoint import Checkpointing, RandomState, TrainingState
 from augment.core.distributed import Context
+from augment.core.heap import reuse_freed_memory
 from augment.core.runtime import seed_everything
 from augment.errors import AugmentError
 from augment.log import logger
@@ -125,7 +127,10 @@ def train_gan(task: GANTask, config: LoopConfig) -> dict[str, Any]:
         raise AugmentError(f"log_every must be at least 1, got {config.log_every}")
     with distributed.session(config.device) as context:
         precision = resolve_precision(config.precision, context.device)
-        with cpu_thread_limit(context.device, config.threads) as threads:
+        with (
+            cpu_thread_limit(context.device, config.threads) as threads,
+            reuse_freed_memory(context.device),
+        ):
             guard = ThreadChooser(threads, config.threads)
             return _Run(task, config, context, precision, guard).execute()
 
