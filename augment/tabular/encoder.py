@@ -60,7 +60,7 @@ class SpanLayout:
     column 0 and gets ``soft_bias[g] = -1e9``). Gathering ``raw[:, soft_index[g]]`` gives a
     ``(batch, spans, width)`` block for one fused softmax per group (a handful of groups, however
     many columns); ``assemble`` maps every matrix column back into
-    ``cat([tanh(raw), block_0.flatten(1), block_1.flatten(1), ...])``.
+    ``cat([tanh(raw[:, value_rows]), block_0.flatten(1), block_1.flatten(1), ...])``.
     The ``cond_*`` tensors pad the condition spans alike, in one group, in condition order:
     condition slot ``cond_offset[j] + category`` belongs to condition span ``j``.
     For sampling (:func:`augment.tabular.networks.draw_spans`), ``value_rows`` are the ``tanh``
@@ -95,10 +95,15 @@ class SpanLayout:
 
         return SpanLayout(**{k: move(v) for k, v in vars(self).items()})
 
-    def dense(self, values: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
+    def dense(
+        self, values: torch.Tensor, choices: torch.Tensor, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The float matrix rows of encoded rows (:class:`EncodedRows` as tensors): the
-        scalars in place, a 1 at each span's chosen slot, zeros elsewhere."""
-        out = torch.zeros(len(values), self.data_dim, device=values.device)
+        scalars in place, a 1 at each span's chosen slot, zeros elsewhere; written into
+        ``out`` ``(rows, data_dim)`` (a view of a larger buffer, say) when given."""
+        if out is None:
+            out = torch.empty(len(values), self.data_dim, device=values.device)
+        out.zero_()
         out[:, self.value_rows] = values
         return out.scatter_(1, self.choice_starts + choices.long(), 1.0)
 
@@ -533,8 +538,10 @@ class TableEncoder:
         ]
         cond_index, cond_bias = _padded(cond)
         soft_index, soft_bias = [], []
-        assemble = torch.arange(self.output_dim)  # tanh columns read tanh(raw) in place
-        offset = self.output_dim
+        values = [s for s in self.spans if s.kind == "tanh"]  # each one column wide
+        assemble = torch.empty(self.output_dim, dtype=torch.long)
+        assemble[[s.start for s in values]] = torch.arange(len(values))
+        offset = len(values)
         for group in _width_groups([s for s in self.spans if s.kind == "softmax"]):
             index, bias = _padded(group, MIN_SOFTMAX_WIDTH)
             for i, span in enumerate(group):
@@ -560,9 +567,7 @@ class TableEncoder:
             cond_bias=cond_bias,
             cond_offset=offsets,
             cond_width=widths,
-            value_rows=torch.tensor(
-                [s.start for s in self.spans if s.kind == "tanh"], dtype=torch.long
-            ),
+            value_rows=torch.tensor([s.start for s in values], dtype=torch.long),
             choice_spans=[(s.start, s.stop) for s in choices],
             choice_starts=torch.tensor([s.start for s in choices], dtype=torch.long),
             condition_choices=torch.tensor([choices.index(s) for s in cond], dtype=torch.long),

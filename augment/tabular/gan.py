@@ -779,6 +779,11 @@ def _adam(net: torch.nn.Module, lr: float, cfg: TabGANConfig) -> torch.optim.Opt
         return torch.optim.Adam(net.parameters(), **kwargs)
 
 
+def _require_grad(weights: list[torch.Tensor], flag: bool) -> None:
+    for weight in weights:
+        weight.requires_grad_(flag)
+
+
 def run_budget(cfg: TabGANConfig, rows: int, processes: int = 1) -> tuple[TabGANConfig, int]:
     """The config a run trains with (its batch bounded by the data) and its number of steps.
 
@@ -842,6 +847,8 @@ class _TabGANTask:
         ).to(device)
         self._g: torch.nn.Module = self.generator  # the DDP wrappers under torchrun
         self._d: torch.nn.Module = self.discriminator
+        # Listed once: a module's parameters() walks its submodules in Python at every call.
+        self._critic_weights = list(self.discriminator.parameters())
         self.opt_g = _adam(self.generator, cfg.lr_g, cfg)
         self.opt_d = _adam(self.discriminator, cfg.lr_d, cfg)
         start, stop = self.layout.choice_spans[self.layout.label_choice]
@@ -855,6 +862,7 @@ class _TabGANTask:
                 visible, stop - start, CLASSIFIER_DIMS, cfg.dropout
             ).to(device)
             self._c: torch.nn.Module = self.classifier
+            self._classifier_weights = list(self.classifier.parameters())
             self.opt_c = _adam(self.classifier, cfg.lr_d, cfg)
         self._schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
         if cfg.lr_decay:
@@ -870,6 +878,7 @@ class _TabGANTask:
             # A moving average of the generator's weights samples better than its last,
             # still-oscillating iterate.
             self.ema = copy.deepcopy(self.generator).requires_grad_(False)
+            self._ema_pairs = (list(self.ema.parameters()), list(self.generator.parameters()))
 
     def networks(self) -> dict[str, torch.nn.Module]:
         nets = {"generator": self.generator, "discriminator": self.discriminator}
@@ -914,15 +923,19 @@ class _TabGANTask:
             raw, fake = self._fake(c.vector)
         if last:
             self._pending = (c, raw, fake)
-        real = self.layout.dense(self.values[c.rows], self.choices[c.rows])
-        real = torch.cat([real, c.vector], dim=1)
-        fake = torch.cat([fake.detach(), c.vector], dim=1)
-        # One critic forward over real and fake together (no BatchNorm in D, so this is exact).
-        score_real, score_fake = self._d(torch.cat([real, fake], dim=0)).chunk(2)
+        # The critic's input, [real | cond] over [fake | cond], written into one buffer (no
+        # concatenations); one forward over real and fake together (D has no BatchNorm).
+        rows, width = len(fake), self.layout.data_dim
+        both = torch.empty(2 * rows, width + self.layout.cond_dim, device=self.device)
+        real, fake_rows = both[:rows], both[rows:]
+        self.layout.dense(self.values[c.rows], self.choices[c.rows], out=real[:, :width])
+        fake_rows[:, :width] = fake.detach()
+        real[:, width:] = fake_rows[:, width:] = c.vector
+        score_real, score_fake = self._d(both).chunk(2)
         loss = score_fake.mean() - score_real.mean()
         total = loss
         if cfg.gp_weight > 0 and self._d_calls % cfg.gp_every == 0:
-            self._gp = self._gradient_penalty(real, fake)
+            self._gp = self._gradient_penalty(real, fake_rows)
             total = loss + cfg.gp_weight * cfg.gp_every * self._gp
         self.opt_d.zero_grad(set_to_none=True)
         learns = self._classifier_learns(step)
@@ -968,9 +981,9 @@ class _TabGANTask:
             c = self.sampler.sample(self.cfg.batch_size)
             raw, fake = self._fake(c.vector)
         # D's weights need no gradients here: skipping them saves a third of the backward.
-        self.discriminator.requires_grad_(False)
+        _require_grad(self._critic_weights, False)
         adversarial = -self.discriminator(torch.cat([fake, c.vector], dim=1)).mean()
-        self.discriminator.requires_grad_(True)
+        _require_grad(self._critic_weights, True)
         cond = condition_loss(raw, self.layout, c.column, c.category)
         losses = {"loss_g": adversarial.detach(), "cond": cond.detach()}
         total = adversarial + cond
@@ -979,9 +992,9 @@ class _TabGANTask:
             # the real-data classifier reads another label off the row's other columns.
             labels = fake[:, self._label_slots].detach().argmax(1)
             learns = self._classifier_learns(step)
-            self.classifier.requires_grad_(False)
+            _require_grad(self._classifier_weights, False)
             mismatch = torch.nn.functional.cross_entropy(self.classifier(fake), labels)
-            self.classifier.requires_grad_(learns)
+            _require_grad(self._classifier_weights, learns)
             total = total + self.cfg.classifier_weight * mismatch
             losses["classifier"] = mismatch.detach()
         self.opt_g.zero_grad(set_to_none=True)
@@ -996,9 +1009,7 @@ class _TabGANTask:
             # Short memory early on, so the average does not start from the random init.
             decay = min(self.cfg.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
-                torch._foreach_lerp_(
-                    list(self.ema.parameters()), list(self.generator.parameters()), 1 - decay
-                )
+                torch._foreach_lerp_(*self._ema_pairs, 1 - decay)
 
     @torch.no_grad()
     def final_generator(self, batches: int = 20) -> Generator:

@@ -283,9 +283,9 @@ def activate(
         )
         for index, bias in zip(layout.soft_index, layout.soft_bias, strict=True)
     ]
-    return torch.cat([torch.tanh(raw), *(b.flatten(1) for b in blocks)], 1).index_select(
-        1, layout.assemble
-    )
+    # tanh on the scalar columns only: on all of them it was a tenth of this function's time.
+    values = torch.tanh(raw.index_select(1, layout.value_rows))
+    return torch.cat([values, *(b.flatten(1) for b in blocks)], 1).index_select(1, layout.assemble)
 
 
 def condition_loss(
