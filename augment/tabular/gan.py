@@ -166,7 +166,8 @@ class TabGANConfig:
     # columns, and the generator pays where it reads another. Validation splits, 0.5 against 0:
     # Adult train-on-synthetic macro-F1 0.764 -> 0.780 at equal quality (1 cost quality, 3 more);
     # eight tables of 200 rows, real + synthetic to balance +0.018 -> +0.036 (BENCHMARKS.md).
-    # While it trains (see classifier_steps) a step is 20-30% slower. 0 turns it off.
+    # While it trains (see classifier_steps) a step is about 10% slower (Adult, 2 CPU cores:
+    # 8.3 against 7.6 ms). 0 turns it off.
     classifier_weight: float = 0.5
     # Steps the classifier trains for (on the real rows, in the D-steps' backward); then its
     # weights are frozen and only the generator's term is paid. Adult (validation split, seeds
