@@ -516,8 +516,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def fit_order(models: list[str]) -> list[str]:
     """The models in the order given, TabGAN after the others: its training sets glibc's heap
-    thresholds for the rest of the process (augment/core/heap.py), which made SDV's CTGAN 9%
-    faster when it fitted afterwards; the SDV models are timed as they run by default."""
+    thresholds for the rest of the process (augment/core/heap.py), with which SDV's CTGAN fits
+    faster (BENCHMARKS.md, "The C heap during training"); the SDV models are timed as they run
+    by default."""
     return sorted(models, key=lambda model: model == "tabgan")
 
 
