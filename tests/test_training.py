@@ -297,7 +297,7 @@ class _FakeLibc:
     """Records the heap calls the loop makes, instead of changing this process's heap."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, int, ...]] = []
+        self.calls: list[tuple[str | int, ...]] = []
 
     def mallopt(self, parameter: int, value: int) -> int:
         self.calls.append(("mallopt", parameter, value))
