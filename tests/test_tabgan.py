@@ -282,6 +282,22 @@ def test_the_classifier_learns_the_real_label_and_its_loss_reaches_the_generator
     assert not torch.allclose(gradient(0.0), gradient(10.0))
 
 
+def test_the_g_step_leaves_the_critics_and_the_classifiers_gradients_alone(table, mixed_kinds):
+    schema = build_schema(table, "label", mixed_kinds, [], {})
+    config = TabGANConfig(**FAST)
+    encoder = make_encoder(config).fit(table, schema)
+    task = _TabGANTask(config, encoder.encode(table), encoder.layout(), steps=4)
+    torch.manual_seed(0)
+    task.build(torch.device("cpu"))
+    task.d_step(1)
+    others = [*task.discriminator.parameters(), *task.classifier.parameters()]
+    before = [p.grad.clone() for p in others]
+    task.g_step(1)
+    assert all(torch.equal(p.grad, g) for p, g in zip(others, before, strict=True))
+    assert all(p.requires_grad for p in others)
+    assert all(p.grad is not None for p in task.generator.parameters())
+
+
 def _generator_gradients(task: _TabGANTask, step: int) -> Callable[[float], torch.Tensor]:
     """``gradient(weight)``: the generator head's gradient of one G-step at ``step`` from the
     task's current state, with ``classifier_weight=weight``."""

@@ -52,6 +52,7 @@ from augment.tabular.networks import (
     activate,
     condition_loss,
     draw_spans,
+    drop_casts_on_step,
 )
 from augment.tabular.schema import TableSchema
 from augment.tabular.tilting import CategoryTilt, RakingTargets
@@ -780,11 +781,6 @@ def _adam(net: torch.nn.Module, lr: float, cfg: TabGANConfig) -> torch.optim.Opt
         return torch.optim.Adam(net.parameters(), **kwargs)
 
 
-def _require_grad(weights: list[torch.Tensor], flag: bool) -> None:
-    for weight in weights:
-        weight.requires_grad_(flag)
-
-
 def run_budget(cfg: TabGANConfig, rows: int, processes: int = 1) -> tuple[TabGANConfig, int]:
     """The config a run trains with (its batch bounded by the data) and its number of steps.
 
@@ -849,9 +845,10 @@ class _TabGANTask:
         self._g: torch.nn.Module = self.generator  # the DDP wrappers under torchrun
         self._d: torch.nn.Module = self.discriminator
         # Listed once: a module's parameters() walks its submodules in Python at every call.
-        self._critic_weights = list(self.discriminator.parameters())
+        self._generator_weights = list(self.generator.parameters())
         self.opt_g = _adam(self.generator, cfg.lr_g, cfg)
         self.opt_d = _adam(self.discriminator, cfg.lr_d, cfg)
+        drop_casts_on_step(self.opt_d, self.discriminator)
         start, stop = self.layout.choice_spans[self.layout.label_choice]
         self._label_slots = slice(start, stop)
         self.classifier: LabelClassifier | None = None
@@ -863,8 +860,8 @@ class _TabGANTask:
                 visible, stop - start, CLASSIFIER_DIMS, cfg.dropout
             ).to(device)
             self._c: torch.nn.Module = self.classifier
-            self._classifier_weights = list(self.classifier.parameters())
             self.opt_c = _adam(self.classifier, cfg.lr_d, cfg)
+            drop_casts_on_step(self.opt_c, self.classifier)
         self._schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
         if cfg.lr_decay:
             self._schedulers = [
@@ -981,10 +978,7 @@ class _TabGANTask:
         else:
             c = self.sampler.sample(self.cfg.batch_size)
             raw, fake = self._fake(c.vector)
-        # D's weights need no gradients here: skipping them saves a third of the backward.
-        _require_grad(self._critic_weights, False)
         adversarial = -self.discriminator(torch.cat([fake, c.vector], dim=1)).mean()
-        _require_grad(self._critic_weights, True)
         cond = condition_loss(raw, self.layout, c.column, c.category)
         losses = {"loss_g": adversarial.detach(), "cond": cond.detach()}
         total = adversarial + cond
@@ -992,14 +986,13 @@ class _TabGANTask:
             # Each fake row's label is the one it was generated with: the generator pays when
             # the real-data classifier reads another label off the row's other columns.
             labels = fake[:, self._label_slots].detach().argmax(1)
-            learns = self._classifier_learns(step)
-            _require_grad(self._classifier_weights, False)
             mismatch = torch.nn.functional.cross_entropy(self.classifier(fake), labels)
-            _require_grad(self._classifier_weights, learns)
             total = total + self.cfg.classifier_weight * mismatch
             losses["classifier"] = mismatch.detach()
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
+        # Only G's weights: D's and the classifier's gradients are not computed at all (a third
+        # of the backward), and their weights keep requires_grad, so their casts carry over.
+        total.backward(inputs=self._generator_weights)
         self.opt_g.step()
         return losses
 
