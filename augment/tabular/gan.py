@@ -168,7 +168,7 @@ class TabGANConfig:
     # Adult train-on-synthetic macro-F1 0.764 -> 0.780 at equal quality (1 cost quality, 3 more);
     # eight tables of 200 rows, real + synthetic to balance +0.018 -> +0.036 (BENCHMARKS.md).
     # While it trains (see classifier_steps) a step is about 10% slower (Adult, 2 CPU cores:
-    # 8.3 against 7.6 ms). 0 turns it off.
+    # 9.1 against 8.3 ms). 0 turns it off.
     classifier_weight: float = 0.5
     # Steps the classifier trains for (on the real rows, in the D-steps' backward); then its
     # weights are frozen and only the generator's term is paid. Adult (validation split, seeds
@@ -776,9 +776,11 @@ def _adam(net: torch.nn.Module, lr: float, cfg: TabGANConfig) -> torch.optim.Opt
     # where the critic's wide first layer (pac x row width x hidden) makes the update costly.
     kwargs = {"lr": lr, "betas": cfg.betas, "weight_decay": cfg.weight_decay}
     try:
-        return torch.optim.Adam(net.parameters(), fused=True, **kwargs)
+        optimizer = torch.optim.Adam(net.parameters(), fused=True, **kwargs)
     except RuntimeError:  # torch < 2.4 has no fused Adam on the CPU
-        return torch.optim.Adam(net.parameters(), **kwargs)
+        optimizer = torch.optim.Adam(net.parameters(), **kwargs)
+    drop_casts_on_step(optimizer, net)  # bf16 weight copies kept between steps are now stale
+    return optimizer
 
 
 def run_budget(cfg: TabGANConfig, rows: int, processes: int = 1) -> tuple[TabGANConfig, int]:
@@ -848,7 +850,6 @@ class _TabGANTask:
         self._generator_weights = list(self.generator.parameters())
         self.opt_g = _adam(self.generator, cfg.lr_g, cfg)
         self.opt_d = _adam(self.discriminator, cfg.lr_d, cfg)
-        drop_casts_on_step(self.opt_d, self.discriminator)
         start, stop = self.layout.choice_spans[self.layout.label_choice]
         self._label_slots = slice(start, stop)
         self.classifier: LabelClassifier | None = None
@@ -861,7 +862,6 @@ class _TabGANTask:
             ).to(device)
             self._c: torch.nn.Module = self.classifier
             self.opt_c = _adam(self.classifier, cfg.lr_d, cfg)
-            drop_casts_on_step(self.opt_c, self.classifier)
         self._schedulers: list[torch.optim.lr_scheduler.LRScheduler] = []
         if cfg.lr_decay:
             self._schedulers = [

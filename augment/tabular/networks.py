@@ -268,6 +268,17 @@ def drop_casts_on_step(optimizer: torch.optim.Optimizer, module: nn.Module) -> N
     optimizer.register_step_post_hook(drop)
 
 
+def _leaky_mlp(width: int, hidden: Sequence[int], out: int, dropout: float) -> nn.Sequential:
+    """Linear, LeakyReLU 0.2 and dropout per hidden layer, then a linear head: the critic's and
+    the label classifier's layers, their weights cast once per optimiser step."""
+    layers: list[nn.Module] = []
+    for size in hidden:
+        layers += [_CastOnceLinear(width, size), nn.LeakyReLU(0.2), _Dropout(dropout)]
+        width = size
+    layers.append(_CastOnceLinear(width, out))
+    return nn.Sequential(*layers)
+
+
 class Discriminator(nn.Module):
     """A critic over packs of ``pac`` rows (PacGAN); the batch must be a multiple of ``pac``."""
 
@@ -279,13 +290,7 @@ class Discriminator(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = input_dim * pac
-        for size in hidden:
-            layers += [_CastOnceLinear(width, size), nn.LeakyReLU(0.2), _Dropout(dropout)]
-            width = size
-        layers.append(_CastOnceLinear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = _leaky_mlp(input_dim * pac, hidden, 1, dropout)
         self.input_dim = input_dim
         self.pac = pac
 
@@ -306,13 +311,7 @@ class LabelClassifier(nn.Module):
         dropout: float,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = len(visible)
-        for size in hidden:
-            layers += [_CastOnceLinear(width, size), nn.LeakyReLU(0.2), _Dropout(dropout)]
-            width = size
-        layers.append(_CastOnceLinear(width, classes))
-        self.net = nn.Sequential(*layers)
+        self.net = _leaky_mlp(len(visible), hidden, classes, dropout)
         self.register_buffer("visible", visible.float().clone(), persistent=False)
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
