@@ -15,7 +15,18 @@ model ``images_mnist.py --work`` keeps), the validation images are halved as in
   - ``soft``: the teacher's class probabilities for the image (distillation);
   - ``half``: half of each: the generated class's one-hot plus the teacher's probabilities,
     halved (an image the teacher reads as another class gets a split label);
-  - ``argmax``: the teacher's most likely class.
+  - ``argmax``: the teacher's most likely class;
+  - ``mix``: images between two classes: each is generated from its class's embedding mixed
+    with another class's, ``lam * e(a) + (1 - lam) * e(b)`` with ``lam`` uniform in [0.5, 1],
+    and labelled ``lam`` of ``a`` and ``1 - lam`` of ``b`` (mixup in the generator's class
+    space: images near a boundary, which class-conditional sampling rarely makes);
+  - ``atypical``: the class each image was generated for, but the images are chosen: from a
+    pool five times as large, per class the ones the teacher reads as their class (its most
+    likely class) with the *lowest* probability. Class-conditional samples are typical of
+    their class; a classifier already learns the typical ones from the real images;
+  - ``true``: no GAN: the bundle's *unlabelled* images with their true MNIST labels (``RATIO``
+    x as many, at most all of them): what a generator that had learnt exactly those images
+    could add at most. A diagnostic ceiling, needs ``--mnist``.
 
 Prints each seed's macro-F1 and each variant's paired gain over real + classic with a 95%
 t-interval, and writes them as JSON.
@@ -50,9 +61,12 @@ from machine import cpu_model
 from augment.core.files import write_json
 from augment.evaluation.stats import mean_ci
 from augment.images.evaluation.classifiers import predict_proba
+from augment.images.gan import to_uint8
 from augment.registry import load_synthesizer
 
-LABELS = ("hard", "soft", "half", "argmax")
+LABELS = ("hard", "soft", "half", "argmax", "mix", "atypical", "true")
+POOL = 5  # candidates per image kept, for "atypical"
+DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     images, labels, num_classes = splits.images, splits.labels, splits.num_classes
     gan = load_synthesizer(args.model, "cpu")
     fit, macro_f1 = splits.train, splits.macro_f1  # fit's y: class indices or distributions
+    truth = _unlabelled_truth(args) if any(kind == "true" for _, kind, _ in variants) else None
 
     real_targets = F.one_hot(labels, num_classes).float()
     rows = []
@@ -73,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         drawn: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         for name, kind, ratio in variants:
             count = round(ratio * len(images))
+            if kind in EXTRAS:  # images of their own, not the seed's shared draw
+                make = EXTRAS[kind]
+                x_extra, y_extra = make(gan, teacher, truth, count, num_classes, 10_000 + seed)
+                x, y = torch.cat([images, x_extra]), torch.cat([real_targets, y_extra])
+                row[name] = macro_f1(fit(x, y, seed))
+                continue
             if count not in drawn:  # variants of one ratio share the seed's images
                 classes = np.arange(count) % num_classes
                 synthetic = torch.from_numpy(gan.sample(classes, seed=10_000 + seed))
@@ -107,6 +128,69 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+Extra = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) uint8, label distributions
+
+
+@torch.inference_mode()
+def _interpolated(gan, teacher, truth, count: int, num_classes: int, seed: int) -> Extra:
+    """``count`` images, each between its class ``a`` (balanced) and another class ``b``."""
+    rng = np.random.default_rng(seed)
+    a = np.arange(count) % num_classes
+    b = (a + rng.integers(1, num_classes, size=count)) % num_classes
+    lam = torch.from_numpy(rng.uniform(0.5, 1.0, size=(count, 1))).float()
+    net = gan.generator
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, count, 500):
+        end = min(count, start + 500)
+        z = torch.randn(end - start, net.z_dim, generator=gen)
+        e = lam[start:end] * net.embed(torch.from_numpy(a[start:end]))
+        e = e + (1 - lam[start:end]) * net.embed(torch.from_numpy(b[start:end]))
+        out.append(to_uint8(net.from_embedding(z, e)))
+    y = lam * F.one_hot(torch.from_numpy(a), num_classes).float()
+    y = y + (1 - lam) * F.one_hot(torch.from_numpy(b), num_classes).float()
+    return torch.cat(out), y
+
+
+def _atypical(gan, teacher, truth, count: int, num_classes: int, seed: int) -> Extra:
+    """``count`` images (balanced): per class, of ``POOL`` times as many candidates, those the
+    teacher reads as that class with the lowest probability."""
+    classes = np.arange(POOL * count) % num_classes
+    pool = torch.from_numpy(gan.sample(classes, seed=seed))
+    read = predict_proba(teacher, pool)
+    own = read[np.arange(len(classes)), classes]
+    agreed = read.argmax(1) == classes
+    keep = []
+    for k in range(num_classes):
+        wanted = count // num_classes + (k < count % num_classes)
+        mine = np.flatnonzero((classes == k) & agreed)
+        keep.append(mine[np.argsort(own[mine])[:wanted]])
+    keep = np.concatenate(keep)
+    labels = torch.from_numpy(classes[keep]).long()
+    return pool[keep], F.one_hot(labels, num_classes).float()
+
+
+def _true_images(gan, teacher, truth, count: int, num_classes: int, seed: int) -> Extra:
+    images, labels = truth
+    keep = np.random.default_rng(seed).permutation(len(images))[:count]
+    return images[keep], F.one_hot(labels[keep], num_classes).float()
+
+
+EXTRAS = {"mix": _interpolated, "atypical": _atypical, "true": _true_images}
+
+
+def _unlabelled_truth(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    from image_pseudo_labels import _true_labels
+
+    from augment.images.bundle import ImageBundle
+
+    unlabelled = ImageBundle.load(args.data).unlabelled
+    if unlabelled is None:
+        raise SystemExit(f"{args.data} has no unlabelled images for the 'true' variant")
+    labels = _true_labels(args.mnist, unlabelled)
+    return torch.from_numpy(np.asarray(unlabelled)), torch.from_numpy(labels).long()
+
+
 def _variant(text: str) -> tuple[str, str, float]:
     kind, _, ratio = text.partition("@")
     if kind not in LABELS or not ratio:
@@ -119,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="a prepared image bundle")
     p.add_argument("--model", type=Path, required=True, help="an image GAN trained on its train")
     p.add_argument("--variants", default="hard@1,soft@1,soft@4,half@4", help="LABELS@RATIO,...")
+    p.add_argument("--mnist", type=Path, default=DEFAULT_MNIST, help="MNIST (for 'true')")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation halves")

@@ -162,6 +162,19 @@ def test_class_weight_zero_makes_both_networks_unconditional():
     assert not torch.equal(gen(z, a), gen(z, b))
 
 
+def test_generator_from_a_mix_of_class_embeddings():
+    # Images between two classes (benchmarks/image_synthetic_labels_validation.py, "mix"): a
+    # class's own embedding gives its images, a mix gives others, weighted like a label.
+    torch.manual_seed(0)
+    gen = Generator(8, 1, num_classes=3, z_dim=8, channels=2).eval()
+    z, a, b = torch.randn(2, 8), torch.tensor([0, 1]), torch.tensor([2, 2])
+    assert torch.equal(gen.from_embedding(z, gen.embed(a)), gen(z, a))
+    mixed = gen.from_embedding(z, 0.5 * gen.embed(a) + 0.5 * gen.embed(b))
+    assert not torch.equal(mixed, gen(z, a)) and not torch.equal(mixed, gen(z, b))
+    gen.class_weight = 0.0  # the class weight applies to a given embedding too
+    assert torch.equal(gen.from_embedding(z, gen.embed(a)), gen.from_embedding(z, gen.embed(b)))
+
+
 def test_lecam_penalty_on_known_scores():
     real, fake = torch.tensor([1.0, -1.0, 3.0]), torch.tensor([0.0, -2.0])
     # relu(real - (-1))^2 = [4, 0, 16] -> 20/3; relu(0.5 - fake)^2 = [0.25, 6.25] -> 3.25

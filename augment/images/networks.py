@@ -147,7 +147,12 @@ class Generator(nn.Module):
         _init(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        c = torch.cat([z, self.embed(y) * self.class_weight], dim=1)
+        return self.from_embedding(z, self.embed(y))
+
+    def from_embedding(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Images for class embeddings given directly, e.g. a mix of two classes' rows of
+        ``embed``."""
+        c = torch.cat([z, embedding * self.class_weight], dim=1)
         h = self.linear(c)
         h = h.view(len(z), self.c0, self.base, self.base)
         h = h.contiguous(memory_format=self.memory_format)
