@@ -11,7 +11,8 @@ HistGradientBoosting on the held-out 20%.
 
 ``--calibration-knots 0,100,1000`` also scores each fit's rows sampled again with its marginal
 calibration (``augment/tabular/calibration.py``) refitted at that many knots (0: none), the
-same generator and seed: an exact pairing of the calibration's effect.
+same generator and seed: an exact pairing of the calibration's effect. A count ending in ``i``
+(``1000i``) refits it with every column interpolated (``calibration_steps`` off).
 
 ``--untilted`` also scores each fit's rows drawn without TabGAN's categorical tilt (the same
 seed): an exact pairing of the tilt's effect (``augment/tabular/tilting.py``; its prior is a
@@ -70,7 +71,7 @@ def split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
         validation: pd.DataFrame, schema: Any, curated: bool,
-        snapshots: int = 0, knots: Sequence[int] = (),
+        snapshots: int = 0, knots: Sequence[str] = (),
         untilted: bool = False) -> dict[str, Any]:  # fmt: skip
     labels = np.random.default_rng(seed).permutation(train[LABEL].to_numpy(dtype=object))
     kept: dict[int, Any] = {}
@@ -104,23 +105,28 @@ def run(name: str, params: dict[str, Any], seed: int, train: pd.DataFrame,
     return record
 
 
-def score_calibrations(knots: Sequence[int], synth: Any, labels: np.ndarray, seed: int,
+def score_calibrations(knots: Sequence[str], synth: Any, labels: np.ndarray, seed: int,
                        train: pd.DataFrame, validation: pd.DataFrame,
                        schema: Any) -> dict[str, Any]:  # fmt: skip
     """Quality and TSTR of the fit's rows sampled again (same seed) with its calibration
-    refitted at each count of ``knots`` (0: none), as fit() fits it (same rows, same seed)."""
+    refitted at each count of ``knots`` (0: none; ``i`` after it: no stepped columns), as fit()
+    fits it (same rows, same seed)."""
     out = {}
-    for count in knots:
+    for knot in knots:
         synth.calibration = None
+        count = int(knot.removesuffix("i"))
         if count:
             config = dataclasses.replace(
-                synth.config, calibration_knots=count, tilt_categories=False
+                synth.config,
+                calibration_knots=count,
+                tilt_categories=False,
+                calibration_steps=not knot.endswith("i"),
             )  # the model keeps its own
             synth.calibration, _ = tabgan._corrections(synth.encoder, synth.layout,
                                                        synth.generator, train, None, config,
                                                        seed)  # fmt: skip
         rows = synth.sample(labels, seed=seed)
-        out[str(count)] = {**quality(train, rows, schema), **tstr(rows, validation, schema)}
+        out[knot] = {**quality(train, rows, schema), **tstr(rows, validation, schema)}
     return out
 
 
@@ -200,13 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--calibration-knots", default="", metavar="K,...",
-        help="also score each fit resampled with its calibration at K knots (0: none)",
+        help="also score each fit resampled with its calibration at K knots (0: none; Ki: "
+        "interpolated, no stepped columns)",
     )  # fmt: skip
     parser.add_argument(
         "--untilted", action="store_true", help="also score each fit's rows drawn without the tilt"
     )
     args = parser.parse_args(argv)
-    knots = [int(k) for k in args.calibration_knots.split(",") if k]
+    knots = [k for k in args.calibration_knots.split(",") if k]
     configs = json.loads(args.configs)
     seeds = [int(s) for s in args.seeds.split(",")]
     full, _test, source = load_data(args.adult_dir)  # adult.test is never read here

@@ -206,6 +206,33 @@ def test_numeric_marginals_are_calibrated_per_class_and_saved(table, mixed_kinds
     pd.testing.assert_frame_equal(old.sample(labels, seed=2), runs[False].sample(labels, seed=2))
 
 
+def test_columns_of_few_values_are_stepped_and_older_models_interpolate(mixed_kinds, tmp_path):
+    table = make_table(n=1000)  # age: 62 values in 1,000 rows, each seen 16 times on average
+    table["income"] = table["income"].round(-3)  # about 40 values, all multiples of 1,000
+    schema = build_schema(table, "label", mixed_kinds, [], {})
+    runs = {}
+    for steps in (True, False):
+        gan = TabGAN(**{**FAST, "calibration_steps": steps})
+        gan.fit(table, schema, seed=0, device="cpu", progress=False)
+        runs[steps] = gan
+    assert runs[True].calibration.columns == ["age", "income", "joined"]
+    assert runs[True].calibration.stepped.tolist() == [True, True, False]
+    labels = ["no", "yes"] * 500
+    incomes = {steps: gan.sample(labels, seed=1)["income"].dropna() for steps, gan in runs.items()}
+    assert (incomes[True] % 1000 == 0).all()  # only values the rows hold
+    assert (incomes[False] % 1000 != 0).mean() > 0.1  # some interpolated between them
+
+    for steps, gan in runs.items():
+        gan.save(tmp_path / f"model{steps}")
+    loaded = load_synthesizer(tmp_path / "modelTrue", device="cpu")
+    pd.testing.assert_frame_equal(loaded.sample(labels, seed=2), runs[True].sample(labels, seed=2))
+    # A model saved before the setting existed has no stepped columns, and samples as fitted.
+    saved_before(tmp_path / "modelFalse", "calibration_steps")
+    old = load_synthesizer(tmp_path / "modelFalse", device="cpu")
+    assert old.calibration.stepped.tolist() == [False] * 3
+    pd.testing.assert_frame_equal(old.sample(labels, seed=2), runs[False].sample(labels, seed=2))
+
+
 def test_make_synthesizer_rejects_unknown_hyperparameters():
     assert isinstance(make_synthesizer("tabgan", {"epochs": 3}), TabGAN)
     with pytest.raises(AugmentError, match="epoch_count"):

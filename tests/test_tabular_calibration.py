@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from augment.errors import AugmentError
-from augment.tabular.calibration import MIN_ROWS, MarginalCalibration
+from augment.tabular.calibration import MIN_ROWS, ROWS_PER_STEP, MarginalCalibration
 
 
 def _fitted(real: dict, real_classes, generated: dict, generated_classes, knots=500):
@@ -23,6 +23,7 @@ def test_each_class_gets_its_real_distribution_and_keeps_its_order():
     drawn_classes = np.repeat([0, 1], 20000)
     drawn = {"x": np.concatenate([rng.normal(40, 3, 20000), rng.exponential(3, 20000) + 5])}
     calibration = _fitted(real, real_classes, drawn, drawn_classes)
+    assert calibration.stepped.tolist() == [False]  # 10,000 distinct values: interpolated
 
     classes = rng.integers(0, 2, 4000)
     before = np.where(classes == 0, rng.normal(40, 3, 4000), rng.exponential(3, 4000) + 5)
@@ -46,6 +47,66 @@ def test_a_point_mass_of_the_wrong_size_is_matched():
     calibration.apply(raw, np.zeros(6000, int), np.random.default_rng(2))
     assert (raw["gain"] == 0).mean() == pytest.approx(0.7, abs=0.02)
     assert raw["gain"].max() <= real["gain"].max() and raw["gain"].min() >= 0
+
+
+GAINS = np.array([0.0, 594.0, 2174.0, 3103.0, 4386.0, 7298.0, 15024.0])
+
+
+def _gains(rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """A column of seven values whose shares differ by class (as Adult's capital-gain)."""
+    shares = ([0.9, 0.03, 0.03, 0.02, 0.01, 0.005, 0.005], [0.7, 0.0, 0.02, 0.03, 0.05, 0.1, 0.1])
+    values = np.concatenate([rng.choice(GAINS, 5000, p=p) for p in shares])
+    return {"gain": values}, np.repeat([0, 1], 5000)
+
+
+def test_a_column_of_few_values_takes_only_values_the_rows_hold():
+    rng = np.random.default_rng(0)
+    real, real_classes = _gains(rng)
+
+    # The generator's values are continuous, with a point mass at 0 of the wrong size.
+    def draw(n):
+        return np.where(rng.random(n) < 0.8, 0.0, rng.uniform(0, 16000, n))
+
+    drawn_classes = np.repeat([0, 1], 20000)
+    stepped = _fitted(real, real_classes, {"gain": draw(40000)}, drawn_classes)
+    interpolated = MarginalCalibration.fit(
+        real, real_classes, {"gain": draw(40000)}, drawn_classes, 2, 500, steps=False
+    )
+    assert stepped.stepped.tolist() == [True] and interpolated.stepped.tolist() == [False]
+    assert "stepped" in stepped.state_dict() and "stepped" not in interpolated.state_dict()
+
+    classes = rng.integers(0, 2, 8000)
+    before = draw(8000)
+    before[::97] = np.nan
+    out = {}
+    for name, calibration in (("stepped", stepped), ("interpolated", interpolated)):
+        raw = {"gain": before.copy()}
+        calibration.apply(raw, classes, np.random.default_rng(1))
+        out[name] = raw["gain"]
+    assert np.array_equal(np.isnan(out["stepped"]), np.isnan(before))  # missing stays missing
+    seen = ~np.isnan(before)
+    assert np.isin(out["stepped"][seen], GAINS).all()
+    assert not np.isin(out["interpolated"][seen], GAINS).all()  # lines between the values
+    for c in (0, 1):
+        mine, theirs = out["stepped"][seen & (classes == c)], real["gain"][real_classes == c]
+        for value in GAINS:
+            assert (mine == value).mean() == pytest.approx((theirs == value).mean(), abs=0.015)
+        # Monotone within the class, where the generator's values are not tied.
+        order = np.argsort(before[seen & (classes == c)])
+        untied = before[seen & (classes == c)][order] > 0
+        assert (np.diff(mine[order][untied]) >= 0).all()
+
+
+def test_a_column_is_stepped_only_where_its_rows_repeat_each_value():
+    # 7 values need 70 rows to be stepped; 40 rows keep the line (a small table's values
+    # would otherwise all be copies of its rows').
+    rng = np.random.default_rng(0)
+    for rows, stepped in ((7 * ROWS_PER_STEP, True), (40, False)):
+        real = {"gain": np.resize(GAINS, rows)}
+        classes = np.zeros(rows, int)
+        drawn = {"gain": rng.uniform(0, 16000, 1000)}
+        fitted = _fitted(real, classes, drawn, np.zeros(1000, int))
+        assert fitted.stepped.tolist() == [stepped]
 
 
 def test_missing_values_and_small_classes_pass_unchanged_and_ties_follow_the_seed():

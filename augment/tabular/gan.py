@@ -72,7 +72,13 @@ CLASSIFIER_DIMS = (64, 64)
 # written under other values of these is still this run's.
 RUN_ONLY = ("max_seconds", "threads", "log_every")
 # Settings of what is done after training (the checkpointed state does not depend on them).
-AFTER_TRAINING = ("calibrate_marginals", "calibration_knots", "tilt_categories", "tilt_prior_rows")
+AFTER_TRAINING = (
+    "calibrate_marginals",
+    "calibration_knots",
+    "calibration_steps",
+    "tilt_categories",
+    "tilt_prior_rows",
+)
 
 
 @dataclass
@@ -143,6 +149,13 @@ class TabGANConfig:
     # gave less quality (100: +0.010-0.012 at the full budget) and cost as much macro-F1.
     calibrate_marginals: bool = True
     calibration_knots: int = 1000
+    # A numeric column of few distinct training values (at most ``calibration_knots``, each in
+    # ten rows on average) takes only values the training rows hold: the nearest knot's, not a
+    # line between two. Interpolated, Adult's capital-gain came out in 701 values where the rows
+    # hold 116. Adult, validation split, seeds 0-7, the same fits (BENCHMARKS.md, "Stepped
+    # calibration"): train-on-synthetic macro-F1 0.789 -> 0.795 (higher on every seed), ROC-AUC
+    # 0.905 -> 0.911, quality unchanged; adult.test, seeds 0-2: +0.005.
+    calibration_steps: bool = True
     # Tilt each categorical column's logits per class (a per-class bias fitted after training)
     # so that its expected shares match the training rows' (augment/tabular/tilting.py):
     # given its class the generator draws that class's typical categories (Adult: P(>50K |
@@ -500,6 +513,7 @@ class TabGAN:
         before = {
             "condition_discrete": False,
             "calibrate_marginals": False,
+            "calibration_steps": False,
             "tilt_categories": False,
         }
         hyperparameters = {**before, **files.config.hyperparameters}
@@ -520,8 +534,11 @@ class TabGAN:
         if gan.config.calibrate_marginals:
             classes = _class_count(gan.encoder)
             columns, knots = gan.encoder.calibrated_columns(), gan.config.calibration_knots
+            steps = gan.config.calibration_steps
             gan.calibration = load_network(
-                lambda: MarginalCalibration(columns, classes, knots), files.weights, "calibration"
+                lambda: MarginalCalibration(columns, classes, knots, steps),
+                files.weights,
+                "calibration",
             )
             gan.calibration.check(str(files.weights))
 
@@ -711,6 +728,7 @@ def _corrections(
             drawn[label],
             classes,
             cfg.calibration_knots,
+            cfg.calibration_steps,
         )
     tilt = CategoryTilt.for_encoder(encoder, classes)
     if not (cfg.tilt_categories and tilt.active):  # a table without categorical columns
