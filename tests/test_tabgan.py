@@ -50,6 +50,16 @@ def saved_before(model: Path, setting: str) -> None:
     path.write_text(json.dumps(config_file))
 
 
+def fits_on_and_off(table: pd.DataFrame, schema, setting: str) -> dict[bool, TabGAN]:
+    """Two FAST fits of ``table``, seed 0: ``setting`` on (key True) and off (False)."""
+    runs = {}
+    for flag in (True, False):
+        gan = TabGAN(**{**FAST, setting: flag})
+        gan.fit(table, schema, seed=0, device="cpu", progress=False)
+        runs[flag] = gan
+    return runs
+
+
 def make_table(n: int = 300, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     label = np.where(rng.random(n) < 0.75, "no", "yes").astype(object)
@@ -175,11 +185,7 @@ def test_numeric_marginals_are_calibrated_per_class_and_saved(table, mixed_kinds
     from scipy import stats
 
     schema = build_schema(table, "label", mixed_kinds, [], {})
-    runs = {}
-    for calibrate in (True, False):
-        gan = TabGAN(**{**FAST, "calibrate_marginals": calibrate})
-        gan.fit(table, schema, seed=0, device="cpu", progress=False)
-        runs[calibrate] = gan
+    runs = fits_on_and_off(table, schema, "calibrate_marginals")
     calibrated = runs[True]
     assert calibrated.calibration.columns == ["age", "income", "joined"]
     # "rare" has 6 rows: too few for quantiles, its values pass unchanged.
@@ -210,11 +216,7 @@ def test_columns_of_few_values_are_stepped_and_older_models_interpolate(mixed_ki
     table = make_table(n=1000)  # age: 62 values in 1,000 rows, each seen 16 times on average
     table["income"] = table["income"].round(-3)  # about 40 values, all multiples of 1,000
     schema = build_schema(table, "label", mixed_kinds, [], {})
-    runs = {}
-    for steps in (True, False):
-        gan = TabGAN(**{**FAST, "calibration_steps": steps})
-        gan.fit(table, schema, seed=0, device="cpu", progress=False)
-        runs[steps] = gan
+    runs = fits_on_and_off(table, schema, "calibration_steps")
     assert runs[True].calibration.columns == ["age", "income", "joined"]
     assert runs[True].calibration.stepped.tolist() == [True, True, False]
     labels = ["no", "yes"] * 500

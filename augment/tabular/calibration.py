@@ -138,8 +138,9 @@ class _ColumnMap:
     value equal to a knot repeated in the generated ones (a point mass) is looked up in
     ``tied`` instead; its level, drawn uniformly over the repeated knots' levels, is mapped
     through the real knots on a class-shifted level axis (``level_xp`` -> ``level_fp``).
-    A ``stepped`` column maps every value to its class-shifted level (``xp`` -> ``xl``) and
-    takes the value of the real knot at that level (``table``)."""
+    A ``stepped`` column maps every value to its class-shifted level (``xp`` ->
+    ``level_xp``, the same axis) and takes the value of the real knot at that level
+    (``table``)."""
 
     low: float
     high: float
@@ -155,7 +156,6 @@ class _ColumnMap:
     level_xp: np.ndarray
     level_fp: np.ndarray
     stepped: bool
-    xl: np.ndarray  # the class-shifted level of each xp
     table: np.ndarray  # (classes, knots) real knots
 
     @classmethod
@@ -181,19 +181,18 @@ class _ColumnMap:
             first.append(starts[repeated])
             stop.append(starts[repeated] + counts[repeated])
             owner.append(np.full(int(repeated.sum()), c))
-        level_axis = np.concatenate(level_xp)
         return cls(
             float(low), float(high), float(span), len(levels), active,
             *(np.concatenate(parts) for parts in (xp, fp, tied, first, stop, owner)),
-            level_axis, np.concatenate(level_fp),
-            bool(calibration.stepped[j]), level_axis, real,
+            *(np.concatenate(parts) for parts in (level_xp, level_fp)),
+            bool(calibration.stepped[j]), real,
         )  # fmt: skip
 
     def map(self, values: np.ndarray, classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         # NaN (missing) passes through clip, interp and the tie test as NaN.
         shifted = np.clip(values, self.low, self.high) + self.span * classes
         if self.stepped:
-            level = np.interp(shifted, self.xp, self.xl)
+            level = np.interp(shifted, self.xp, self.level_xp)
         else:
             out = np.interp(shifted, self.xp, self.fp)
         if len(self.tied):
