@@ -27,6 +27,13 @@ model ``images_mnist.py --work`` keeps), the validation images are halved as in
   - ``true``: no GAN: the bundle's *unlabelled* images with their true MNIST labels (``RATIO``
     x as many, at most all of them): what a generator that had learnt exactly those images
     could add at most. A diagnostic ceiling, needs ``--mnist``.
+  - ``pseudo``: no GAN either: the unlabelled images the GAN learnt its classes from, with the
+    classes it learnt (the model's pseudo-label judge, retrained with its seed and threshold;
+    ``RATIO`` x as many, at most all it kept). Beside ``true``, it splits the ceiling into what
+    the labels lose and what the generator loses.
+  - ``kept``: the images ``pseudo`` uses, with their true labels (needs ``--mnist``): beside
+    ``pseudo`` and ``true`` it splits what the labels lose into the judge's wrong labels and
+    the images it left out.
 
 Prints each seed's macro-F1 and each variant's paired gain over real + classic with a 95%
 t-interval, and writes them as JSON.
@@ -64,7 +71,7 @@ from augment.images.evaluation.classifiers import predict_proba
 from augment.images.gan import to_uint8
 from augment.registry import load_synthesizer
 
-LABELS = ("hard", "soft", "half", "argmax", "mix", "atypical", "true")
+LABELS = ("hard", "soft", "half", "argmax", "mix", "atypical", "true", "pseudo", "kept")
 POOL = 5  # candidates per image kept, for "atypical"
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 
@@ -77,7 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     images, labels, num_classes = splits.images, splits.labels, splits.num_classes
     gan = load_synthesizer(args.model, "cpu")
     fit, macro_f1 = splits.train, splits.macro_f1  # fit's y: class indices or distributions
-    truth = _unlabelled_truth(args) if any(kind == "true" for _, kind, _ in variants) else None
+    kinds = {kind for _, kind, _ in variants}
+    pools = {}  # the labelled images "true" and "pseudo" draw from
+    if kinds & {"true", "kept"}:
+        pools["true"] = _unlabelled_truth(args)
+    if kinds & {"pseudo", "kept"}:
+        kept, pools["pseudo"] = _pseudo_labelled(args, gan, images, labels)
+        if "kept" in kinds:
+            true_images, true_labels = pools["true"]
+            pools["kept"] = true_images[kept], true_labels[kept]
 
     real_targets = F.one_hot(labels, num_classes).float()
     rows = []
@@ -90,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             count = round(ratio * len(images))
             if kind in EXTRAS:  # images of their own, not the seed's shared draw
                 make = EXTRAS[kind]
-                x_extra, y_extra = make(gan, teacher, truth, count, num_classes, 10_000 + seed)
+                x_extra, y_extra = make(
+                    gan, teacher, pools.get(kind), count, num_classes, 10_000 + seed
+                )
                 x, y = torch.cat([images, x_extra]), torch.cat([real_targets, y_extra])
                 row[name] = macro_f1(fit(x, y, seed))
                 continue
@@ -132,7 +149,7 @@ Extra = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) uint8, label di
 
 
 @torch.inference_mode()
-def _interpolated(gan, teacher, truth, count: int, num_classes: int, seed: int) -> Extra:
+def _interpolated(gan, teacher, pool, count: int, num_classes: int, seed: int) -> Extra:
     """``count`` images, each between its class ``a`` (balanced) and another class ``b``."""
     rng = np.random.default_rng(seed)
     a = np.arange(count) % num_classes
@@ -152,12 +169,12 @@ def _interpolated(gan, teacher, truth, count: int, num_classes: int, seed: int) 
     return torch.cat(out), y
 
 
-def _atypical(gan, teacher, truth, count: int, num_classes: int, seed: int) -> Extra:
+def _atypical(gan, teacher, pool, count: int, num_classes: int, seed: int) -> Extra:
     """``count`` images (balanced): per class, of ``POOL`` times as many candidates, those the
     teacher reads as that class with the lowest probability."""
     classes = np.arange(POOL * count) % num_classes
-    pool = torch.from_numpy(gan.sample(classes, seed=seed))
-    read = predict_proba(teacher, pool)
+    candidates = torch.from_numpy(gan.sample(classes, seed=seed))
+    read = predict_proba(teacher, candidates)
     own = read[np.arange(len(classes)), classes]
     agreed = read.argmax(1) == classes
     keep = []
@@ -167,16 +184,23 @@ def _atypical(gan, teacher, truth, count: int, num_classes: int, seed: int) -> E
         keep.append(mine[np.argsort(own[mine])[:wanted]])
     keep = np.concatenate(keep)
     labels = torch.from_numpy(classes[keep]).long()
-    return pool[keep], F.one_hot(labels, num_classes).float()
+    return candidates[keep], F.one_hot(labels, num_classes).float()
 
 
-def _true_images(gan, teacher, truth, count: int, num_classes: int, seed: int) -> Extra:
-    images, labels = truth
+def _labelled_pool(gan, teacher, pool, count: int, num_classes: int, seed: int) -> Extra:
+    """``count`` of ``pool``'s images (at most all), drawn per seed, with its labels."""
+    images, labels = pool
     keep = np.random.default_rng(seed).permutation(len(images))[:count]
     return images[keep], F.one_hot(labels[keep], num_classes).float()
 
 
-EXTRAS = {"mix": _interpolated, "atypical": _atypical, "true": _true_images}
+EXTRAS = {
+    "mix": _interpolated,
+    "atypical": _atypical,
+    "true": _labelled_pool,
+    "pseudo": _labelled_pool,
+    "kept": _labelled_pool,
+}
 
 
 def _unlabelled_truth(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,6 +213,41 @@ def _unlabelled_truth(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Ten
         raise SystemExit(f"{args.data} has no unlabelled images for the 'true' variant")
     labels = _true_labels(args.mnist, unlabelled)
     return torch.from_numpy(np.asarray(unlabelled)), torch.from_numpy(labels).long()
+
+
+def _pseudo_labelled(
+    args: argparse.Namespace, gan, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, Extra]:
+    """Which unlabelled images the model's judge kept (bool), and those images with its
+    classes: what the GAN learnt from (the same judge up to the last bits of its threads' float
+    sums; the count kept is printed beside the model's)."""
+    from augment.images.bundle import ImageBundle, ImageSplit
+    from augment.images.pseudo_labels import pseudo_label
+
+    unlabelled = ImageBundle.load(args.data).unlabelled
+    threshold = gan.config.pseudo_labels
+    if unlabelled is None or threshold is None:
+        raise SystemExit(f"{args.model} learnt no pseudo-labels for the 'pseudo' variant")
+    pseudo = pseudo_label(
+        ImageSplit(images.numpy(), labels.numpy()),
+        np.asarray(unlabelled),
+        [str(k) for k in range(int(labels.max()) + 1)],
+        threshold=threshold,
+        seed=gan.summary.get("seed", 0),
+        device=torch.device("cpu"),
+        threads=args.threads,
+    )
+    learnt = gan.summary.get("pseudo_labels", {}).get("labelled")
+    print(
+        f"pseudo-labels: {pseudo.summary['labelled']} kept now, {learnt} when the GAN was trained",
+        file=sys.stderr,
+        flush=True,
+    )
+    appended = slice(len(images), None)
+    return torch.from_numpy(pseudo.kept), (
+        torch.from_numpy(pseudo.labelled.images[appended]),
+        torch.from_numpy(pseudo.labelled.labels[appended]).long(),
+    )
 
 
 def _variant(text: str) -> tuple[str, str, float]:

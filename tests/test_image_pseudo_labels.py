@@ -56,6 +56,7 @@ def test_only_guesses_at_the_threshold_or_above_join_a_class(quick_judge, monkey
     np.testing.assert_array_equal(out.labelled.images[9:], extra[[0, 3]])
     np.testing.assert_array_equal(out.labelled.labels[9:], [0, 1])
     np.testing.assert_array_equal(out.unlabelled, extra[[1, 2]])
+    np.testing.assert_array_equal(out.kept, [True, False, False, True])
     assert out.summary["labelled"] == 2 and out.summary["of"] == 4
     assert out.summary["per_class"] == {"dark": 1, "grey": 1, "bright": 0}
 

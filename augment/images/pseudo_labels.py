@@ -39,6 +39,7 @@ class PseudoLabels:
     labelled: ImageSplit
     unlabelled: np.ndarray
     summary: dict[str, Any]
+    kept: np.ndarray  # bool per unlabelled image: it joined a class
 
 
 def pseudo_label(
@@ -81,4 +82,4 @@ def pseudo_label(
         "per_class": {name: int(n) for name, n in zip(classes, counts, strict=True)},
         "seconds": round(time.perf_counter() - started, 2),
     }
-    return PseudoLabels(labelled, np.ascontiguousarray(unlabelled[~kept]), summary)
+    return PseudoLabels(labelled, np.ascontiguousarray(unlabelled[~kept]), summary, kept)
