@@ -34,6 +34,8 @@ model ``images_mnist.py --work`` keeps), the validation images are halved as in
   - ``kept``: the images ``pseudo`` uses, with their true labels (needs ``--mnist``): beside
     ``pseudo`` and ``true`` it splits what the labels lose into the judge's wrong labels and
     the images it left out.
+  With ``--pseudo-labels FILE`` both take their classes from another judge's file
+  (``image_judge_consistency.py``) instead of the model's.
 
 Prints each seed's macro-F1 and each variant's paired gain over real + classic with a 95%
 t-interval, and writes them as JSON.
@@ -228,6 +230,14 @@ def _pseudo_labelled(
     threshold = gan.config.pseudo_labels
     if unlabelled is None or threshold is None:
         raise SystemExit(f"{args.model} learnt no pseudo-labels for the 'pseudo' variant")
+    if args.pseudo_labels:  # another judge's classes, at the model's threshold
+        given = np.load(args.pseudo_labels)
+        kept = given["confidence"] >= threshold
+        print(f"pseudo-labels: {kept.sum()} kept from {args.pseudo_labels}", file=sys.stderr)
+        return torch.from_numpy(kept), (
+            torch.from_numpy(np.asarray(unlabelled)[kept]),
+            torch.from_numpy(given["classes"][kept]).long(),
+        )
     pseudo = pseudo_label(
         ImageSplit(images.numpy(), labels.numpy()),
         np.asarray(unlabelled),
@@ -266,6 +276,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0, help="seed of the validation halves")
+    p.add_argument(
+        "--pseudo-labels",
+        type=Path,
+        help="for 'pseudo' and 'kept': classes and confidences (.npz, image_judge_consistency.py)"
+        " instead of the model's judge, kept at the model's threshold",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=None, help="JSON results")
     return p
