@@ -87,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     gan = load_synthesizer(args.model, "cpu")
     fit, macro_f1 = splits.train, splits.macro_f1  # fit's y: class indices or distributions
     kinds = {kind for _, kind, _ in variants}
-    pools = {}  # the labelled images "true" and "pseudo" draw from
+    pools = {}  # the labelled images "true", "pseudo" and "kept" draw from
+    if kinds & {"true", "pseudo", "kept"}:
+        unlabelled = _unlabelled(args)
     if kinds & {"true", "kept"}:
-        pools["true"] = _unlabelled_truth(args)
+        pools["true"] = _unlabelled_truth(args, unlabelled)
     if kinds & {"pseudo", "kept"}:
-        kept, pools["pseudo"] = _pseudo_labelled(args, gan, images, labels)
+        kept, pools["pseudo"] = _pseudo_labelled(args, gan, images, labels, unlabelled)
         if "kept" in kinds:
             true_images, true_labels = pools["true"]
             pools["kept"] = true_images[kept], true_labels[kept]
@@ -205,42 +207,57 @@ EXTRAS = {
 }
 
 
-def _unlabelled_truth(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
-    from image_pseudo_labels import _true_labels
-
+def _unlabelled(args: argparse.Namespace) -> np.ndarray:
+    """The bundle's unlabelled images (uint8 ``(M, C, H, W)``), for the variants without a GAN."""
     from augment.images.bundle import ImageBundle
 
     unlabelled = ImageBundle.load(args.data).unlabelled
     if unlabelled is None:
-        raise SystemExit(f"{args.data} has no unlabelled images for the 'true' variant")
+        raise SystemExit(f"{args.data} has no unlabelled images for 'true', 'pseudo' or 'kept'")
+    return np.asarray(unlabelled)
+
+
+def _unlabelled_truth(
+    args: argparse.Namespace, unlabelled: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    from image_pseudo_labels import _true_labels
+
     labels = _true_labels(args.mnist, unlabelled)
-    return torch.from_numpy(np.asarray(unlabelled)), torch.from_numpy(labels).long()
+    return torch.from_numpy(unlabelled), torch.from_numpy(labels).long()
 
 
 def _pseudo_labelled(
-    args: argparse.Namespace, gan, images: torch.Tensor, labels: torch.Tensor
+    args: argparse.Namespace,
+    gan,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    unlabelled: np.ndarray,
 ) -> tuple[torch.Tensor, Extra]:
     """Which unlabelled images the model's judge kept (bool), and those images with its
     classes: what the GAN learnt from (the same judge up to the last bits of its threads' float
     sums; the count kept is printed beside the model's)."""
-    from augment.images.bundle import ImageBundle, ImageSplit
+    from augment.images.bundle import ImageSplit
     from augment.images.pseudo_labels import pseudo_label
 
-    unlabelled = ImageBundle.load(args.data).unlabelled
     threshold = gan.config.pseudo_labels
-    if unlabelled is None or threshold is None:
+    if threshold is None:
         raise SystemExit(f"{args.model} learnt no pseudo-labels for the 'pseudo' variant")
     if args.pseudo_labels:  # another judge's classes, at the model's threshold
         given = np.load(args.pseudo_labels)
+        if len(given["classes"]) != len(unlabelled):
+            raise SystemExit(
+                f"{args.pseudo_labels} labels {len(given['classes'])} images, the bundle has"
+                f" {len(unlabelled)} unlabelled ones"
+            )
         kept = given["confidence"] >= threshold
         print(f"pseudo-labels: {kept.sum()} kept from {args.pseudo_labels}", file=sys.stderr)
         return torch.from_numpy(kept), (
-            torch.from_numpy(np.asarray(unlabelled)[kept]),
+            torch.from_numpy(unlabelled[kept]),
             torch.from_numpy(given["classes"][kept]).long(),
         )
     pseudo = pseudo_label(
         ImageSplit(images.numpy(), labels.numpy()),
-        np.asarray(unlabelled),
+        unlabelled,
         [str(k) for k in range(int(labels.max()) + 1)],
         threshold=threshold,
         seed=gan.summary.get("seed", 0),
