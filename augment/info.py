@@ -90,7 +90,8 @@ def format_info(info: dict[str, Any]) -> str:
     if isinstance(pseudo, dict):
         lines.append(
             f"pseudo-labels {pseudo.get('labelled')} of {pseudo.get('of')} unlabelled images"
-            f" (p >= {pseudo.get('threshold')}): {_pairs(pseudo.get('per_class') or {})}"
+            f" (p >= {pseudo.get('threshold')}, {pseudo.get('judge', 'supervised')} judge):"
+            f" {_pairs(pseudo.get('per_class') or {})}"
         )
     keys = ("steps", "epochs", "seconds", "fit_seconds", "device", "precision", "seed")
     lines.append(f"training     {_pairs({k: training[k] for k in keys if k in training})}")

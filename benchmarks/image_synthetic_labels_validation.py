@@ -263,6 +263,7 @@ def _pseudo_labelled(
         seed=gan.summary.get("seed", 0),
         device=torch.device("cpu"),
         threads=args.threads,
+        judge=gan.config.pseudo_label_judge,
     )
     learnt = gan.summary.get("pseudo_labels", {}).get("labelled")
     print(

@@ -66,6 +66,17 @@ def library_threads(one_cpu_thread: tuple[int, list[dict]]) -> Iterator[None]:
         torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def quick_pseudo_label_judges(monkeypatch) -> None:
+    """Pseudo-label judges of a few dozen steps: the image GAN trains one whenever it is given
+    unlabelled images, and the default consistency judge's 3,000 steps took two minutes in each
+    such test."""
+    from augment.images import pseudo_labels
+
+    monkeypatch.setattr(pseudo_labels, "CONSISTENCY_STEPS", 40)
+    monkeypatch.setattr(pseudo_labels, "JUDGE_STEPS", 80)
+
+
 @pytest.fixture
 def package_log(caplog, monkeypatch) -> pytest.LogCaptureFixture:
     """caplog, seeing the package's records from INFO up. After a CLI test

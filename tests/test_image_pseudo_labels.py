@@ -3,6 +3,8 @@ confident ones join their class for the image GAN (augment.images.pseudo_labels)
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -31,24 +33,57 @@ def separable(n: int, seed: int) -> ImageSplit:
     return ImageSplit(np.clip(levels[:, None, None, None] + noise, 0, 255), labels)
 
 
-@pytest.fixture
-def quick_judge(monkeypatch):
-    monkeypatch.setattr(pseudo_labels, "JUDGE_STEPS", 80)
-
-
-def test_the_judge_labels_what_the_labelled_images_teach(quick_judge):
+@pytest.mark.parametrize("judge", ["consistency", "supervised"])
+def test_the_judge_labels_what_the_labelled_images_teach(judge):
     data, extra = separable(30, 0), separable(24, 1)
-    out = pseudo_label(data, extra.images, CLASSES, threshold=0.5, seed=0, device=CPU, threads=1)
+
+    def label():
+        return pseudo_label(
+            data, extra.images, CLASSES, threshold=0.5, seed=0, device=CPU, threads=1, judge=judge
+        )
+
+    out = label()
     assert out.summary["labelled"] == 24 and len(out.unlabelled) == 0
     np.testing.assert_array_equal(out.labelled.images[:30], data.images)
     np.testing.assert_array_equal(out.labelled.labels[:30], data.labels)
     np.testing.assert_array_equal(out.labelled.labels[30:], extra.labels)  # all right
     assert out.summary["per_class"] == {"dark": 8, "grey": 8, "bright": 8}
-    again = pseudo_label(data, extra.images, CLASSES, threshold=0.5, seed=0, device=CPU, threads=1)
-    np.testing.assert_array_equal(again.labelled.labels, out.labelled.labels)
+    steps = 40 if judge == "consistency" else 80  # conftest's quick judges
+    assert out.summary["judge"] == judge and out.summary["judge_steps"] == steps
+    np.testing.assert_array_equal(label().labelled.labels, out.labelled.labels)
 
 
-def test_only_guesses_at_the_threshold_or_above_join_a_class(quick_judge, monkeypatch):
+def test_the_consistency_judge_learns_from_the_unlabelled_images():
+    """Its weights follow the unlabelled images (the consistency term is live), the labelled ones
+    and the seed alone otherwise."""
+    data = separable(30, 0)
+
+    def weights(unlabelled: np.ndarray, seed: int = 0) -> torch.Tensor:
+        judge = pseudo_labels.fit_consistency_judge(
+            data, unlabelled, 3, seed=seed, device=CPU, threads=1, steps=30
+        )
+        return torch.cat(
+            [w.flatten() for w in judge.state_dict().values() if w.is_floating_point()]
+        )
+
+    first = weights(separable(24, 1).images)
+    assert torch.equal(first, weights(separable(24, 1).images))
+    assert not torch.equal(first, weights(separable(24, 2).images))
+    assert not torch.equal(first, weights(separable(24, 1).images, seed=1))
+
+
+def test_the_strong_view_zeroes_a_square_of_each_image():
+    x = torch.ones(64, 1, 28, 28)
+    out = pseudo_labels.strong_augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    zeroed = (out == 0).flatten(1).sum(1)
+    # Every image loses at least its cutout's share inside the frame: a 9x9 square's quarter or
+    # more (its centre can sit in a corner), plus what the wider affine moves out of the frame.
+    assert int(zeroed.min()) >= 25
+    assert len(set(zeroed.tolist())) > 1  # each image its own square and affine
+
+
+def test_only_guesses_at_the_threshold_or_above_join_a_class(monkeypatch):
     proba = np.array([[0.95, 0.03, 0.02], [0.5, 0.4, 0.1], [0.05, 0.06, 0.89], [0.0, 0.9, 0.1]])
     monkeypatch.setattr(pseudo_labels, "predict_proba", lambda judge, images: proba)
     extra = np.arange(4, dtype=np.uint8)[:, None, None, None] * np.ones((1, 1, 8, 8), np.uint8)
@@ -61,7 +96,7 @@ def test_only_guesses_at_the_threshold_or_above_join_a_class(quick_judge, monkey
     assert out.summary["per_class"] == {"dark": 1, "grey": 1, "bright": 0}
 
 
-def test_the_gan_trains_on_the_pseudo_labelled_images(quick_judge, monkeypatch, tmp_path):
+def test_the_gan_trains_on_the_pseudo_labelled_images(monkeypatch, tmp_path):
     seen = {}
     task = gan_module._ImageGANTask
 
@@ -71,14 +106,17 @@ def test_the_gan_trains_on_the_pseudo_labelled_images(quick_judge, monkeypatch, 
 
     monkeypatch.setattr(gan_module, "_ImageGANTask", spy)
     data, extra = separable(30, 0), separable(24, 1).images
-    gan = ImageGAN(**FAST, pseudo_labels=0.5)
+    gan = ImageGAN(**FAST, pseudo_labels=0.5, pseudo_label_judge="supervised")
     summary = gan.fit(data, SCHEMA, seed=0, device="cpu", progress=False, unlabelled=extra)
     kept = summary["pseudo_labels"]["labelled"]
     assert kept == 24 and seen == {"labelled": 30 + kept, "unlabelled": 24 - kept}
     assert summary["images"] == 30 and summary["unlabelled_images"] == 24
     gan.save(tmp_path / "model")
     shown = format_info(model_info(tmp_path / "model"))
-    assert "pseudo-labels 24 of 24 unlabelled images (p >= 0.5): dark=8, grey=8, bright=8" in shown
+    assert (
+        "pseudo-labels 24 of 24 unlabelled images (p >= 0.5, supervised judge):"
+        " dark=8, grey=8, bright=8"
+    ) in shown
 
 
 def test_without_unlabelled_images_no_judge_is_trained(monkeypatch):
@@ -102,7 +140,26 @@ def test_a_threshold_outside_0_1_is_refused(threshold):
         ImageGAN(pseudo_labels=threshold)
 
 
-def test_class_free_images_nothing_draws_are_reported(package_log, quick_judge, monkeypatch):
+@pytest.mark.parametrize("judge", ["fixmatch", "", None, 3])
+def test_an_unknown_judge_is_refused(judge):
+    with pytest.raises(AugmentError, match="pseudo_label_judge must be"):
+        ImageGAN(pseudo_label_judge=judge)
+    with pytest.raises(AugmentError, match="one of consistency, supervised, got 'fixmatch'"):
+        ImageGAN(pseudo_label_judge="fixmatch")
+
+
+def test_a_model_saved_before_the_judge_was_a_setting_says_supervised(tmp_path):
+    gan = ImageGAN(**FAST)
+    gan.fit(separable(30, 0), SCHEMA, seed=0, device="cpu", progress=False)
+    gan.save(tmp_path / "model")
+    config = tmp_path / "model" / "config.json"
+    saved = json.loads(config.read_text())
+    assert saved["hyperparameters"].pop("pseudo_label_judge") == "consistency"
+    config.write_text(json.dumps(saved))
+    assert ImageGAN.load(tmp_path / "model", "cpu").config.pseudo_label_judge == "supervised"
+
+
+def test_class_free_images_nothing_draws_are_reported(package_log, monkeypatch):
     data, extra = separable(30, 0), separable(6, 1).images
     ImageGAN(**FAST, pseudo_labels=None).fit(
         data, SCHEMA, device="cpu", progress=False, unlabelled=extra

@@ -71,6 +71,8 @@ CPU_STEPS = (2500, 3700)  # default_budget()'s range of steps on the CPU (see it
 BUDGET_BASE_STEPS = 3200  # default_budget() at 250 images (3,700 at 500: see its docstring)
 CUDA_STEPS_FACTOR, CUDA_WIDTH_FACTOR = 4, 2  # default_budget() on CUDA: longer and wider
 EMA_SHARE = 0.05  # default EMA memory, as a share of the steps
+# ImageGANConfig.pseudo_label_judge's choices (augment.images.pseudo_labels, imported lazily)
+PSEUDO_LABEL_JUDGES = ("consistency", "supervised")
 MODE_SEEKING_DEFAULT = 0.3  # ImageGANConfig.mode_seeking (chosen on the validation split)
 MODE_SEEKING_EPS = 1e-5  # keeps the mode-seeking term finite when a pair's images are equal
 
@@ -138,6 +140,10 @@ class ImageGANConfig:
     # (validation split). None: unlabelled images are class-free. Without unlabelled images
     # nothing changes.
     pseudo_labels: float | None = 0.9
+    # Which judge gives the pseudo-labels (PSEUDO_LABEL_JUDGES; augment.images.pseudo_labels):
+    # "consistency" learns from the unlabelled images too (FixMatch) and labels them right more
+    # often than "supervised", trained on the labelled images alone.
+    pseudo_label_judge: str = "consistency"
     snapshot_every: int = 500  # steps between snapshot grids, when fit() is given a folder
     precision: str = "auto"  # "fp32", "bf16", or auto: bf16 where the hardware has it natively
     threads: int | None = None  # CPU threads; None: the free cores (core.training)
@@ -183,6 +189,11 @@ class ImageGANConfig:
         ):
             raise AugmentError(
                 f"pseudo_labels must be in (0, 1] or null, got {self.pseudo_labels!r}"
+            )
+        if self.pseudo_label_judge not in PSEUDO_LABEL_JUDGES:
+            raise AugmentError(
+                f"pseudo_label_judge must be one of {', '.join(PSEUDO_LABEL_JUDGES)},"
+                f" got {self.pseudo_label_judge!r}"
             )
         if self.steps is not None:
             self.steps = _whole("steps", self.steps, 1)
@@ -407,10 +418,12 @@ class ImageGAN:
         files = open_model(directory, cls.name)
         where = str(files.config_path)
         gan = cls()
-        # A model saved before mode_seeking or pseudo_labels existed was trained without them.
+        # A model saved before mode_seeking or pseudo_labels existed was trained without them,
+        # one saved before pseudo_label_judge with the supervised judge.
         hyperparameters = {
             "mode_seeking": 0.0,
             "pseudo_labels": None,
+            "pseudo_label_judge": "supervised",
             **files.config.hyperparameters,
         }
         gan.config = checked_config(
@@ -623,6 +636,7 @@ def _use_unlabelled(
         seed=seed,
         device=distributed.process_device(device),
         threads=cfg.threads,
+        judge=cfg.pseudo_label_judge,
     )
     left = len(pseudo.unlabelled)
     if distributed.is_main_process():
