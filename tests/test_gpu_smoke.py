@@ -40,3 +40,17 @@ def test_table_gan_trains_in_bf16_and_samples_on_cuda(tmp_path, small_csv):
     assert gan.summary["device"].startswith("cuda") and gan.summary["precision"] == "bf16"
     rows = gan.sample(["no", "yes", "rare"], seed=0)
     assert list(rows["label"]) == ["no", "yes", "rare"]
+
+
+def test_the_consistency_pseudo_label_judge_trains_on_cuda():
+    from augment.images.bundle import ImageSplit
+    from augment.images.pseudo_labels import pseudo_label
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    images = np.clip(np.array([30, 128, 225])[labels][:, None, None, None]
+                     + rng.integers(-20, 20, (60, 1, 8, 8)), 0, 255).astype(np.uint8)  # fmt: skip
+    out = pseudo_label(ImageSplit(images[:30], labels[:30]), images[30:], ["a", "b", "c"],
+                       threshold=0.5, seed=0, device=torch.device("cuda"))  # fmt: skip
+    assert out.summary["judge"] == "consistency" and out.summary["labelled"] == 30
+    np.testing.assert_array_equal(out.labelled.labels[30:], labels[30:])
