@@ -66,6 +66,8 @@ def test_the_consistency_judge_learns_from_the_unlabelled_images():
             [w.flatten() for w in judge.state_dict().values() if w.is_floating_point()]
         )
 
+    with pytest.raises(ValueError, match="needs labelled and unlabelled images"):
+        weights(separable(24, 1).images[:0])
     first = weights(separable(24, 1).images)
     assert torch.equal(first, weights(separable(24, 1).images))
     assert not torch.equal(first, weights(separable(24, 2).images))

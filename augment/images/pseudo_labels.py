@@ -153,6 +153,8 @@ def fit_consistency_judge(
 ) -> ImageClassifier:
     """The judge's network trained FixMatch-style on the labelled ``data`` and ``unlabelled``
     (uint8 ``(M, C, H, W)``): see the module's docstring. Returned in eval mode."""
+    if not len(unlabelled) or not len(data):
+        raise ValueError("the consistency judge needs labelled and unlabelled images")
     x = torch.from_numpy(np.ascontiguousarray(data.images)).to(device)
     y = torch.from_numpy(np.asarray(data.labels, dtype=np.int64)).to(device)
     u = torch.from_numpy(np.ascontiguousarray(unlabelled)).to(device)
