@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from image_pseudo_labels import _true_labels
+from images_mnist import DEFAULT_MNIST
 
 from augment.images.bundle import ImageBundle
 from augment.images.evaluation.classifiers import predict_proba
 from augment.images.pseudo_labels import CONSISTENCY_STEPS, fit_consistency_judge
-
-DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 
 
 def main(argv: list[str] | None = None) -> int:
