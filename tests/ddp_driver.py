@@ -2,15 +2,18 @@
 
     torchrun --standalone --nproc-per-node 2 tests/ddp_driver.py ROOT DEVICE
 
-For each run name (tabgan, tabgan-streamed: the same table ingested in batches, imagegan),
-with the prepared data in ``ROOT/<name>-data``:
+For each run name (tabgan, tabgan-streamed: the same table ingested in batches, imagegan,
+imagegan-unlabelled: with unlabelled images to pseudo-label), with the prepared data in
+``ROOT/<name>-data``:
 
 1. ``full``: an uninterrupted run into ``ROOT/<name>-full``;
 2. ``stopped``: the same into ``ROOT/<name>-resumed``, with SIGTERM sent to rank 0 alone during
    step 5: every rank must stop at the same step with a checkpoint;
 3. ``resumed``: the same call again, which must resume from that checkpoint.
 
-Only rank 0 may fit TabGAN's encoder: the others get its JSON.
+Only rank 0 may fit TabGAN's encoder: the others get its JSON. Only rank 0 may train the
+pseudo-label judge, and only where no checkpoint holds its classes: ``ROOT/rank<R>.json``
+lists the runs where this rank trained it.
 
 After each run every rank writes its own G, D and EMA parameters to
 ``ROOT/<name>-<run>-rank<R>.safetensors`` (the test checks that the ranks agree), and
@@ -28,6 +31,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from augment.errors import AugmentError
+from augment.images import pseudo_labels
 from augment.images.gan import _ImageGANTask
 from augment.steps.train import train
 from augment.tabular.encoder import TableEncoder
@@ -47,6 +51,8 @@ MODELS = {
     "imagegan": {"steps": 12, "batch_size": 8, "channels": 2, "z_dim": 8},
 }
 MODELS["tabgan-streamed"] = MODELS["tabgan"]  # each rank encodes its share of the rows
+MODELS["imagegan-unlabelled"] = {**MODELS["imagegan"], "pseudo_labels": 0.5}
+pseudo_labels.CONSISTENCY_STEPS = 40  # a quick judge
 
 
 def main() -> None:
@@ -82,10 +88,19 @@ def main() -> None:
 
         TableEncoder.fit = fit
 
-    report: dict = {}
+    judged: list[str] = []
+    judge = pseudo_labels.pseudo_label
+
+    def counted_judge(*args, **kwargs):
+        judged.append(current["run"])
+        return judge(*args, **kwargs)
+
+    pseudo_labels.pseudo_label = counted_judge
+
+    report: dict = {"judged": judged}
     for model, settings in MODELS.items():
         options = {
-            "model": model.removesuffix("-streamed"),
+            "model": model.split("-")[0],
             "device": device,
             "seed": 5,
             "progress": False,

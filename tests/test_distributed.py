@@ -1,8 +1,9 @@
 """``augment train`` under torchrun: data-parallel on the CPU (gloo, 2 processes) and on CUDA
 (NCCL, one process per GPU), for both GANs, TabGAN from a table in memory and from one read in
-batches. The ranks' weights stay identical, rank 0's model generates, and a checkpoint of the
-multi-process run resumes (to the very weights of an uninterrupted run, on the CPU). The
-helpers of augment.core.distributed are tested in one process too."""
+batches, ImageGAN with pseudo-labelled images too. The ranks' weights stay identical, rank 0's
+model generates, and a checkpoint of the multi-process run resumes (to the very weights of an
+uninterrupted run, on the CPU); rank 0 alone trains the pseudo-label judge, and a resume does
+not. The helpers of augment.core.distributed are tested in one process too."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ from training_data import prepare_both
 import augment
 from augment.core import distributed
 from augment.errors import AugmentError
+from augment.images.readers import load_digits_images
 from augment.registry import load_synthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "ddp_driver.py"
-MODELS = ("tabgan", "tabgan-streamed", "imagegan")  # the driver's runs
+MODELS = ("tabgan", "tabgan-streamed", "imagegan", "imagegan-unlabelled")  # the driver's runs
 
 
 def _prepare(root: Path) -> None:
@@ -34,6 +36,15 @@ def _prepare(root: Path) -> None:
         root / "table.csv", "label", root / "tabgan-streamed-data", stream="always", progress=False
     )
     assert streamed.streamed
+    images, _ = load_digits_images()
+    np.savez(root / "unlabelled.npz", x=images[-60:])
+    augment.ingest(
+        "digits",
+        out=root / "imagegan-unlabelled-data",
+        per_class=8,
+        unlabelled=root / "unlabelled.npz",
+        progress=False,
+    )
 
 
 def _torchrun(root: Path, processes: int, device: str) -> subprocess.CompletedProcess:
@@ -66,6 +77,12 @@ def _check_run(root: Path, processes: int, exact: bool) -> None:
             assert report[f"{model}-resumed"]["resumed_from"] == 6
             assert report[f"{model}-resumed"]["steps"] == 12
         assert not (root / f".{model}-resumed.checkpoint").exists()  # removed after saving
+        # The pseudo-labels: one judge per run on rank 0 (sent to the others), none on resume.
+        if model == "imagegan-unlabelled":
+            assert reports[0]["judged"] == [f"{model}-full", f"{model}-stopped"]
+            assert all(not report["judged"] for report in reports[1:])
+            labels = [report[f"{model}-resumed"]["pseudo_labels"] for report in reports]
+            assert labels[0]["of"] > 0 and all(other == labels[0] for other in labels[1:])
         if exact:
             full = load_file(str(root / f"{model}-full" / "weights.safetensors"))
             resumed = load_file(str(root / f"{model}-resumed" / "weights.safetensors"))

@@ -4,11 +4,14 @@ confident ones join their class for the image GAN (augment.images.pseudo_labels)
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
+from augment.core.checkpoint import Checkpointing
 from augment.errors import AugmentError
 from augment.images import gan as gan_module
 from augment.images import pseudo_labels
@@ -100,13 +103,13 @@ def test_only_guesses_at_the_threshold_or_above_join_a_class(monkeypatch):
 
 def test_the_gan_trains_on_the_pseudo_labelled_images(monkeypatch, tmp_path):
     seen = {}
-    task = gan_module._ImageGANTask
+    build = gan_module._ImageGANTask.build
 
-    def spy(cfg, data, schema, seed, folder, unlabelled=None):
-        seen["labelled"], seen["unlabelled"] = len(data), len(unlabelled)
-        return task(cfg, data, schema, seed, folder, unlabelled)
+    def spy(self, device, shard=slice(None)):
+        seen["labelled"], seen["unlabelled"] = len(self._data), len(self._unlabelled)
+        build(self, device, shard)
 
-    monkeypatch.setattr(gan_module, "_ImageGANTask", spy)
+    monkeypatch.setattr(gan_module._ImageGANTask, "build", spy)
     data, extra = separable(30, 0), separable(24, 1).images
     gan = ImageGAN(**FAST, pseudo_labels=0.5, pseudo_label_judge="supervised")
     summary = gan.fit(data, SCHEMA, seed=0, device="cpu", progress=False, unlabelled=extra)
@@ -119,6 +122,54 @@ def test_the_gan_trains_on_the_pseudo_labelled_images(monkeypatch, tmp_path):
         "pseudo-labels 24 of 24 unlabelled images (p >= 0.5, supervised judge):"
         " dark=8, grey=8, bright=8"
     ) in shown
+
+
+def test_a_resumed_run_takes_the_pseudo_labels_from_its_checkpoint(monkeypatch, tmp_path):
+    """The judge is not trained again on resume; the resumed run ends on the uninterrupted
+    run's weights. A checkpoint whose pseudo-labels were altered is refused in one line."""
+    data = separable(30, 0)
+    noise = np.random.default_rng(3).integers(0, 255, (12, 1, 8, 8), dtype=np.uint8)
+    extra = np.concatenate([separable(12, 1).images.astype(np.uint8), noise])
+    options = {**FAST, "steps": 6, "pseudo_labels": 0.97, "class_transition": [0.3, 0.6]}
+
+    def fit(folder):
+        gan = ImageGAN(**options)
+        checkpoint = Checkpointing(tmp_path / folder, every=3)
+        gan.fit(data, SCHEMA, device="cpu", progress=False, unlabelled=extra, checkpoint=checkpoint)
+        return gan
+
+    full = fit("uninterrupted")
+    assert 0 < full.summary["pseudo_labels"]["labelled"] < 24  # some stay class-free
+    end_step = gan_module._ImageGANTask.end_step
+
+    def crash(self, step):
+        end_step(self, step)
+        if step == 4:
+            raise RuntimeError("crashed")
+
+    monkeypatch.setattr(gan_module._ImageGANTask, "end_step", crash)
+    with pytest.raises(RuntimeError, match="crashed"):
+        fit("crashed")
+    monkeypatch.setattr(gan_module._ImageGANTask, "end_step", end_step)
+    shutil.copytree(tmp_path / "crashed", tmp_path / "altered")
+
+    def no_judge(*args, **kwargs):
+        raise AssertionError("the judge was trained again")
+
+    monkeypatch.setattr(pseudo_labels, "pseudo_label", no_judge)
+    resumed = fit("crashed")
+    assert resumed.summary["resumed_from"] == 3
+    assert (
+        resumed.summary["pseudo_labels"]["per_class"] == full.summary["pseudo_labels"]["per_class"]
+    )
+    for key, value in full.generator.state_dict().items():
+        assert torch.equal(resumed.generator.state_dict()[key], value), key
+
+    state = load_file(str(tmp_path / "altered" / "state.safetensors"))
+    state["prepared.pseudo_classes"][0] = 7  # no such class
+    save_file(state, str(tmp_path / "altered" / "state.safetensors"))
+    with pytest.raises(AugmentError, match="pseudo-labels do not fit these images"):
+        fit("altered")
 
 
 def test_without_unlabelled_images_no_judge_is_trained(monkeypatch):

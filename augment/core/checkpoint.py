@@ -2,8 +2,10 @@
 
 A checkpoint is a folder of two files, written atomically as one (:func:`atomic_dir`):
 
-- ``state.safetensors``: the networks (EMA included), every optimizer's tensors and each
-  process's random-number streams (torch CPU and CUDA, numpy, Python) as tensors;
+- ``state.safetensors``: the networks (EMA included), every optimizer's tensors, each
+  process's random-number streams (torch CPU and CUDA, numpy, Python) as tensors, and what the
+  run prepared once before its first step (the image GAN's pseudo-labels), so that a resume
+  does not redo it;
 - ``checkpoint.json``: the step, the optimizers' settings, the learning-rate schedules, the
   task's counters, the loop's rollback count and what the run was (config, data, seed,
   processes) so that a checkpoint of another run is refused, never used.
@@ -40,6 +42,7 @@ CHECKPOINT = "a training checkpoint"  # the owner marker's kind: see augment.cor
 STATE_FILE = "state.safetensors"
 META_FILE = "checkpoint.json"
 FORMAT = 1
+PREPARED = "prepared."  # the state file's keys of what the run prepared before training
 DEFAULT_EVERY = 1000  # steps between checkpoints: seconds apart for both GANs on a CPU
 
 
@@ -105,17 +108,24 @@ class TrainingState:
     """A copy of the training state at ``step``, on the host: what a checkpoint holds."""
 
     step: int
-    tensors: dict[str, torch.Tensor]  # network.<name>.<key>, optimizer.<name>.<index>.<key>
+    # network.<name>.<key>, optimizer.<name>.<index>.<key>, prepared.<key>
+    tensors: dict[str, torch.Tensor]
     meta: dict[str, Any]  # optimizers, schedulers, task, loop (JSON)
     rng: dict[int, RandomState] = field(default_factory=dict)  # by rank
 
 
 # ------------------------------------------------------------------------ capture/restore
 def capture(
-    task: Checkpointable, step: int, loop: dict[str, Any], device: torch.device, rank: int = 0
+    task: Checkpointable,
+    step: int,
+    loop: dict[str, Any],
+    device: torch.device,
+    rank: int = 0,
+    prepared: Mapping[str, torch.Tensor] | None = None,
 ) -> TrainingState:
-    """Copy the task's state (and this process's random streams) to the host."""
-    tensors: dict[str, torch.Tensor] = {}
+    """Copy the task's state (and this process's random streams) to the host, with the tensors
+    the run ``prepared`` before its first step."""
+    tensors = {f"{PREPARED}{key}": _host_copy(value) for key, value in (prepared or {}).items()}
     for name, net in task.networks().items():
         for key, value in net.state_dict().items():
             tensors[f"network.{name}.{key}"] = _host_copy(value)
@@ -173,6 +183,11 @@ def restore(
         raise AugmentError(
             f"the checkpoint does not fit this model ({first}): train with --restart to start over"
         ) from None
+
+
+def prepared_tensors(state: TrainingState) -> dict[str, torch.Tensor]:
+    """The tensors the run prepared before its first step, as :func:`capture` was given them."""
+    return _section(state.tensors, PREPARED)
 
 
 def random_state(device: torch.device) -> RandomState:

@@ -9,6 +9,7 @@ once for both GANs:
   progress and the summary;
 - checkpoints every ``every`` steps and on SIGINT/SIGTERM, and an exact resume from them
   (:mod:`augment.core.checkpoint`): same seed, same final weights on the CPU, interrupted or not;
+  work done once before the first step (``LoopConfig.prepare``) is kept in them, not redone;
 - a divergence guard: a NaN or infinite loss rolls training back to the last good state with
   lower learning rates, a bounded number of times;
 - data-parallel training under torchrun (:mod:`augment.core.distributed`).
@@ -77,6 +78,11 @@ class GANTask(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+# LoopConfig.prepare: (this process's context, the tensors it returned to the checkpoint being
+# resumed or None) -> the tensors to keep in checkpoints
+Prepare = Callable[[Context, dict[str, torch.Tensor] | None], dict[str, torch.Tensor]]
+
+
 @dataclass
 class LoopConfig:
     steps: int
@@ -100,6 +106,11 @@ class LoopConfig:
     # What a checkpoint must have been written for (the model's settings and a digest of its
     # data); the loop adds the seed, steps, precision and number of processes.
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    # Work a run does once before its networks are built (the image GAN's pseudo-labels):
+    # called in the training session (under torchrun on every rank, so rank 0 can compute and
+    # send) with what it returned before when a checkpoint of this run is resumed, else None.
+    # What it returns is kept in every checkpoint, so a resume does not redo the work.
+    prepare: Prepare | None = None
     max_rollbacks: int = 3  # divergences survived by rolling back, before training stops
     rollback_lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback
 
@@ -161,9 +172,15 @@ class _Run:
         self.resumed_from: int | None = None
         self.good: TrainingState | None = None  # the last state known to be finite
         self.last_look = 0  # the last step whose losses reached the host
+        self.prepared: dict[str, torch.Tensor] = {}  # config.prepare's, kept in checkpoints
 
     def execute(self) -> dict[str, Any]:
         config, context, task = self.config, self.context, self.task
+        saved = self._saved_state()
+        if config.prepare is not None:
+            self.prepared = config.prepare(
+                context, None if saved is None else checkpoint.prepared_tensors(saved)
+            )
         seed_everything(config.seed)  # the same initial weights on every rank
         task.build(self.device, context.shard)
         task.parallel(lambda net: distributed.parallel(net, context))
@@ -173,7 +190,8 @@ class _Run:
             net.train()
         started = time.perf_counter()
         try:
-            start = self._resume()
+            start = self._resume(saved)
+            saved = None  # its host copy of the state is not needed past the restore
             self.good = self._capture(start)
             enabled = config.checkpoint.directory is not None
             with _StopSignals(enabled, keep=context.launched) as signals:
@@ -344,7 +362,9 @@ class _Run:
     # ------------------------------------------------------------------- checkpoints
     def _capture(self, step: int) -> TrainingState:
         loop = {"rollbacks": self.rollbacks, "lr_scale": self.lr_scale}
-        return checkpoint.capture(self.task, step, loop, self.device, self.context.rank)
+        return checkpoint.capture(
+            self.task, step, loop, self.device, self.context.rank, self.prepared
+        )
 
     def _write(self, state: TrainingState) -> None:
         directory = self.config.checkpoint.directory
@@ -365,24 +385,32 @@ class _Run:
         )
         logger.debug("checkpoint at step %d in %s", state.step, directory)
 
-    def _resume(self) -> int:
-        """The step to start from: that of a checkpoint of this run, restored; else 0."""
+    def _saved_state(self) -> TrainingState | None:
+        """The checkpoint of this run to resume from (read, parsed and checked), if any."""
         settings, context = self.config.checkpoint, self.context
         directory = settings.directory
         if directory is None:
-            return 0
+            return None
         if settings.restart:
             if context.main and checkpoint.remove(directory):
                 logger.info("--restart: removed the checkpoint in %s", directory)
-            return 0
+            return None
         # Rank 0 reads the files and sends them as they are (none: no checkpoint).
         files = distributed.from_main(lambda: list(checkpoint.read_files(directory) or ()), context)
         if not files:
-            return 0
+            return None
         state, fingerprint = checkpoint.parse(*files, directory)
         checkpoint.check_fingerprint(fingerprint, self.fingerprint, directory)
         if state.step > self.config.steps:
             raise AugmentError(f"the checkpoint in {directory} is past the last step")
+        return state
+
+    def _resume(self, state: TrainingState | None) -> int:
+        """The step to start from: that of ``state`` (a checkpoint of this run), restored; 0
+        without one."""
+        if state is None:
+            return 0
+        context = self.context
         checkpoint.restore(self.task, state, self.device, context.rank)
         loop = state.meta["loop"]
         self.rollbacks, self.lr_scale = int(loop["rollbacks"]), float(loop["lr_scale"])
@@ -392,7 +420,7 @@ class _Run:
                 "resuming from step %d of %d (checkpoint in %s)",
                 state.step,
                 self.config.steps,
-                directory,
+                self.config.checkpoint.directory,
             )
         return state.step
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,8 @@ CUDA_STEPS_FACTOR, CUDA_WIDTH_FACTOR = 4, 2  # default_budget() on CUDA: longer 
 EMA_SHARE = 0.05  # default EMA memory, as a share of the steps
 # ImageGANConfig.pseudo_label_judge's choices (augment.images.pseudo_labels, imported lazily)
 PSEUDO_LABEL_JUDGES = ("consistency", "supervised")
+# The checkpoint's keys of the pseudo-labels (classes per unlabelled image, and the record)
+PSEUDO_CLASSES, PSEUDO_SUMMARY = "pseudo_classes", "pseudo_summary"
 MODE_SEEKING_DEFAULT = 0.3  # ImageGANConfig.mode_seeking (chosen on the validation split)
 MODE_SEEKING_EPS = 1e-5  # keeps the mode-seeking term finite when a pair's images are equal
 
@@ -310,7 +313,6 @@ class ImageGAN:
         self.config = cfg
         given = data_digest(data.images, data.labels, *([] if unlabelled is None else [unlabelled]))
         labelled = len(data)
-        data, unlabelled, pseudo = _use_unlabelled(data, unlabelled, schema, cfg, seed, device)
         main = distributed.is_main_process()
         folder = Path(snapshots) if snapshots is not None and main else None
         if folder is not None:
@@ -332,6 +334,7 @@ class ImageGAN:
             probe=probe,
             probe_every=fidelity_every,
             checkpoint=checkpoint or Checkpointing(),
+            prepare=task.prepare,
             fingerprint={
                 "model": self.name,
                 "hyperparameters": {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY},
@@ -347,7 +350,7 @@ class ImageGAN:
         summary.update(
             images=labelled,
             unlabelled_images=images - labelled,
-            pseudo_labels=None if pseudo is None else pseudo.summary,
+            pseudo_labels=None if task.pseudo is None else task.pseudo.summary,
             classes=len(schema.classes),
             size=schema.size,
             channels=schema.channels,
@@ -602,53 +605,23 @@ def _label_codes(labels: Sequence[int] | np.ndarray, num_classes: int) -> np.nda
     return codes.astype(np.int64)
 
 
-def _use_unlabelled(
-    data: ImageSplit,
-    unlabelled: np.ndarray | None,
-    schema: ImageSchema,
-    cfg: ImageGANConfig,
-    seed: int,
-    device: str,
-) -> tuple[ImageSplit, np.ndarray | None, PseudoLabels | None]:
-    """The labelled images (with the pseudo-labelled ones, under ``cfg.pseudo_labels``), the
-    images that stay class-free, and the pseudo-labels' record. Class-free images are drawn only
-    in an unconditional phase (``class_transition``) or objective (``keep_unconditional``):
-    without either they are left unused, and the log says how many."""
-    if unlabelled is None or not len(unlabelled):
-        return data, unlabelled, None
-    drawn = cfg.class_transition is not None or cfg.keep_unconditional
-    if cfg.pseudo_labels is None:
-        if not drawn and distributed.is_main_process():
-            logger.warning(
-                "%d unlabelled images are not used: set pseudo_labels, class_transition or"
-                " keep_unconditional for the GAN to draw them",
-                len(unlabelled),
-            )
-        return data, unlabelled, None
-    # Imported here: the judge's evaluation code brings SciPy, a second of every train.
-    from augment.images.pseudo_labels import pseudo_label
-
-    pseudo = pseudo_label(
-        data,
-        unlabelled,
-        schema.classes,
-        threshold=cfg.pseudo_labels,
-        seed=seed,
-        device=distributed.process_device(device),
-        threads=cfg.threads,
-        judge=cfg.pseudo_label_judge,
-    )
-    left = len(pseudo.unlabelled)
-    if distributed.is_main_process():
-        logger.info(
-            "pseudo-labelled %d of %d unlabelled images (p >= %g) in %.1f s%s",
-            pseudo.summary["labelled"],
-            pseudo.summary["of"],
-            cfg.pseudo_labels,
-            pseudo.summary["seconds"],
-            f"; the other {left} are not used" if left and not drawn else "",
-        )
-    return pseudo.labelled, pseudo.unlabelled, pseudo
+def _saved_pseudo_labels(
+    saved: dict[str, torch.Tensor], images: int, num_classes: int
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The pseudo-labels a checkpoint kept (see ``_ImageGANTask.prepare``), checked."""
+    try:
+        classes = saved[PSEUDO_CLASSES].numpy().astype(np.int64)
+        summary = json.loads(bytes(saved[PSEUDO_SUMMARY].numpy()).decode("utf-8"))
+        if classes.shape != (images,) or classes.min() < -1 or classes.max() >= num_classes:
+            raise ValueError(f"{classes.shape[0]} classes in -1..{classes.max()}")
+        if not isinstance(summary, dict) or summary.get("labelled") != int((classes >= 0).sum()):
+            raise ValueError("their record does not match them")
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise AugmentError(
+            f"the checkpoint's pseudo-labels do not fit these images ({exc}): train with"
+            " --restart to start over"
+        ) from None
+    return classes, summary
 
 
 def _check_data(data: ImageSplit, schema: ImageSchema) -> None:
@@ -696,8 +669,81 @@ class _ImageGANTask:
         self.cfg, self.schema, self.seed, self.folder = cfg, schema, seed, snapshots
         self._data = data
         self._unlabelled = unlabelled
+        self.pseudo: PseudoLabels | None = None  # prepare()'s, under cfg.pseudo_labels
         self.policy = parse_policy(cfg.diffaugment)
         self.last_snapshot = 0
+
+    def prepare(
+        self, context: distributed.Context, saved: dict[str, torch.Tensor] | None
+    ) -> dict[str, torch.Tensor]:
+        """Pseudo-label the unlabelled images (``cfg.pseudo_labels``) before the networks are
+        built: the confident ones join their class, the others stay class-free. Class-free
+        images are drawn only in an unconditional phase (``class_transition``) or objective
+        (``keep_unconditional``): without either they are left unused, and the log says how
+        many.
+
+        The judge trains once, on rank 0 under torchrun, which sends its classes to the other
+        ranks (so all of them train on the same labels); a resumed run takes them from the
+        checkpoint (``saved``) instead of training the judge again. Returns them for the
+        checkpoints."""
+        cfg, unlabelled = self.cfg, self._unlabelled
+        if unlabelled is None or not len(unlabelled):
+            return {}
+        drawn = cfg.class_transition is not None or cfg.keep_unconditional
+        if cfg.pseudo_labels is None:
+            if not drawn and context.main:
+                logger.warning(
+                    "%d unlabelled images are not used: set pseudo_labels, class_transition or"
+                    " keep_unconditional for the GAN to draw them",
+                    len(unlabelled),
+                )
+            return {}
+        # Imported here: the judge's evaluation code brings SciPy, a second of every train.
+        from augment.images.pseudo_labels import PseudoLabels
+
+        if saved and PSEUDO_CLASSES in saved:
+            classes, summary = _saved_pseudo_labels(
+                saved, len(unlabelled), len(self.schema.classes)
+            )
+            where = "from the checkpoint, the judge not trained again"
+        else:
+            parts = distributed.from_main(lambda: self._judge(context.device), context)
+            classes, summary = np.frombuffer(parts[0], dtype=np.int64), json.loads(parts[1])
+            where = f"in {summary['seconds']:.1f} s"
+        self.pseudo = PseudoLabels.from_classes(self._data, unlabelled, classes, summary)
+        self._data, self._unlabelled = self.pseudo.labelled, self.pseudo.unlabelled
+        left = len(self._unlabelled)
+        if context.main:
+            logger.info(
+                "pseudo-labelled %d of %d unlabelled images (p >= %g) %s%s",
+                summary["labelled"],
+                summary["of"],
+                cfg.pseudo_labels,
+                where,
+                f"; the other {left} are not used" if left and not drawn else "",
+            )
+        return {
+            PSEUDO_CLASSES: torch.from_numpy(classes.copy()),
+            PSEUDO_SUMMARY: torch.frombuffer(
+                bytearray(json.dumps(summary).encode()), dtype=torch.uint8
+            ),
+        }
+
+    def _judge(self, device: torch.device) -> list[bytes]:
+        """The judge's classes (int64 per unlabelled image) and record, as bytes."""
+        from augment.images.pseudo_labels import pseudo_label
+
+        pseudo = pseudo_label(
+            self._data,
+            self._unlabelled,
+            self.schema.classes,
+            threshold=self.cfg.pseudo_labels,
+            seed=self.seed,
+            device=device,
+            threads=self.cfg.threads,
+            judge=self.cfg.pseudo_label_judge,
+        )
+        return [pseudo.classes.astype(np.int64).tobytes(), json.dumps(pseudo.summary).encode()]
 
     def build(self, device: torch.device, shard: slice = slice(None)) -> None:
         cfg, schema = self.cfg, self.schema

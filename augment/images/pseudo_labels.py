@@ -75,15 +75,40 @@ STRONG_SHIFT_SHARE = 0.2
 CUTOUT_HALF_SHARE = 5 / 28
 
 
+NO_CLASS = -1  # PseudoLabels.classes' entry for an image the judge was not sure enough of
+
+
 @dataclass
 class PseudoLabels:
     """The labelled images with the confidently pseudo-labelled ones appended, what stays
-    unlabelled, and the numbers the training summary records."""
+    unlabelled, each unlabelled image's class, and the numbers the training summary records."""
 
     labelled: ImageSplit
     unlabelled: np.ndarray
     summary: dict[str, Any]
-    kept: np.ndarray  # bool per unlabelled image: it joined a class
+    classes: np.ndarray  # int64 per unlabelled image: its class, or NO_CLASS
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Bool per unlabelled image: it joined a class."""
+        return self.classes != NO_CLASS
+
+    @classmethod
+    def from_classes(
+        cls,
+        data: ImageSplit,
+        unlabelled: np.ndarray,
+        classes: np.ndarray,
+        summary: dict[str, Any],
+    ) -> PseudoLabels:
+        """``unlabelled`` with ``classes`` (a class index per image, or ``NO_CLASS``) joined to
+        ``data``; ``summary`` is the judge's record."""
+        kept = classes != NO_CLASS
+        labelled = ImageSplit(
+            np.concatenate([data.images, unlabelled[kept]]),
+            np.concatenate([data.labels, classes[kept]]),
+        )
+        return cls(labelled, np.ascontiguousarray(unlabelled[~kept]), summary, classes)
 
 
 def pseudo_label(
@@ -99,7 +124,8 @@ def pseudo_label(
 ) -> PseudoLabels:
     """Give ``unlabelled`` (uint8 ``(M, C, H, W)``) the classes that ``judge`` (``consistency``
     or ``supervised``), trained on ``data`` (and, ``consistency``, on ``unlabelled``), assigns
-    with probability >= ``threshold``; deterministic per ``seed`` on the CPU."""
+    with probability >= ``threshold`` (``NO_CLASS`` below it); deterministic per ``seed`` on the
+    CPU."""
     started = time.perf_counter()
     if judge == "consistency":
         steps = CONSISTENCY_STEPS
@@ -123,22 +149,18 @@ def pseudo_label(
     with cpu_thread_limit(device, threads):
         proba = predict_proba(network, torch.from_numpy(np.ascontiguousarray(unlabelled)))
     guess, confidence = proba.argmax(axis=1), proba.max(axis=1)
-    kept = confidence >= threshold
-    labelled = ImageSplit(
-        np.concatenate([data.images, unlabelled[kept]]),
-        np.concatenate([data.labels, guess[kept]]),
-    )
-    counts = np.bincount(guess[kept], minlength=len(classes))
+    assigned = np.where(confidence >= threshold, guess, NO_CLASS).astype(np.int64)
+    counts = np.bincount(guess[assigned != NO_CLASS], minlength=len(classes))
     summary = {
         "threshold": threshold,
         "judge": judge,
         "judge_steps": steps,
-        "labelled": int(kept.sum()),
+        "labelled": int(counts.sum()),
         "of": len(unlabelled),
         "per_class": {name: int(n) for name, n in zip(classes, counts, strict=True)},
         "seconds": round(time.perf_counter() - started, 2),
     }
-    return PseudoLabels(labelled, np.ascontiguousarray(unlabelled[~kept]), summary, kept)
+    return PseudoLabels.from_classes(data, unlabelled, assigned, summary)
 
 
 def fit_consistency_judge(
