@@ -37,6 +37,10 @@ model ``images_mnist.py --work`` keeps), the validation images are halved as in
   With ``--pseudo-labels FILE`` both take their classes from another judge's file
   (``image_judge_consistency.py``) instead of the model's.
 
+With ``--teacher judge`` the GAN's images for ``soft``, ``half`` and ``argmax`` are read by the
+model's consistency judge instead (retrained once, with the model's seed, on the training
+images and the bundle's unlabelled ones): a reader that learnt from the unlabelled images too.
+
 Prints each seed's macro-F1 and each variant's paired gain over real + classic with a 95%
 t-interval, and writes them as JSON.
 
@@ -98,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             true_images, true_labels = pools["true"]
             pools["kept"] = true_images[kept], true_labels[kept]
 
+    judge = None
+    if args.teacher == "judge":  # the model's own judge reads the GAN's images
+        judge = _model_judge(args, gan, images, labels, num_classes)
+
     real_targets = F.one_hot(labels, num_classes).float()
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -119,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                 classes = np.arange(count) % num_classes
                 synthetic = torch.from_numpy(gan.sample(classes, seed=10_000 + seed))
                 generated = F.one_hot(torch.from_numpy(classes).long(), num_classes).float()
-                read = torch.from_numpy(predict_proba(teacher, synthetic)).float()
+                reader = teacher if judge is None else judge
+                read = torch.from_numpy(predict_proba(reader, synthetic)).float()
                 drawn[count] = synthetic, generated, read
             synthetic, generated, read = drawn[count]
             targets = {
@@ -278,6 +287,25 @@ def _pseudo_labelled(
     )
 
 
+def _model_judge(args, gan, images, labels, num_classes):
+    """The model's consistency judge, retrained with its seed on the bundle's training images
+    and unlabelled ones (what chose the GAN's pseudo-labels)."""
+    from augment.images.bundle import ImageSplit
+    from augment.images.pseudo_labels import fit_consistency_judge
+
+    started = time.perf_counter()
+    judge = fit_consistency_judge(
+        ImageSplit(images.numpy(), labels.numpy()),
+        _unlabelled(args),
+        num_classes,
+        seed=gan.summary.get("seed", 0),
+        device=torch.device("cpu"),
+        threads=args.threads,
+    )
+    print(f"judge trained in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    return judge
+
+
 def _variant(text: str) -> tuple[str, str, float]:
     kind, _, ratio = text.partition("@")
     if kind not in LABELS or not ratio:
@@ -299,6 +327,13 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="for 'pseudo' and 'kept': classes and confidences (.npz, image_judge_consistency.py)"
         " instead of the model's judge, kept at the model's threshold",
+    )
+    p.add_argument(
+        "--teacher",
+        choices=("real", "judge"),
+        default="real",
+        help="who reads the GAN's images for soft, half and argmax: each seed's real-only CNN,"
+        " or the model's consistency judge (trained once, on the labelled and unlabelled images)",
     )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--out", type=Path, default=None, help="JSON results")
