@@ -743,7 +743,7 @@ class _ImageGANTask:
             threads=self.cfg.threads,
             judge=self.cfg.pseudo_label_judge,
         )
-        return [pseudo.classes.astype(np.int64).tobytes(), json.dumps(pseudo.summary).encode()]
+        return [pseudo.classes.tobytes(), json.dumps(pseudo.summary).encode()]
 
     def build(self, device: torch.device, shard: slice = slice(None)) -> None:
         cfg, schema = self.cfg, self.schema

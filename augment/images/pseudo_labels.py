@@ -73,8 +73,6 @@ STRONG_SHIFT_SHARE = 0.2
 # The cutout: pixels nearer than this share of the side to a random centre on both axes are
 # zeroed (a 9x9 square at 28 px).
 CUTOUT_HALF_SHARE = 5 / 28
-
-
 NO_CLASS = -1  # PseudoLabels.classes' entry for an image the judge was not sure enough of
 
 
