@@ -25,6 +25,7 @@ import torch
 from image_pseudo_labels import _true_labels
 from images_mnist import DEFAULT_MNIST
 
+from augment.core.training import PRECISIONS, resolve_precision
 from augment.images.bundle import ImageBundle
 from augment.images.evaluation.classifiers import predict_proba
 from augment.images.pseudo_labels import CONSISTENCY_STEPS, fit_consistency_judge
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         device=torch.device("cpu"),
         threads=args.threads,
         steps=args.steps,
+        precision=args.precision,
     )
     torch.set_num_threads(args.threads)
     proba = predict_proba(net, torch.from_numpy(unlabelled))
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = _true_labels(args.mnist, unlabelled)
     result = {
         "steps": args.steps,
+        "precision": resolve_precision(args.precision, torch.device("cpu")),
         "seconds": round(time.perf_counter() - started, 1),
         "accuracy": float((guess == truth).mean()),
     }
@@ -70,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mnist", type=Path, default=DEFAULT_MNIST, help="MNIST (to score it)")
     p.add_argument("--steps", type=int, default=CONSISTENCY_STEPS)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the GAN's")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, required=True, help=".npz of classes and confidences")
     return p

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from augment.core.checkpoint import Checkpointing
+from augment.core.training import resolve_precision
 from augment.errors import AugmentError
 from augment.images import gan as gan_module
 from augment.images import pseudo_labels
@@ -57,13 +58,13 @@ def test_the_judge_labels_what_the_labelled_images_teach(judge):
 
 
 def test_the_consistency_judge_learns_from_the_unlabelled_images():
-    """Its weights follow the unlabelled images (the consistency term is live), the labelled ones
-    and the seed alone otherwise."""
+    """Its weights follow the unlabelled images (the consistency term is live), the labelled ones,
+    the seed and the precision alone otherwise."""
     data = separable(30, 0)
 
-    def weights(unlabelled: np.ndarray, seed: int = 0) -> torch.Tensor:
+    def weights(unlabelled: np.ndarray, seed: int = 0, precision: str = "fp32") -> torch.Tensor:
         judge = pseudo_labels.fit_consistency_judge(
-            data, unlabelled, 3, seed=seed, device=CPU, threads=1, steps=30
+            data, unlabelled, 3, seed=seed, device=CPU, threads=1, steps=30, precision=precision
         )
         return torch.cat(
             [w.flatten() for w in judge.state_dict().values() if w.is_floating_point()]
@@ -75,6 +76,12 @@ def test_the_consistency_judge_learns_from_the_unlabelled_images():
     assert torch.equal(first, weights(separable(24, 1).images))
     assert not torch.equal(first, weights(separable(24, 2).images))
     assert not torch.equal(first, weights(separable(24, 1).images, seed=1))
+    # It trains in the GAN's precision: bf16 autocast is live on the CPU too, and auto is what
+    # this machine resolves it to (bf16 where the CPU multiplies bf16 natively).
+    in_bf16 = weights(separable(24, 1).images, precision="bf16")
+    assert not torch.equal(first, in_bf16)
+    native = {"fp32": first, "bf16": in_bf16}[resolve_precision("auto", CPU)]
+    assert torch.equal(weights(separable(24, 1).images, precision="auto"), native)
 
 
 def test_the_strong_view_zeroes_a_square_of_each_image():

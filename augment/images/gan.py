@@ -742,6 +742,7 @@ class _ImageGANTask:
             device=device,
             threads=self.cfg.threads,
             judge=self.cfg.pseudo_label_judge,
+            precision=self.cfg.precision,
         )
         return [pseudo.classes.tobytes(), json.dumps(pseudo.summary).encode()]
 
