@@ -93,14 +93,12 @@ class RandomState:
     meta: dict[str, Any]
 
     def to_bytes(self) -> bytes:
-        text = torch.frombuffer(bytearray(json.dumps(self.meta).encode()), dtype=torch.uint8)
-        return save_bytes({**self.tensors, "meta": text})
+        return save_bytes({**self.tensors, "meta": json_tensor(self.meta)})
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> RandomState:
         tensors = load_bytes(payload)
-        meta = json.loads(bytes(tensors.pop("meta").numpy()).decode())
-        return cls(tensors, meta)
+        return cls(tensors, tensor_json(tensors.pop("meta")))
 
 
 @dataclass
@@ -345,6 +343,16 @@ def data_digest(*arrays: np.ndarray) -> str:
 
 
 # ---------------------------------------------------------------------------- helpers
+def json_tensor(value: Any) -> torch.Tensor:
+    """``value`` as JSON text in a uint8 tensor: a few numbers kept beside the state tensors."""
+    return torch.frombuffer(bytearray(json.dumps(value).encode()), dtype=torch.uint8)
+
+
+def tensor_json(tensor: torch.Tensor) -> Any:
+    """What :func:`json_tensor` stored (``ValueError`` if it is not JSON text)."""
+    return json.loads(bytes(tensor.numpy()).decode("utf-8"))
+
+
 def _host_copy(value: torch.Tensor) -> torch.Tensor:
     # A copy (never a view of a live weight), contiguous for safetensors.
     return value.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)

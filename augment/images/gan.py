@@ -28,7 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from augment.core import distributed
-from augment.core.checkpoint import Checkpointing, data_digest
+from augment.core.checkpoint import Checkpointing, data_digest, json_tensor, tensor_json
 from augment.core.distributed import unwrap
 from augment.core.modelfiles import load_network, open_model, save_model
 from augment.core.models import checked_config
@@ -611,7 +611,7 @@ def _saved_pseudo_labels(
     """The pseudo-labels a checkpoint kept (see ``_ImageGANTask.prepare``), checked."""
     try:
         classes = saved[PSEUDO_CLASSES].numpy().astype(np.int64)
-        summary = json.loads(bytes(saved[PSEUDO_SUMMARY].numpy()).decode("utf-8"))
+        summary = tensor_json(saved[PSEUDO_SUMMARY])
         if classes.shape != (images,) or classes.min() < -1 or classes.max() >= num_classes:
             raise ValueError(f"{classes.shape[0]} classes in -1..{classes.max()}")
         if not isinstance(summary, dict) or summary.get("labelled") != int((classes >= 0).sum()):
@@ -724,9 +724,7 @@ class _ImageGANTask:
             )
         return {
             PSEUDO_CLASSES: torch.from_numpy(classes.copy()),
-            PSEUDO_SUMMARY: torch.frombuffer(
-                bytearray(json.dumps(summary).encode()), dtype=torch.uint8
-            ),
+            PSEUDO_SUMMARY: json_tensor(summary),
         }
 
     def _judge(self, device: torch.device) -> list[bytes]:
