@@ -27,6 +27,7 @@ from augment.registry import load_synthesizer
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "ddp_driver.py"
+WAIT_DRIVER = Path(__file__).resolve().parent / "ddp_wait_driver.py"
 MODELS = ("tabgan", "tabgan-streamed", "imagegan", "imagegan-unlabelled")  # the driver's runs
 
 
@@ -47,10 +48,12 @@ def _prepare(root: Path) -> None:
     )
 
 
-def _torchrun(root: Path, processes: int, device: str) -> subprocess.CompletedProcess:
+def _torchrun(
+    root: Path, processes: int, *arguments: str, driver: Path = DRIVER
+) -> subprocess.CompletedProcess:
     command = [
         *[sys.executable, "-m", "torch.distributed.run", "--standalone"],
-        *["--nproc-per-node", str(processes), str(DRIVER), str(root), device],
+        *["--nproc-per-node", str(processes), str(driver), str(root), *arguments],
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=900)
@@ -106,6 +109,18 @@ def test_two_cpu_processes_train_in_step_and_resume(tmp_path):
     # The two ranks trained on different rows: their last D-step losses differ.
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert reports[0]["tabgan-full"]["final_losses"] != reports[1]["tabgan-full"]["final_losses"]
+
+
+@pytest.mark.slow
+def test_ranks_wait_for_rank_0s_work_past_the_collective_timeout(tmp_path):
+    # Rank 0 trains the pseudo-label judge (or fits the encoder) while the others wait: for
+    # longer than distributed.TIMEOUT on CPUs with large images. The driver shortens TIMEOUT
+    # to 10 s and works 12 s; before the wait had a group of its own, rank 1 timed out.
+    done = _torchrun(tmp_path, 2, driver=WAIT_DRIVER)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for rank in range(2):
+        report = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert report == {"received": ["labels", ""], "error": "the judge failed"}
 
 
 @pytest.mark.gpu

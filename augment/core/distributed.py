@@ -30,6 +30,12 @@ from augment.log import logger
 
 ENVIRONMENT = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 TIMEOUT = timedelta(minutes=30)  # a collective waits this long for a slow rank (a checkpoint)
+# The other ranks wait this long for rank 0's work done once for all (from_main: the pseudo-label
+# judge, minutes on a GPU but possibly hours on CPUs with large images, or the table's encoder).
+# A separate gloo group holds the wait, so TIMEOUT still catches a rank that hangs in training.
+# If rank 0 dies meanwhile, torchrun stops the others.
+WAIT_FOR_MAIN = timedelta(hours=24)
+_waiting_group: dist.ProcessGroup | None = None  # created with the process group, on every rank
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,9 @@ def session(device_name: str = "auto") -> Iterator[Context]:
             address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
             raise AugmentError(f"cannot join the torchrun job at {address}: {first}") from None
         atexit.register(_leave)
+    global _waiting_group
+    if _waiting_group is None:  # every rank, in the same order: new_group is a collective
+        _waiting_group = dist.new_group(backend="gloo", timeout=WAIT_FOR_MAIN)
     if dist.get_world_size() != world or dist.get_rank() != rank_:
         raise AugmentError(
             f"the process group has rank {dist.get_rank()} of {dist.get_world_size()}, "
@@ -129,8 +138,10 @@ def process_device(device_name: str = "auto") -> torch.device:
 
 
 def _leave() -> None:
+    global _waiting_group
     if dist.is_initialized():
         dist.destroy_process_group()
+    _waiting_group = None
 
 
 class _GANParallel(DistributedDataParallel):
@@ -192,11 +203,14 @@ def gather_bytes(payload: bytes, context: Context) -> list[bytes]:
 
 
 def broadcast_bytes(payloads: list[bytes] | None, context: Context) -> list[bytes]:
-    """Rank 0's list of byte strings, on every rank (the others pass ``None``)."""
+    """Rank 0's list of byte strings, on every rank (the others pass ``None``). The others wait
+    for it up to ``WAIT_FOR_MAIN``, however long rank 0 takes to make it (``from_main``)."""
     if not context.launched:
         return list(payloads or [])
-    count = torch.tensor([len(payloads or [])], dtype=torch.int64, device=context.device)
-    dist.broadcast(count, src=0)
+    # The count goes first, through the waiting group (gloo: on the host), where a wait past
+    # TIMEOUT is no error; the rest follows at once.
+    count = torch.tensor([len(payloads or [])], dtype=torch.int64)
+    dist.broadcast(count, src=0, group=_waiting_group)
     sizes = torch.zeros(int(count.item()), dtype=torch.int64, device=context.device)
     if context.main:
         sizes.copy_(torch.tensor([len(p) for p in payloads or []], dtype=torch.int64))
