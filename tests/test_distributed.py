@@ -3,7 +3,8 @@
 batches, ImageGAN with pseudo-labelled images too. The ranks' weights stay identical, rank 0's
 model generates, and a checkpoint of the multi-process run resumes (to the very weights of an
 uninterrupted run, on the CPU); rank 0 alone trains the pseudo-label judge, and a resume does
-not. The helpers of augment.core.distributed are tested in one process too."""
+not; the other ranks wait for such work of rank 0's past the collectives' timeout. The helpers
+of augment.core.distributed are tested in one process too."""
 
 from __future__ import annotations
 

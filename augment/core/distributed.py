@@ -92,6 +92,7 @@ def session(device_name: str = "auto") -> Iterator[Context]:
     is joined on first use and kept until the process exits: joining a second time in one
     process would wait forever on the first one's rendezvous keys.
     """
+    global _waiting_group
     if not launched():
         yield Context(resolve_device(device_name))
         return
@@ -105,14 +106,14 @@ def session(device_name: str = "auto") -> Iterator[Context]:
         backend = "nccl" if device.type == "cuda" else "gloo"
         try:
             dist.init_process_group(backend, timeout=TIMEOUT)
+            # Every rank, in the same order (new_group is a collective); on the host, beside
+            # NCCL too.
+            _waiting_group = dist.new_group(backend="gloo", timeout=WAIT_FOR_MAIN)
         except (RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
             raise AugmentError(f"cannot join the torchrun job at {address}: {first}") from None
         atexit.register(_leave)
-    global _waiting_group
-    if _waiting_group is None:  # every rank, in the same order: new_group is a collective
-        _waiting_group = dist.new_group(backend="gloo", timeout=WAIT_FOR_MAIN)
     if dist.get_world_size() != world or dist.get_rank() != rank_:
         raise AugmentError(
             f"the process group has rank {dist.get_rank()} of {dist.get_world_size()}, "
